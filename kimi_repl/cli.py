@@ -1,0 +1,87 @@
+"""The ``kimi-repl`` command: flags, interactive or one-shot, exit statuses.
+
+Exit statuses: 0 success, 1 an API error in one-shot mode, 2 bad usage or configuration, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from kimi_repl import __version__
+from kimi_repl.config import ConfigError, Settings, load_settings
+from kimi_repl.models import DEFAULT_MODEL, parse_temperature
+
+
+def _temperature(text: str) -> float:
+    try:
+        return parse_temperature(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kimi-repl",
+        description="Chat with Moonshot's Kimi models in the terminal.",
+        epilog=(
+            "Environment: MOONSHOT_API_KEY (or KIMI_API_KEY), MOONSHOT_BASE_URL, MOONSHOT_MODEL, "
+            "MOONSHOT_TIMEOUT, MOONSHOT_MAX_RETRIES; a .env file in the working directory (or above) "
+            "is read too. Flags win over the environment, the environment over .env."
+        ),
+    )
+    parser.add_argument("-m", "--model", help=f"model to chat with (default: $MOONSHOT_MODEL or {DEFAULT_MODEL})")
+    parser.add_argument(
+        "-t",
+        "--temperature",
+        type=_temperature,
+        help="sampling temperature, 0 to 1 (default: the model's own)",
+    )
+    parser.add_argument("-s", "--system", help="system prompt sent first with every message")
+    parser.add_argument("--base-url", help="API base URL (default: $MOONSHOT_BASE_URL or https://api.moonshot.cn/v1)")
+    parser.add_argument("-p", "--prompt", help="ask one question, print the reply and exit")
+    parser.add_argument("--version", action="version", version=f"kimi-repl {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run kimi-repl; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(
+            model=args.model, temperature=args.temperature, system=args.system, base_url=args.base_url
+        )
+    except ConfigError as error:
+        print(f"kimi-repl: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from kimi_repl.chat import ChatSession
+    from kimi_repl.render import Display
+
+    display = Display()
+    session = ChatSession(settings, display)
+    if args.prompt is not None or not sys.stdin.isatty():
+        question = args.prompt if args.prompt is not None else sys.stdin.read()
+        if not question.strip():
+            print(
+                "kimi-repl: nothing to ask: give -p TEXT or pipe a question on standard input.",
+                file=sys.stderr,
+            )
+            return 2
+        reply = session.send(question.strip())
+        return 0 if reply is not None and not reply.incomplete else 1
+
+    from kimi_repl.commands import build_registry
+    from kimi_repl.config import history_file
+    from kimi_repl.repl import Repl, SecretFilteringHistory
+
+    repl = Repl(session, build_registry(), history=SecretFilteringHistory(history_file(), settings.api_key))
+    repl.banner()
+    return repl.run()

@@ -1,0 +1,243 @@
+"""The Moonshot API through the openai SDK: built lazily, streamed as typed events, errors made readable.
+
+The SDK is imported on first use, not at start-up, so the prompt appears before it has loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kimi_repl.config import Settings
+from kimi_repl.models import has_fixed_temperature, recommended_temperature
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+
+@dataclass(frozen=True)
+class ContentDelta:
+    """A piece of the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of a thinking model's ``reasoning_content``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last chunk: why the model stopped and the usage it reported (either may be missing)."""
+
+    reason: str | None
+    usage: dict[str, Any] | None
+
+
+StreamEvent = ContentDelta | ReasoningDelta | Finished
+
+
+class ChatError(Exception):
+    """A request failed; ``str(error)`` is one line fit to show the user, without the API key."""
+
+
+def effective_temperature(model: str, chosen: float | None) -> float | None:
+    """The temperature to send for ``model``: None where the model accepts only its own."""
+    if has_fixed_temperature(model):
+        return None
+    return recommended_temperature(model) if chosen is None else chosen
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP library's transport errors, in case the SDK lets one through while a stream is read."""
+    import importlib
+
+    errors: list[type[BaseException]] = []
+    for name in ("httpx2", "httpx"):  # openai >= 3 uses httpx2, older releases httpx
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except ImportError:
+            continue
+    return tuple(errors)
+
+
+def _refuse_retry_of_exhausted_quota(response: Any) -> None:
+    """httpx response hook: a 429 for a used-up balance will not get better by retrying."""
+    if response.status_code == 429:
+        response.read()
+        if "exceeded_current_quota_error" in response.text:
+            response.headers["x-should-retry"] = "false"
+
+
+class MoonshotClient:
+    """A thin wrapper of the openai SDK pointed at Moonshot."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sdk: OpenAI | None = None
+        self._models: list[dict[str, Any]] | None = None
+
+    @property
+    def sdk(self) -> OpenAI:
+        """The SDK client, created (and the SDK imported) on first use."""
+        if self._sdk is None:
+            from openai import DefaultHttpxClient, OpenAI
+
+            s = self.settings
+            http_client = DefaultHttpxClient(event_hooks={"response": [_refuse_retry_of_exhausted_quota]})
+            self._sdk = OpenAI(
+                api_key=s.api_key,
+                base_url=s.base_url,
+                timeout=s.timeout,
+                max_retries=s.max_retries,
+                http_client=http_client,
+            )
+        return self._sdk
+
+    def stream_chat(
+        self, messages: list[dict[str, str]], *, model: str, temperature: float | None
+    ) -> Iterator[StreamEvent]:
+        """Send ``messages`` with ``stream=True`` and yield what arrives.
+
+        The last event is a :class:`Finished`; its ``reason`` is None when the stream ended early.
+
+        Raises:
+            ChatError: the request failed, or the connection broke while reading.
+        """
+        import openai
+
+        params: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+        sent_temperature = effective_temperature(model, temperature)
+        if sent_temperature is not None:
+            params["temperature"] = sent_temperature
+        try:
+            stream = self.sdk.chat.completions.create(**params)
+        except openai.APIError as error:
+            raise ChatError(self.describe(error, model=model)) from None
+        finish: str | None = None
+        usage: dict[str, Any] | None = None
+        connection_lost: tuple[type[BaseException], ...] = (openai.APIConnectionError, *_transport_errors())
+        try:
+            for chunk in stream:
+                top_usage = getattr(chunk, "usage", None)
+                if top_usage is not None:
+                    usage = top_usage.model_dump(exclude_none=True)
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    extra = delta.model_extra or {}
+                    reasoning = extra.get("reasoning_content")
+                    if reasoning:
+                        yield ReasoningDelta(str(reasoning))
+                    if delta.content:
+                        yield ContentDelta(delta.content)
+                    if choice.finish_reason is not None:
+                        finish = choice.finish_reason
+                    in_choice = (choice.model_extra or {}).get("usage")
+                    if isinstance(in_choice, dict):
+                        usage = in_choice
+        except openai.APIStatusError as error:
+            raise ChatError(self.describe(error, model=model)) from None
+        except connection_lost as error:
+            cause = error.__cause__ or error
+            raise ChatError(f"The connection broke while the reply was streaming ({cause}).") from None
+        except openai.APIError as error:
+            raise ChatError(self.describe(error, model=model)) from None
+        finally:
+            stream.close()
+        yield Finished(finish, usage)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """``GET /models``, fetched once and cached.
+
+        Raises:
+            ChatError: the request failed.
+        """
+        if self._models is None:
+            import openai
+
+            try:
+                page = self.sdk.models.list()
+            except openai.APIError as error:
+                raise ChatError(self.describe(error)) from None
+            self._models = [model.model_dump() for model in page.data]
+        return self._models
+
+    def describe(self, error: BaseException, *, model: str | None = None) -> str:
+        """One line that says what went wrong and what to do, never containing the API key."""
+        import openai
+
+        text = _describe(error, settings=self.settings, model=model or self.settings.model, sdk=openai)
+        trace = _trace_id(error)
+        if trace:
+            text += f" [trace id {trace}]"
+        return _one_line(text).replace(self.settings.api_key, "***")
+
+
+def _error_body(error: Any) -> tuple[str, str]:
+    """The ``(type, message)`` of a Moonshot error body, as far as it can be read."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return str(inner.get("type") or ""), str(inner.get("message") or "")
+    return "", str(getattr(error, "message", "") or error)
+
+
+def _trace_id(error: BaseException) -> str | None:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    return headers.get("x-trace-id") if headers is not None else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with a full stop, so that advice can follow it."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?。！？" else text + "."
+
+
+def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any) -> str:
+    kind, message = _error_body(error)
+    message = _sentence(message)
+    status = getattr(error, "status_code", None)
+    if isinstance(error, sdk.APITimeoutError):
+        return f"The request timed out after {settings.timeout:g} s. Send again, or check the server."
+    if isinstance(error, sdk.APIConnectionError):
+        cause = error.__cause__ or error.__context__
+        detail = f" ({cause})" if cause else ""
+        return f"Cannot reach {settings.base_url}{detail}. Check MOONSHOT_BASE_URL and your network."
+    if kind == "exceeded_current_quota_error":
+        return f"Your Moonshot balance or quota is used up ({status}): {message}"
+    if isinstance(error, sdk.AuthenticationError):
+        return (
+            f"Moonshot rejected the API key ({status} {message.rstrip('.') or 'Invalid Authentication'}): "
+            f"check {settings.api_key_source}."
+        )
+    if isinstance(error, sdk.PermissionDeniedError):
+        return f"Permission denied ({status}): {message}"
+    if isinstance(error, sdk.NotFoundError):
+        return f"Unknown model {model!r} ({status}: {message.rstrip('.')}). /models lists the ones you can use."
+    if isinstance(error, sdk.RateLimitError):
+        retries = settings.max_retries
+        return f"Rate limited by Moonshot (429) after {retries} retries: {message} Wait a moment, then send again."
+    if isinstance(error, sdk.BadRequestError):
+        if "token limit" in message or "context" in message.lower():
+            return (
+                f"The conversation is too long for {model} ({message.rstrip('.')}). "
+                "/clear starts over; a model with a larger window may fit."
+            )
+        if kind == "content_filter":
+            return f"Moonshot's content filter refused this request: {message}"
+        return f"Moonshot refused the request (400): {message}"
+    if isinstance(error, sdk.InternalServerError):
+        return f"Moonshot server error ({status}) after {settings.max_retries} retries: {message} Try again later."
+    if isinstance(error, sdk.APIStatusError):
+        return f"Moonshot API error ({status}): {message}"
+    return f"Moonshot API error: {message or error}"

@@ -1,0 +1,130 @@
+"""Settings from command-line flags > environment > a ``.env`` file > built-in defaults; user folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kimi_repl.models import DEFAULT_MODEL
+
+APP_NAME = "kimi-repl"
+DEFAULT_BASE_URL = "https://api.moonshot.cn/v1"
+API_KEY_VARIABLES = ("MOONSHOT_API_KEY", "KIMI_API_KEY")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line fit to show the user."""
+
+
+@dataclass
+class Settings:
+    """Everything the session needs to talk to Moonshot.
+
+    ``temperature`` is None until the user chooses one: each model then gets its recommended value.
+    """
+
+    api_key: str
+    base_url: str = DEFAULT_BASE_URL
+    model: str = DEFAULT_MODEL
+    temperature: float | None = None
+    system: str | None = None
+    timeout: float = 180.0
+    max_retries: int = 2
+    api_key_source: str = "MOONSHOT_API_KEY"
+
+    def __repr__(self) -> str:  # never let the key reach a log or a traceback
+        return (
+            f"Settings(api_key='***', base_url={self.base_url!r}, model={self.model!r}, "
+            f"temperature={self.temperature!r}, system={self.system!r})"
+        )
+
+
+def read_dotenv(start: Path | None = None) -> dict[str, str]:
+    """Values of the nearest ``.env`` file, searching from ``start`` (the working directory) upwards."""
+    from dotenv import dotenv_values, find_dotenv
+
+    if start is None:
+        path = find_dotenv(usecwd=True)
+    else:
+        path = next((str(p / ".env") for p in (start, *start.parents) if (p / ".env").is_file()), "")
+    if not path:
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(
+    *,
+    model: str | None = None,
+    temperature: float | None = None,
+    system: str | None = None,
+    base_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    dotenv: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge flags, environment, ``.env`` and defaults, highest first.
+
+    Raises:
+        ConfigError: when no API key is found anywhere.
+    """
+    env = os.environ if environ is None else environ
+    file_values = read_dotenv() if dotenv is None else dotenv
+
+    def find(*names: str) -> tuple[str, str] | None:
+        for where, source in (("", env), (" in .env", file_values)):
+            for name in names:
+                value = source.get(name, "").strip()
+                if value:
+                    return value, name + where
+        return None
+
+    def lookup(name: str) -> str | None:
+        found = find(name)
+        return found[0] if found else None
+
+    key = find(*API_KEY_VARIABLES)
+    if key is None:
+        raise ConfigError(
+            "No API key: set MOONSHOT_API_KEY in the environment or add the line "
+            "MOONSHOT_API_KEY=sk-... to a .env file in this folder."
+        )
+    return Settings(
+        api_key=key[0],
+        api_key_source=key[1],
+        base_url=(base_url or lookup("MOONSHOT_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+        model=model or lookup("MOONSHOT_MODEL") or DEFAULT_MODEL,
+        temperature=temperature,
+        system=system,
+        timeout=_number(lookup("MOONSHOT_TIMEOUT"), "MOONSHOT_TIMEOUT", 180.0),
+        max_retries=int(_number(lookup("MOONSHOT_MAX_RETRIES"), "MOONSHOT_MAX_RETRIES", 2)),
+    )
+
+
+def _number(text: str | None, name: str, default: float) -> float:
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {text!r}.") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative.")
+    return value
+
+
+def state_dir() -> Path:
+    """The user's state folder for kimi-repl (input history), created private."""
+    from platformdirs import user_state_path
+
+    path = user_state_path(APP_NAME)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def history_file() -> Path:
+    """The prompt history file, created with mode 0600 so only its owner can read it."""
+    path = state_dir() / "history"
+    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+    os.close(fd)
+    return path

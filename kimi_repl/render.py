@@ -1,0 +1,323 @@
+"""Everything kimi-repl shows: streamed replies as markdown, and one-line notices.
+
+A reply is rendered the way aider's ``mdstream`` does it, made cheaper: the text is cut into markdown blocks
+as it arrives; a block that can no longer change (ended by a blank line, or a closed code fence) is rendered
+and printed once, and only the unfinished block stays in a ``rich.live.Live`` region that refreshes on its
+own clock (15 times a second at most) and is cropped to the screen. The work per token is the splitting of
+the new text into lines; rendering happens once per block plus a bounded number of live refreshes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.text import Text
+
+CODE_THEME = "monokai"
+LIVE_REFRESH_PER_SECOND = 15
+THINKING_PREVIEW_LINES = 6
+
+# Model output is untrusted: drop every C0/C1 control character (ESC above all) but tab and newline, so
+# no reply, file or transcript can move the cursor, retitle the window, or write to the clipboard.
+_CONTROL = {c: None for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if c not in (0x09, 0x0A)}
+
+
+def sanitize(text: str) -> str:
+    """``text`` without terminal control characters (tab and newline are kept)."""
+    return text.translate(_CONTROL)
+
+
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})([^`]*)$")
+
+
+class BlockSplitter:
+    """Cuts streamed markdown into finished blocks and the unfinished tail.
+
+    A block is finished by a blank line outside a code fence, or by the line that closes its fence.
+    ``feed`` costs time proportional to the new text only.
+    """
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._partial = ""
+        self._fence: str | None = None  # the opening run of ` or ~ while inside a fenced block
+
+    def feed(self, text: str) -> list[str]:
+        """Add streamed text; return the blocks it finished, in order."""
+        if "\n" not in text:
+            self._partial += text
+            return []
+        head, *middle, last = (self._partial + text).split("\n")
+        self._partial = last
+        finished: list[str] = []
+        for line in (head, *middle):
+            block = self._add_line(line)
+            if block is not None:
+                finished.append(block)
+        return finished
+
+    def _add_line(self, line: str) -> str | None:
+        if self._fence is not None:
+            self._lines.append(line)
+            stripped = line.strip()
+            if stripped.startswith(self._fence) and stripped.strip(self._fence[0]) == "":
+                self._fence = None
+                return self._take()
+            return None
+        if not line.strip():
+            return self._take() if self._lines else None
+        opening = _FENCE_OPEN.match(line)
+        if opening:
+            self._fence = opening.group(1)
+        self._lines.append(line)
+        return None
+
+    def _take(self) -> str:
+        block = "\n".join(self._lines)
+        self._lines = []
+        return block
+
+    @property
+    def tail(self) -> str:
+        """The unfinished block, partial last line included."""
+        if not self._lines:
+            return self._partial
+        return "\n".join(self._lines) + "\n" + self._partial
+
+    def flush(self) -> str:
+        """End of stream: return whatever is left as the last block."""
+        rest = self.tail
+        self._lines, self._partial, self._fence = [], "", None
+        return rest
+
+
+@dataclass
+class RenderStats:
+    """How much rendering a reply cost, for tests that keep the hot path bounded."""
+
+    frozen_blocks: int = 0
+    frozen_chars: int = 0
+    live_renders: int = 0
+    live_chars: int = 0
+
+
+class ReplyView(Protocol):
+    """Where one streamed reply is shown."""
+
+    stats: RenderStats
+
+    def reasoning(self, text: str) -> None:
+        """Show a piece of the model's thinking."""
+
+    def content(self, text: str) -> None:
+        """Show a piece of the answer."""
+
+    def close(self) -> None:
+        """The stream is over (finished, cut or interrupted): show what remains."""
+
+
+def _is_blank(line: list[Segment]) -> bool:
+    """A line with only spaces and no background colour (rich's spacing, not a code block's padding)."""
+    return all(not seg.text.strip() and not (seg.style and seg.style.bgcolor) for seg in line)
+
+
+def markdown_lines(console: Console, text: str, options: ConsoleOptions) -> list[list[Segment]]:
+    """``text`` rendered as markdown, without the blank lines rich puts around lists, tables and code."""
+    from rich.markdown import Markdown
+
+    lines = console.render_lines(Markdown(text, code_theme=CODE_THEME), options, pad=False)
+    start, end = 0, len(lines)
+    while start < end and _is_blank(lines[start]):
+        start += 1
+    while end > start and _is_blank(lines[end - 1]):
+        end -= 1
+    return lines[start:end]
+
+
+def _yield_lines(lines: list[list[Segment]], *, end: bool) -> RenderResult:
+    """The segments of ``lines`` with line breaks between them (and after the last if ``end``)."""
+    new_line = Segment.line()
+    for index, line in enumerate(lines):
+        if index:
+            yield new_line
+        yield from line
+    if end and lines:
+        yield new_line
+
+
+class _MarkdownBlock:
+    """One finished block, rendered once."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from _yield_lines(markdown_lines(console, self.text, options), end=True)
+
+
+class _LiveTail:
+    """The live region: the unfinished block (or the thinking so far), cropped to fit the screen."""
+
+    def __init__(self, view: MarkdownReplyView) -> None:
+        self._view = view
+        self._key: tuple[str, str, int, int] | None = None
+        self._lines: list[list[Segment]] = []
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        view = self._view
+        text, thinking = view.splitter.tail, view.thinking_preview()
+        height = max(1, options.size.height - 2)
+        key = (text, thinking, options.max_width, height)
+        if key != self._key:  # re-render only when something changed, not on every clock tick
+            self._key = key
+            if thinking:
+                lines = console.render_lines(Text(thinking, style="dim italic"), options, pad=False)
+            else:
+                lines = markdown_lines(console, text, options) if text.strip() else []
+            self._lines = lines[-height:]
+            view.stats.live_renders += 1
+            view.stats.live_chars += len(text) + len(thinking)
+        yield from _yield_lines(self._lines, end=False)
+
+
+class MarkdownReplyView:
+    """A reply rendered as markdown in a terminal: finished blocks printed once, a small live tail."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.splitter = BlockSplitter()
+        self.stats = RenderStats()
+        self._printed_blocks = 0
+        self._thinking: list[str] = []
+        self._thinking_since: float | None = None
+        self._live = Live(
+            _LiveTail(self),
+            console=console,
+            refresh_per_second=LIVE_REFRESH_PER_SECOND,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+
+    def thinking_preview(self) -> str:
+        """The last lines of the thinking, while no answer has arrived."""
+        if not self._thinking or self._thinking_since is None:
+            return ""
+        lines = "".join(self._thinking).strip().splitlines()[-THINKING_PREVIEW_LINES:]
+        return "Thinking…\n" + "\n".join(lines)
+
+    def reasoning(self, text: str) -> None:
+        if self._thinking_since is None and not self._thinking:
+            self._thinking_since = time.monotonic()
+        self._thinking.append(sanitize(text))
+
+    def content(self, text: str) -> None:
+        self._end_thinking()
+        for block in self.splitter.feed(sanitize(text)):
+            self._print_block(block)
+
+    def _end_thinking(self) -> None:
+        if self._thinking_since is not None:
+            seconds = time.monotonic() - self._thinking_since
+            self._thinking_since = None
+            self.console.print(Text(f"thought for {seconds:.1f} s", style="dim italic"))
+
+    def _print_block(self, block: str) -> None:
+        if not block.strip():
+            return
+        if self._printed_blocks:
+            self.console.print()
+        self._printed_blocks += 1
+        self.stats.frozen_blocks += 1
+        self.stats.frozen_chars += len(block)
+        self.console.print(_MarkdownBlock(block))
+
+    def close(self) -> None:
+        self._end_thinking()
+        rest = self.splitter.flush()
+        self._live.stop()
+        self._print_block(rest)
+        self.console.print()
+
+
+class PlainReplyView:
+    """A reply written as plain text, for a stdout that is not a terminal."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._ends_with_newline = True
+        self.stats = RenderStats()
+
+    def reasoning(self, text: str) -> None:
+        """Thinking is not part of the answer a pipe asked for."""
+
+    def content(self, text: str) -> None:
+        if text:
+            self._stream.write(sanitize(text))
+            self._stream.flush()
+            self._ends_with_newline = text.endswith("\n")
+
+    def close(self) -> None:
+        if not self._ends_with_newline:
+            self._stream.write("\n")
+        self._stream.flush()
+
+
+class Display:
+    """The one place that writes to the terminal: replies, notices, errors, tables.
+
+    Notices are printed with soft wrapping so each stays one logical line; errors and warnings go to
+    ``err_console`` (standard error unless told otherwise) so a pipe receives only the answer.
+    """
+
+    def __init__(self, console: Console | None = None, err_console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self.err_console = err_console or (console if console is not None else Console(highlight=False, stderr=True))
+
+    def reply(self) -> ReplyView:
+        """A view for the next streamed reply: markdown in a terminal, plain text otherwise."""
+        if self.console.is_terminal:
+            return MarkdownReplyView(self.console)
+        return PlainReplyView(self.console.file)
+
+    def _line(self, console: Console, message: str, style: str) -> None:
+        console.print(Text(" ".join(sanitize(message).split()), style=style), soft_wrap=True)
+
+    def info(self, message: str) -> None:
+        """A neutral one-line notice."""
+        self._line(self.console, message, "cyan")
+
+    def note(self, message: str) -> None:
+        """A quiet remark."""
+        self._line(self.console, message, "dim")
+
+    def warning(self, message: str) -> None:
+        """Something the user should know about the last reply."""
+        self._line(self.err_console, message, "yellow")
+
+    def error(self, message: str) -> None:
+        """An error, always one line."""
+        self._line(self.err_console, "✗ " + message, "bold red")
+
+    def text(self, message: str) -> None:
+        """Untrusted text shown as it is (a system prompt), line breaks kept."""
+        self.console.print(Text(sanitize(message)))
+
+    def rows(self, rows: list[tuple[str, str]], *, title: str | None = None) -> None:
+        """Two columns, left one bold: for /help and /models."""
+        from rich.table import Table
+
+        table = Table(box=None, show_header=False, title=title, title_justify="left", padding=(0, 2, 0, 0))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for left, right in rows:
+            table.add_row(Text(sanitize(left)), Text(sanitize(right)))
+        self.console.print(table)

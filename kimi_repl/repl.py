@@ -1,0 +1,165 @@
+"""The prompt_toolkit loop: reads a line, hands it to a command or sends it, and never dies of one line."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.completion import ThreadedCompleter
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.output import Output
+from prompt_toolkit.styles import Style
+
+from kimi_repl import __version__
+from kimi_repl.chat import ChatSession
+from kimi_repl.commands import CommandError, CommandRegistry, SlashCompleter
+from kimi_repl.config import state_dir
+
+STYLE = Style.from_dict({"model": "ansicyan bold", "arrow": "ansibrightblack", "continuation": "ansibrightblack"})
+
+
+class SecretFilteringHistory(FileHistory):
+    """A history file that never stores a line containing the API key."""
+
+    def __init__(self, path: Path, secret: str) -> None:
+        super().__init__(str(path))
+        self._secret = secret
+
+    def store_string(self, string: str) -> None:
+        if self._secret and self._secret in string:
+            return
+        super().store_string(string)
+
+
+def key_bindings() -> KeyBindings:
+    """Enter sends; Alt-Enter (Esc Enter) and Ctrl-J insert a newline."""
+    bindings = KeyBindings()
+
+    @bindings.add("enter")
+    def send(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        state = buffer.complete_state
+        if state is not None and state.current_completion is not None:
+            buffer.apply_completion(state.current_completion)
+            return
+        buffer.validate_and_handle()
+
+    @bindings.add("escape", "enter")
+    @bindings.add("c-j")
+    def newline(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return bindings
+
+
+@contextlib.contextmanager
+def keyboard_echo_off() -> Iterator[None]:
+    """While a reply streams, keys typed ahead are not echoed over it (they wait for the next prompt)."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+def log_internal_error(secret: str) -> Path | None:
+    """Append the current exception's traceback (without the key) to the error log; return its path."""
+    try:
+        path = state_dir() / "error.log"
+        text = traceback.format_exc().replace(secret, "***") if secret else traceback.format_exc()
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as log:
+            log.write(text + "\n")
+        return path
+    except OSError:
+        return None
+
+
+class Repl:
+    """The interactive loop around one :class:`ChatSession`."""
+
+    def __init__(
+        self,
+        session: ChatSession,
+        registry: CommandRegistry,
+        *,
+        history: History | None = None,
+        input: Input | None = None,
+        output: Output | None = None,
+    ) -> None:
+        self.session = session
+        self.registry = registry
+        self.prompt_session: PromptSession[str] = PromptSession(
+            history=history if history is not None else InMemoryHistory(),
+            auto_suggest=AutoSuggestFromHistory(),
+            completer=ThreadedCompleter(SlashCompleter(registry, session)),
+            complete_while_typing=True,
+            key_bindings=key_bindings(),
+            multiline=True,
+            prompt_continuation=lambda width, line, wrap: [("class:continuation", "… ".rjust(width))],
+            style=STYLE,
+            input=input,
+            output=output,
+        )
+
+    def _message(self) -> FormattedText:
+        return FormattedText([("class:model", self.session.model), ("class:arrow", " › ")])
+
+    def banner(self) -> None:
+        self.session.display.note(
+            f"kimi-repl {__version__} · {self.session.model} · /help for commands · "
+            "Alt-Enter for a newline · Ctrl-D to quit"
+        )
+
+    def run(self) -> int:
+        """Read and handle lines until /exit or Ctrl-D; return the exit status."""
+        while not self.session.exit_requested:
+            try:
+                text = self.prompt_session.prompt(self._message(), default=self.session.take_pending_input())
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt clears the line
+            except EOFError:
+                break
+            self.handle(text)
+        return 0
+
+    def handle(self, text: str) -> None:
+        """Run one line of input: a command, a message, or nothing; report any failure in one line."""
+        display = self.session.display
+        stripped = text.strip()
+        try:
+            if not stripped:
+                return
+            if stripped.startswith("/") and not stripped.startswith("//"):
+                self.registry.dispatch(self.session, stripped)
+                return
+            message = stripped[1:] if stripped.startswith("//") else stripped
+            with keyboard_echo_off():
+                self.session.send(message)
+        except CommandError as error:
+            display.error(str(error))
+        except KeyboardInterrupt:
+            display.note("Interrupted.")
+        except Exception as error:  # the loop must survive any one line
+            where = log_internal_error(self.session.settings.api_key)
+            detail = f" (details in {where})" if where else ""
+            display.error(f"Internal error: {type(error).__name__}: {error}{detail}")

@@ -1,0 +1,445 @@
+"""A Moonshot-compatible server on 127.0.0.1 for tests, the benchmark and trying kimi-repl by hand.
+
+It follows ``shared/moonshot-api.md``: OpenAI-shaped chat completions streamed as SSE over chunked HTTP/1.1,
+usage inside ``choices[0]`` of the last chunk (optionally also a top-level ``usage`` chunk),
+``reasoning_content`` for thinking models, Moonshot's error bodies and status codes, ``x-trace-id``.
+
+Faults are injected two ways:
+- tests queue :class:`Script` objects (``server.script(...)``), each consumed by one chat request;
+- a person types a directive as the message: ``!error 500``, ``!error 429``, ``!cut``, ``!drop``,
+  ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!think``, ``!chinese``.
+
+Run it by hand: ``python -m tests.fake_server --port 8765`` then
+``MOONSHOT_BASE_URL=http://127.0.0.1:8765/v1 MOONSHOT_API_KEY=sk-test kimi-repl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TEST_KEY = "sk-fake-test-key"
+
+WINDOWS = {
+    "moonshot-v1-8k": 8_192,
+    "moonshot-v1-32k": 32_768,
+    "moonshot-v1-128k": 131_072,
+    "moonshot-v1-auto": 131_072,
+    "kimi-latest": 131_072,
+    "kimi-k2-0711-preview": 131_072,
+    "kimi-k2-0905-preview": 262_144,
+    "kimi-k2-turbo-preview": 262_144,
+    "kimi-k2-thinking": 262_144,
+    "kimi-k2-thinking-turbo": 262_144,
+    "kimi-k2.5": 262_144,
+    "kimi-k2.6": 262_144,
+}
+FIXED_TEMPERATURE = {"kimi-k2-thinking", "kimi-k2-thinking-turbo", "kimi-k2.5", "kimi-k2.6"}
+THINKING = {"kimi-k2-thinking", "kimi-k2-thinking-turbo"}
+
+ERRORS = {
+    400: ("invalid_request_error", "Invalid request: bad parameters"),
+    401: ("invalid_authentication_error", "Invalid Authentication"),
+    403: ("permission_denied_error", "The API you are accessing is not open"),
+    404: ("resource_not_found_error", "Not found the model or Permission denied"),
+    429: (
+        "rate_limit_reached_error",
+        "Your account reached max request: 3, please try again after 1 seconds",
+    ),
+    500: ("server_error", "Internal server error"),
+    503: ("engine_overloaded_error", "The engine is currently overloaded, please try again later"),
+}
+
+
+@dataclass
+class Script:
+    """What the next chat request gets instead of the default echo reply.
+
+    Attributes:
+        status: answer with this HTTP error instead (``error_type`` / ``message`` override the body).
+        times: how many consecutive requests this script answers (for retries).
+        text: the reply; ``reasoning``: streamed as ``reasoning_content`` first.
+        chunk_chars: characters per streamed chunk; ``delay``: seconds between chunks.
+        cut_after: stop after this many content chunks without a finish_reason; ``abrupt`` closes the
+            connection mid-body instead of ending the chunked body cleanly.
+        finish_reason: the last chunk's reason; ``usage_style``: "choice", "top" or "both".
+    """
+
+    status: int | None = None
+    error_type: str | None = None
+    message: str | None = None
+    times: int = 1
+    text: str | None = None
+    reasoning: str = ""
+    chunk_chars: int = 6
+    delay: float = 0.0
+    cut_after: int | None = None
+    abrupt: bool = False
+    finish_reason: str = "stop"
+    usage_style: str = "choice"
+    cached_tokens: int = 0
+
+
+@dataclass
+class Recorded:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+def estimate_tokens(messages: list[dict[str, Any]]) -> int:
+    """A rough token count: CJK characters count one each, other text one per four characters."""
+    total = 0
+    for message in messages:
+        content = message.get("content") or ""
+        text = content if isinstance(content, str) else json.dumps(content)
+        cjk = sum(1 for ch in text if ord(ch) > 0x2E80)
+        total += 4 + cjk + (len(text) - cjk + 3) // 4
+    return total
+
+
+def markdown_sample(kilobytes: int) -> str:
+    """Realistic markdown of about ``kilobytes`` KB: headings, lists, a table, fenced code, CJK."""
+    section = (
+        "## Section {n}: streaming markdown\n\n"
+        "A paragraph of prose explains **bold ideas**, `inline code` and a [link](https://example.com). "
+        "中文段落也会出现，用来检查宽字符的对齐与换行。\n\n"
+        "- first point about item {n}\n- second point, with *emphasis*\n- third point\n\n"
+        "| name | value | note |\n|---|---|---|\n| alpha | {n} | ok |\n| beta | {m} | 好 |\n\n"
+        '```python\ndef handler_{n}(event):\n    total = sum(range({n}))\n    return f"{{event}}: {{total}}"\n```\n\n'
+    )
+    parts: list[str] = []
+    size = 0
+    for n in itertools.count(1):
+        part = section.format(n=n, m=n * 7)
+        parts.append(part)
+        size += len(part.encode())
+        if size >= kilobytes * 1024:
+            break
+    return "".join(parts)
+
+
+def directive_script(message: str) -> Script | None:
+    """The script a hand-typed ``!directive`` asks for, if any."""
+    words = message.strip().split()
+    if not words or not words[0].startswith("!"):
+        return None
+    word, args = words[0][1:], words[1:]
+    if word == "error":
+        return Script(status=int(args[0]) if args else 500, times=10)
+    if word == "cut":
+        return Script(text="This reply will be cut off in the middle of a sentence because", cut_after=4)
+    if word == "drop":
+        return Script(text="This connection drops abruptly in the middle of", cut_after=4, abrupt=True)
+    if word == "slow":
+        return Script(text=markdown_sample(2), delay=0.05)
+    if word == "markdown":
+        return Script(text=markdown_sample(4), delay=0.005)
+    if word == "long":
+        return Script(text=markdown_sample(int(args[0]) if args else 50))
+    if word == "think":
+        return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
+    if word == "chinese":
+        return Script(text="# 你好\n\n这是一个**中文**回答。\n\n- 第一点\n- 第二点\n\n```python\nprint('你好')\n```\n")
+    return None
+
+
+class FakeMoonshot:
+    """The server; use as a context manager or call :meth:`start` / :meth:`stop`."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = TEST_KEY) -> None:
+        self.api_key = api_key
+        self.requests: list[Recorded] = []
+        self.scripts: deque[Script] = deque()
+        self.windows = dict(WINDOWS)
+        self.report_context_length = False
+        self.retry_after_ms = 20
+        self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001}
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeMoonshot:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeMoonshot:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def script(self, *scripts: Script) -> None:
+        """Queue scripts for the next chat requests, in order."""
+        with self._lock:
+            self.scripts.extend(scripts)
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        """Bodies of every chat request received so far."""
+        return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def next_script(self, body: dict[str, Any]) -> Script:
+        with self._lock:
+            if self.scripts:
+                script = self.scripts[0]
+                script.times -= 1
+                if script.times <= 0:
+                    self.scripts.popleft()
+                return script
+        messages = body.get("messages") or []
+        last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        directive = directive_script(str(last_user))
+        if directive is not None:
+            return directive
+        turn = sum(1 for m in messages if m.get("role") == "user")
+        return Script(text=f"Echo {turn}: {last_user}")
+
+
+def _handler_for(server: FakeMoonshot) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        fake = server
+
+    return Handler
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeMoonshot
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _record(self, body: Any) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.fake.requests.append(Recorded(self.command, self.path, headers, body))
+
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if "json" not in (self.headers.get("Content-Type") or "json"):
+            return raw
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError:
+            return None
+
+    def _send_json(self, status: int, payload: Any, extra_headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-trace-id", uuid.uuid4().hex[:16])
+        for key, value in (extra_headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, error_type: str | None = None, message: str | None = None) -> None:
+        default_type, default_message = ERRORS.get(status, ("server_error", "error"))
+        headers = {"retry-after-ms": str(self.fake.retry_after_ms)} if status in (429, 503) else {}
+        body = {"error": {"message": message or default_message, "type": error_type or default_type}}
+        self._send_json(status, body, headers)
+
+    def _authorized(self) -> bool:
+        if self.fake.api_key is None:
+            return True
+        if self.headers.get("Authorization") == f"Bearer {self.fake.api_key}":
+            return True
+        self._error(401)
+        return False
+
+    # -- routes ---------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._record(None)
+        if not self._authorized():
+            return
+        if self.path.rstrip("/") == "/v1/models":
+            data = []
+            for name, window in self.fake.windows.items():
+                entry: dict[str, Any] = {
+                    "id": name,
+                    "object": "model",
+                    "created": 1711000000,
+                    "owned_by": "moonshot",
+                }
+                if self.fake.report_context_length:
+                    entry["context_length"] = window
+                data.append(entry)
+            self._send_json(200, {"object": "list", "data": data})
+        elif self.path == "/v1/users/me/balance":
+            self._send_json(200, {"code": 0, "data": self.fake.balance, "scode": "0x0", "status": True})
+        else:
+            self._error(404, "resource_not_found_error", f"Not found: {self.path}")
+
+    def do_POST(self) -> None:
+        body = self._read_json()
+        self._record(body)
+        if not self._authorized():
+            return
+        if self.path == "/v1/chat/completions" and isinstance(body, dict):
+            self._chat(body)
+        elif self.path == "/v1/tokenizers/estimate-token-count" and isinstance(body, dict):
+            self._send_json(200, {"data": {"total_tokens": estimate_tokens(body.get("messages") or [])}})
+        else:
+            self._error(404, "resource_not_found_error", f"Not found: {self.path}")
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        model = str(body.get("model"))
+        messages = body.get("messages") or []
+        if model not in self.fake.windows:
+            return self._error(404, message=f"Not found the model {model} or Permission denied")
+        temperature = body.get("temperature")
+        if temperature is not None:
+            if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 1:
+                return self._error(400, message=f"Invalid request: temperature {temperature} out of range [0, 1]")
+            if model in FIXED_TEMPERATURE and temperature != 1:
+                return self._error(400, message="invalid temperature: only 1 is allowed for this model")
+        prompt_tokens = estimate_tokens(messages)
+        window = self.fake.windows[model]
+        if prompt_tokens >= window:
+            return self._error(400, message=f"Invalid request: Your request exceeded model token limit: {window}")
+        script = self.fake.next_script(body)
+        if script.status is not None:
+            return self._error(script.status, script.error_type, script.message)
+        reasoning = script.reasoning or ("Thinking it over. " * 4 if model in THINKING else "")
+        text = script.text if script.text is not None else ""
+        if not body.get("stream"):
+            return self._complete(model, text, reasoning, prompt_tokens, script)
+        self._stream(model, text, reasoning, prompt_tokens, script)
+
+    def _usage(self, prompt_tokens: int, text: str, script: Script) -> dict[str, Any]:
+        completion = estimate_tokens([{"content": text}])
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        }
+        if script.cached_tokens:
+            usage["cached_tokens"] = script.cached_tokens
+        return usage
+
+    def _complete(self, model: str, text: str, reasoning: str, prompt_tokens: int, script: Script) -> None:
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        self._send_json(
+            200,
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": script.finish_reason}],
+                "usage": self._usage(prompt_tokens, text, script),
+            },
+        )
+
+    def _stream(self, model: str, text: str, reasoning: str, prompt_tokens: int, script: Script) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-trace-id", uuid.uuid4().hex[:16])
+        self.end_headers()
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+
+        def chunk(
+            delta: dict[str, Any], finish: str | None = None, usage: dict[str, Any] | None = None
+        ) -> dict[str, Any]:
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+            if usage is not None:
+                choice["usage"] = usage
+            return {**base, "choices": [choice]}
+
+        def pieces(s: str) -> list[str]:
+            step = max(1, script.chunk_chars)
+            return [s[i : i + step] for i in range(0, len(s), step)]
+
+        try:
+            self._event(chunk({"role": "assistant", "content": ""}))
+            for piece in pieces(reasoning):
+                self._event(chunk({"reasoning_content": piece}))
+                if script.delay:
+                    time.sleep(script.delay)
+            for count, piece in enumerate(pieces(text), start=1):
+                self._event(chunk({"content": piece}))
+                if script.cut_after is not None and count >= script.cut_after:
+                    if script.abrupt:
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    self._end_body()
+                    return
+                if script.delay:
+                    time.sleep(script.delay)
+            usage = self._usage(prompt_tokens, text, script)
+            in_choice = usage if script.usage_style in ("choice", "both") else None
+            self._event(chunk({}, script.finish_reason, in_choice))
+            if script.usage_style in ("top", "both"):
+                self._event({**base, "choices": [], "usage": usage})
+            self._write_chunk(b"data: [DONE]\n\n")
+            self._end_body()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (Ctrl-C): nothing to do
+
+    def _event(self, payload: dict[str, Any]) -> None:
+        self._write_chunk(f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode())
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_body(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A fake Moonshot API server for trying kimi-repl.")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--key", default=TEST_KEY, help="the API key it accepts ('' accepts any)")
+    args = parser.parse_args()
+    server = FakeMoonshot(port=args.port, api_key=args.key or None)
+    print(f"Fake Moonshot at {server.base_url} (key {args.key or 'any'})", flush=True)
+    server.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
