@@ -147,7 +147,10 @@ def build_registry() -> CommandRegistry:
 
     @cmd("help", "Show the commands and keys.", aliases=("?",))
     def help_(session: ChatSession, argument: str) -> None:
-        rows = [(f"/{c.name} {c.usage}".rstrip(), c.summary) for c in registry]
+        rows = []
+        for c in registry:
+            names = ", ".join(f"/{name}" for name in (c.name, *c.aliases))
+            rows.append((f"{names} {c.usage}".rstrip(), c.summary))
         session.display.rows(rows, title="Commands")
         session.display.rows(
             [
@@ -206,7 +209,7 @@ def build_registry() -> CommandRegistry:
             try:
                 session.settings.temperature = parse_temperature(argument)
             except ValueError as error:
-                raise CommandError(f"{str(error).capitalize()}; it stays {session.describe_temperature()}.") from None
+                raise CommandError(f"{error}; it stays {session.describe_temperature()}.") from None
         session.display.info(f"Temperature: {session.describe_temperature()}")
 
     @cmd(

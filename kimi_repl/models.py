@@ -71,7 +71,7 @@ def parse_temperature(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"temperature must be a number from 0 to 1, not {text!r}") from None
+        raise ValueError(f"Temperature must be a number from 0 to 1, not {text!r}") from None
     if not TEMPERATURE_MIN <= value <= TEMPERATURE_MAX:  # also refuses nan
-        raise ValueError(f"temperature must be between 0 and 1 (Moonshot's range), not {text}")
+        raise ValueError(f"Temperature must be between 0 and 1 (Moonshot's range), not {text}")
     return value

@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.markdown import Markdown
 
 CODE_THEME = "monokai"
 LIVE_REFRESH_PER_SECOND = 15
@@ -126,17 +129,39 @@ def _is_blank(line: list[Segment]) -> bool:
     return all(not seg.text.strip() and not (seg.style and seg.style.bgcolor) for seg in line)
 
 
-def markdown_lines(console: Console, text: str, options: ConsoleOptions) -> list[list[Segment]]:
-    """``text`` rendered as markdown, without the blank lines rich puts around lists, tables and code."""
+def chat_markdown(text: str) -> Markdown:
+    """``text`` as rich Markdown, keeping the line breaks the model wrote (as chat UIs do)."""
     from rich.markdown import Markdown
 
-    lines = console.render_lines(Markdown(text, code_theme=CODE_THEME), options, pad=False)
+    markdown = Markdown(text, code_theme=CODE_THEME)
+    for token in markdown.parsed:
+        for child in token.children or ():
+            if child.type == "softbreak":
+                child.type = "hardbreak"
+    return markdown
+
+
+def markdown_lines(console: Console, text: str, options: ConsoleOptions) -> list[list[Segment]]:
+    """``text`` rendered as markdown, without the blank lines rich puts around lists, tables and code."""
+    lines = console.render_lines(chat_markdown(text), options, pad=False)
     start, end = 0, len(lines)
     while start < end and _is_blank(lines[start]):
         start += 1
     while end > start and _is_blank(lines[end - 1]):
         end -= 1
-    return lines[start:end]
+    return [_without_padding(line) for line in lines[start:end]]
+
+
+def _without_padding(line: list[Segment]) -> list[Segment]:
+    """``line`` without the trailing spaces rich pads it with (they re-wrap badly when the window narrows)."""
+    end = len(line)
+    while end and _is_blank(line[end - 1 : end]):
+        end -= 1
+    trimmed = line[:end]
+    if trimmed and trimmed[-1].text.endswith(" ") and not (trimmed[-1].style and trimmed[-1].style.bgcolor):
+        last = trimmed[-1]
+        trimmed[-1] = Segment(last.text.rstrip(" "), last.style, last.control)
+    return trimmed
 
 
 def _yield_lines(lines: list[list[Segment]], *, end: bool) -> RenderResult:
@@ -245,7 +270,6 @@ class MarkdownReplyView:
         rest = self.splitter.flush()
         self._live.stop()
         self._print_block(rest)
-        self.console.print()
 
 
 class PlainReplyView:
@@ -287,6 +311,11 @@ class Display:
         if self.console.is_terminal:
             return MarkdownReplyView(self.console)
         return PlainReplyView(self.console.file)
+
+    def gap(self) -> None:
+        """An empty line, to set a reply apart from the next prompt."""
+        if self.console.is_terminal:
+            self.console.print()
 
     def _line(self, console: Console, message: str, style: str) -> None:
         console.print(Text(" ".join(sanitize(message).split()), style=style), soft_wrap=True)

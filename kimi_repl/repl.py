@@ -126,8 +126,7 @@ class Repl:
 
     def banner(self) -> None:
         self.session.display.note(
-            f"kimi-repl {__version__} · {self.session.model} · /help for commands · "
-            "Alt-Enter for a newline · Ctrl-D to quit"
+            f"kimi-repl {__version__} · {self.session.model} · /help · Alt-Enter newline · Ctrl-D quit"
         )
 
     def run(self) -> int:
@@ -155,6 +154,7 @@ class Repl:
             message = stripped[1:] if stripped.startswith("//") else stripped
             with keyboard_echo_off():
                 self.session.send(message)
+            display.gap()
         except CommandError as error:
             display.error(str(error))
         except KeyboardInterrupt:

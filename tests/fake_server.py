@@ -67,7 +67,8 @@ class Script:
         status: answer with this HTTP error instead (``error_type`` / ``message`` override the body).
         times: how many consecutive requests this script answers (for retries).
         text: the reply; ``reasoning``: streamed as ``reasoning_content`` first.
-        chunk_chars: characters per streamed chunk; ``delay``: seconds between chunks.
+        chunk_chars: characters per streamed chunk; ``delay``: seconds between chunks;
+            ``first_byte_delay``: seconds before the response starts.
         cut_after: stop after this many content chunks without a finish_reason; ``abrupt`` closes the
             connection mid-body instead of ending the chunked body cleanly.
         finish_reason: the last chunk's reason; ``usage_style``: "choice", "top" or "both".
@@ -81,6 +82,7 @@ class Script:
     reasoning: str = ""
     chunk_chars: int = 6
     delay: float = 0.0
+    first_byte_delay: float = 0.0
     cut_after: int | None = None
     abrupt: bool = False
     finish_reason: str = "stop"
@@ -325,6 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
         if prompt_tokens >= window:
             return self._error(400, message=f"Invalid request: Your request exceeded model token limit: {window}")
         script = self.fake.next_script(body)
+        time.sleep(script.first_byte_delay)
         if script.status is not None:
             return self._error(script.status, script.error_type, script.message)
         reasoning = script.reasoning or ("Thinking it over. " * 4 if model in THINKING else "")

@@ -1,0 +1,83 @@
+"""Shared fixtures: no test touches the real home or the network; each gets a fake Moonshot server."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from kimi_repl.chat import ChatSession
+from kimi_repl.config import Settings
+from kimi_repl.render import Display
+from tests.fake_server import TEST_KEY, FakeMoonshot
+
+USER_VARIABLES = (
+    "MOONSHOT_API_KEY",
+    "KIMI_API_KEY",
+    "MOONSHOT_BASE_URL",
+    "MOONSHOT_MODEL",
+    "MOONSHOT_TIMEOUT",
+    "MOONSHOT_MAX_RETRIES",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every user folder at a temporary home and forget the developer's Moonshot settings."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name in USER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return home
+
+
+@pytest.fixture
+def server() -> Iterator[FakeMoonshot]:
+    with FakeMoonshot() as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(server: FakeMoonshot) -> Settings:
+    return Settings(api_key=TEST_KEY, base_url=server.base_url, timeout=10.0, max_retries=2)
+
+
+class CapturedDisplay(Display):
+    """A display writing to a string, as a terminal (markdown) or as a pipe (plain text)."""
+
+    def __init__(self, *, terminal: bool = False, width: int = 100, height: int = 40) -> None:
+        self.buffer = io.StringIO()
+        console = Console(
+            file=self.buffer,
+            force_terminal=terminal,
+            width=width,
+            height=height,
+            highlight=False,
+            color_system="truecolor" if terminal else None,
+        )
+        super().__init__(console, console)
+
+    @property
+    def output(self) -> str:
+        return self.buffer.getvalue()
+
+
+@pytest.fixture
+def display() -> CapturedDisplay:
+    return CapturedDisplay()
+
+
+@pytest.fixture
+def session(settings: Settings, display: CapturedDisplay) -> ChatSession:
+    return ChatSession(settings, display)

@@ -1,0 +1,162 @@
+"""The client against the fake server: events, usage shapes, every error turned into one line."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+
+import pytest
+
+from kimi_repl.client import ChatError, ContentDelta, Finished, MoonshotClient, ReasoningDelta, StreamEvent
+from kimi_repl.config import Settings
+from tests.fake_server import FakeMoonshot, Script
+
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+def collect(client: MoonshotClient, model: str = "kimi-k2-turbo-preview", **kw: object) -> list[StreamEvent]:
+    return list(client.stream_chat(HELLO, model=model, temperature=kw.get("temperature")))  # type: ignore[arg-type]
+
+
+def text_of(events: list[StreamEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, ContentDelta))
+
+
+def test_stream_yields_content_then_finish_with_usage_from_inside_the_choice(
+    settings: Settings, server: FakeMoonshot
+) -> None:
+    server.script(Script(text="你好，世界 **bold**", chunk_chars=2))
+    events = collect(MoonshotClient(settings))
+    assert text_of(events) == "你好，世界 **bold**"
+    last = events[-1]
+    assert isinstance(last, Finished) and last.reason == "stop"
+    assert last.usage is not None and last.usage["prompt_tokens"] > 0 and last.usage["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("style", ["top", "both"])
+def test_usage_is_read_from_a_top_level_usage_chunk(settings: Settings, server: FakeMoonshot, style: str) -> None:
+    server.script(Script(text="hi", usage_style=style, cached_tokens=3))
+    last = collect(MoonshotClient(settings))[-1]
+    assert isinstance(last, Finished) and last.usage is not None
+    assert last.usage["total_tokens"] == last.usage["prompt_tokens"] + last.usage["completion_tokens"]
+    assert last.usage["cached_tokens"] == 3
+
+
+def test_thinking_model_streams_reasoning_before_content(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(reasoning="step by step", text="42"))
+    events = collect(MoonshotClient(settings), model="kimi-k2-thinking")
+    kinds = [type(e) for e in events]
+    assert kinds.index(ReasoningDelta) < kinds.index(ContentDelta)
+    assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "step by step"
+
+
+def test_temperature_is_sent_within_range_and_never_to_fixed_temperature_models(
+    settings: Settings, server: FakeMoonshot
+) -> None:
+    client = MoonshotClient(settings)
+    collect(client, temperature=0.2)
+    collect(client, model="moonshot-v1-8k")
+    collect(client, model="kimi-k2-thinking", temperature=0.2)
+    sent = [body.get("temperature") for body in server.chat_requests()]
+    assert sent == [0.2, 0.3, None]
+    assert all(body["stream"] is True for body in server.chat_requests())
+
+
+def test_cut_stream_finishes_without_a_reason(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(text="a long reply that gets cut", cut_after=2, chunk_chars=3))
+    events = collect(MoonshotClient(settings))
+    assert text_of(events) == "a long"
+    assert events[-1] == Finished(None, None)
+
+
+def test_dropped_connection_mid_stream_is_a_chat_error(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(text="a long reply that gets dropped", cut_after=2, abrupt=True))
+    received: list[StreamEvent] = []
+    with pytest.raises(ChatError, match="connection broke"):
+        for event in MoonshotClient(settings).stream_chat(HELLO, model="kimi-k2-turbo-preview", temperature=None):
+            received.append(event)
+    assert text_of(received)
+
+
+def error_line(settings: Settings, model: str = "kimi-k2-turbo-preview") -> str:
+    with pytest.raises(ChatError) as caught:
+        collect(MoonshotClient(settings), model=model)
+    line = str(caught.value)
+    assert "\n" not in line and settings.api_key not in line
+    return line
+
+
+def test_bad_key_names_the_variable(settings: Settings) -> None:
+    line = error_line(replace(settings, api_key="sk-wrong-key"))
+    assert "401" in line and "MOONSHOT_API_KEY" in line and "trace id" in line
+
+
+def test_unknown_model(settings: Settings) -> None:
+    assert "Unknown model 'kimi-nope'" in error_line(settings, model="kimi-nope")
+
+
+def test_rate_limit_is_retried_then_succeeds(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(status=429, times=2))
+    assert text_of(collect(MoonshotClient(settings))) == "Echo 1: hello"
+    assert len(server.chat_requests()) == 3
+
+
+def test_rate_limit_that_persists_is_one_line(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(status=429, times=3))
+    assert "Rate limited" in error_line(settings)
+    assert len(server.chat_requests()) == 3
+
+
+def test_exhausted_quota_is_not_retried(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(status=429, error_type="exceeded_current_quota_error", message="Your quota is used up"))
+    assert "balance or quota is used up" in error_line(settings)
+    assert len(server.chat_requests()) == 1
+
+
+def test_server_error_after_retries(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(status=500, times=3))
+    assert "server error (500)" in error_line(settings)
+    assert len(server.chat_requests()) == 3
+
+
+def test_context_too_long(settings: Settings) -> None:
+    long = [{"role": "user", "content": "word " * 40_000}]
+    with pytest.raises(ChatError, match="too long for moonshot-v1-8k"):
+        list(MoonshotClient(settings).stream_chat(long, model="moonshot-v1-8k", temperature=None))
+
+
+def test_content_filter(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(status=400, error_type="content_filter", message="considered high risk"))
+    assert "content filter" in error_line(settings)
+
+
+def test_timeout_before_the_reply_starts(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(text="late", first_byte_delay=1.5))
+    assert "timed out after 0.5 s" in error_line(replace(settings, timeout=0.5, max_retries=0))
+
+
+def test_timeout_while_streaming(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(text="late reply", delay=1.5, chunk_chars=2))
+    assert "connection broke" in error_line(replace(settings, timeout=0.5, max_retries=0))
+
+
+def test_connection_refused(settings: Settings) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    line = error_line(replace(settings, base_url=f"http://127.0.0.1:{port}/v1", max_retries=0))
+    assert f"Cannot reach http://127.0.0.1:{port}/v1" in line
+
+
+def test_models_are_fetched_once(settings: Settings, server: FakeMoonshot) -> None:
+    client = MoonshotClient(settings)
+    assert "moonshot-v1-8k" in [m["id"] for m in client.list_models()]
+    client.list_models()
+    assert sum(r.path == "/v1/models" for r in server.requests) == 1
+
+
+def test_key_is_sent_as_bearer_and_never_in_the_body(settings: Settings, server: FakeMoonshot) -> None:
+    collect(MoonshotClient(settings))
+    request = server.requests[-1]
+    assert request.headers["authorization"] == f"Bearer {settings.api_key}"
+    assert settings.api_key not in str(request.body)

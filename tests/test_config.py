@@ -1,0 +1,91 @@
+"""Settings precedence, the missing-key message, user folders."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from kimi_repl.config import DEFAULT_BASE_URL, ConfigError, history_file, load_settings, read_dotenv
+from kimi_repl.models import DEFAULT_MODEL, KNOWN_MODELS, has_fixed_temperature, parse_temperature
+
+
+def test_flags_beat_environment_beat_dotenv_beat_defaults() -> None:
+    dotenv = {"MOONSHOT_API_KEY": "sk-from-dotenv", "MOONSHOT_MODEL": "moonshot-v1-8k", "MOONSHOT_BASE_URL": "http://d"}
+    env = {"MOONSHOT_MODEL": "moonshot-v1-32k"}
+    settings = load_settings(environ=env, dotenv=dotenv)
+    assert settings.api_key == "sk-from-dotenv"
+    assert settings.api_key_source == "MOONSHOT_API_KEY in .env"
+    assert settings.model == "moonshot-v1-32k"
+    assert settings.base_url == "http://d"
+    flagged = load_settings(model="kimi-latest", base_url="http://flag/v1/", environ=env, dotenv=dotenv)
+    assert flagged.model == "kimi-latest"
+    assert flagged.base_url == "http://flag/v1"
+
+
+def test_defaults_when_only_a_key_is_given() -> None:
+    settings = load_settings(environ={"MOONSHOT_API_KEY": "sk-x"}, dotenv={})
+    assert (settings.base_url, settings.model, settings.temperature) == (DEFAULT_BASE_URL, DEFAULT_MODEL, None)
+    assert DEFAULT_MODEL in KNOWN_MODELS
+
+
+def test_kimi_api_key_is_accepted() -> None:
+    settings = load_settings(environ={"KIMI_API_KEY": "sk-kimi"}, dotenv={})
+    assert settings.api_key == "sk-kimi"
+    assert settings.api_key_source == "KIMI_API_KEY"
+
+
+def test_missing_key_names_the_variable_and_the_dotenv_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, dotenv={})
+    message = str(caught.value)
+    assert "MOONSHOT_API_KEY" in message and "MOONSHOT_API_KEY=sk-..." in message and "\n" not in message
+
+
+def test_dotenv_file_is_found_from_the_working_directory_upwards(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MOONSHOT_API_KEY=sk-file\nMOONSHOT_MODEL=kimi-latest\n")
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    assert read_dotenv(nested)["MOONSHOT_MODEL"] == "kimi-latest"
+
+
+def test_dotenv_is_read_from_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("MOONSHOT_API_KEY=sk-cwd\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(environ={}).api_key == "sk-cwd"
+
+
+def test_settings_repr_hides_the_key() -> None:
+    settings = load_settings(environ={"MOONSHOT_API_KEY": "sk-secret-value"}, dotenv={})
+    assert "sk-secret-value" not in repr(settings)
+
+
+def test_bad_number_in_environment_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="MOONSHOT_TIMEOUT"):
+        load_settings(environ={"MOONSHOT_API_KEY": "sk-x", "MOONSHOT_TIMEOUT": "soon"}, dotenv={})
+
+
+def test_history_file_is_private(isolated_user: Path) -> None:
+    path = history_file()
+    assert str(path).startswith(str(isolated_user))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("text", ["abc", "-0.1", "1.01", "nan", "inf", ""])
+def test_temperature_outside_moonshot_range_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_temperature(text)
+
+
+@pytest.mark.parametrize(("text", "value"), [("0", 0.0), ("0.3", 0.3), ("1", 1.0)])
+def test_temperature_in_range_is_accepted(text: str, value: float) -> None:
+    assert parse_temperature(text) == value
+
+
+def test_reasoning_models_have_fixed_temperature() -> None:
+    assert has_fixed_temperature("kimi-k2-thinking")
+    assert has_fixed_temperature("kimi-k2.6")
+    assert has_fixed_temperature("kimi-k2-thinking-2027-preview")
+    assert not has_fixed_temperature("kimi-k2-turbo-preview")
+    assert not has_fixed_temperature("moonshot-v1-8k")

@@ -1,0 +1,147 @@
+"""The streaming renderer: block splitting, sanitizing, what ends up on a screen, bounded work."""
+
+from __future__ import annotations
+
+import pyte
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kimi_repl.render import BlockSplitter, MarkdownReplyView, PlainReplyView, sanitize
+from tests.conftest import CapturedDisplay
+from tests.fake_server import markdown_sample
+
+
+def split_all(text: str, step: int) -> list[str]:
+    splitter = BlockSplitter()
+    blocks: list[str] = []
+    for i in range(0, len(text), step):
+        blocks += splitter.feed(text[i : i + step])
+    rest = splitter.flush()
+    return blocks + ([rest] if rest.strip() else [])
+
+
+def test_blocks_end_at_blank_lines() -> None:
+    assert split_all("para one\nstill one\n\n# Head\n\n- a\n- b\n", 3) == [
+        "para one\nstill one",
+        "# Head",
+        "- a\n- b\n",
+    ]
+
+
+def test_blank_lines_inside_a_code_fence_do_not_end_the_block() -> None:
+    text = "```python\nx = 1\n\n\ny = 2\n```\nafter\n"
+    assert split_all(text, 1) == ["```python\nx = 1\n\n\ny = 2\n```", "after\n"]
+
+
+def test_fence_closes_only_with_same_character_and_enough_length() -> None:
+    text = "````\n```\nstill code\n\n````\n\nnext"
+    assert split_all(text, 2) == ["````\n```\nstill code\n\n````", "next"]
+
+
+def test_tilde_fence() -> None:
+    assert split_all("~~~\na\n\nb\n~~~\n", 4) == ["~~~\na\n\nb\n~~~"]
+
+
+def test_tail_holds_the_unfinished_block() -> None:
+    splitter = BlockSplitter()
+    assert splitter.feed("done\n\nhalf a li") == ["done"]
+    assert splitter.tail == "half a li"
+    splitter.feed("ne\nnext")
+    assert splitter.tail == "half a line\nnext"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab `~#-|\n中")), max_size=300), st.integers(1, 17))
+def test_splitting_keeps_every_character_whatever_the_chunking(text: str, step: int) -> None:
+    """Joined back, the blocks and the tail are the text, minus only the blank lines between blocks."""
+    splitter = BlockSplitter()
+    pieces: list[str] = []
+    for i in range(0, len(text), step):
+        pieces += splitter.feed(text[i : i + step])
+    pieces.append(splitter.flush())
+    assert "".join(pieces).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
+    assert pieces[:-1] == [b for b in split_all(text, len(text) or 1) if b][: len(pieces) - 1]
+
+
+def test_sanitize_removes_terminal_control_sequences() -> None:
+    hostile = "a\x1b]0;pwned\x07b\x1b[2Jc\x9b31md\re\x08f\x1b]52;c;ZXZpbA==\x07g\tt\nn"
+    clean = sanitize(hostile)
+    assert "\x1b" not in clean and "\x07" not in clean and "\x9b" not in clean and "\r" not in clean
+    assert clean.startswith("a]0;pwnedb[2Jc31mdef") and "\tt\nn" in clean
+
+
+def screen_of(output: str, width: int = 100, height: int = 60) -> list[str]:
+    """What a terminal shows after receiving ``output`` through a tty (which turns LF into CR LF)."""
+    screen = pyte.Screen(width, height)
+    pyte.Stream(screen).feed(output.replace("\n", "\r\n"))
+    return [line.rstrip() for line in screen.display]
+
+
+def stream_into_terminal(text: str, step: int = 5) -> tuple[list[str], MarkdownReplyView]:
+    display = CapturedDisplay(terminal=True, width=100, height=60)
+    view = display.reply()
+    assert isinstance(view, MarkdownReplyView)
+    for i in range(0, len(text), step):
+        view.content(text[i : i + step])
+    view.close()
+    return screen_of(display.output), view
+
+
+def test_streamed_markdown_is_rendered_once_without_raw_syntax_or_duplicates() -> None:
+    text = (
+        "# Title\n\nSome **bold** text.\n\n- one\n- two\n\n"
+        "```python\nprint('hi')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    lines, view = stream_into_terminal(text)
+    shown = "\n".join(lines)
+    assert "Title" in shown and "bold" in shown and "print('hi')" in shown
+    assert "**" not in shown and "```" not in shown and "# Title" not in shown
+    assert sum("print('hi')" in line for line in lines) == 1
+    assert sum("one" in line for line in lines) == 1
+    assert view.stats.frozen_blocks == 5
+
+
+def test_model_newlines_are_kept_and_chinese_renders() -> None:
+    lines, _ = stream_into_terminal("床前明月光，\n疑是地上霜。\n")
+    assert lines[0] == "床前明月光，" and lines[1] == "疑是地上霜。"
+
+
+def test_hostile_reply_cannot_clear_the_screen_or_set_the_title() -> None:
+    display = CapturedDisplay(terminal=True)
+    display.console.print("earlier output")
+    view = display.reply()
+    view.content("hi \x1b[2J\x1b[H\x1b]0;pwned\x07 there\n")
+    view.close()
+    screen = pyte.Screen(100, 40)
+    pyte.Stream(screen).feed(display.output.replace("\n", "\r\n"))
+    assert screen.display[0].startswith("earlier output")
+    assert screen.title != "pwned"
+
+
+def test_every_character_is_frozen_once_so_work_grows_linearly() -> None:
+    small, large = markdown_sample(2), markdown_sample(200)
+    _, small_view = stream_into_terminal(small, step=7)
+    _, large_view = stream_into_terminal(large, step=7)
+    assert small_view.stats.frozen_chars <= len(small)
+    assert large_view.stats.frozen_chars <= len(large)
+    # Live refreshes run on a clock, so they do not multiply with the reply's length.
+    assert large_view.stats.live_chars < 2 * len(large)
+
+
+def test_live_tail_never_taller_than_the_screen() -> None:
+    display = CapturedDisplay(terminal=True, width=80, height=10)
+    view = display.reply()
+    assert isinstance(view, MarkdownReplyView)
+    view.content("```\n" + "".join(f"line {i}\n" for i in range(50)))
+    lines = display.console.render_lines(view._live.renderable, display.console.options, pad=False)
+    assert len(lines) <= 8
+    view.close()
+
+
+def test_plain_view_writes_text_as_it_arrives() -> None:
+    display = CapturedDisplay(terminal=False)
+    view = display.reply()
+    assert isinstance(view, PlainReplyView)
+    view.content("**raw** \x1b[31mmarkdown")
+    view.close()
+    assert display.output == "**raw** [31mmarkdown\n"
