@@ -65,7 +65,7 @@ class ChatSession:
         finished: Finished | None = None
         error: str | None = None
         interrupted = False
-        view = self.display.reply()
+        view = self.display.reply(model=model)
         try:
             events = self.client.stream_chat(
                 self.conversation.messages(), model=model, temperature=self.settings.temperature

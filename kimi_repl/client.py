@@ -80,6 +80,7 @@ class MoonshotClient:
         self.settings = settings
         self._sdk: OpenAI | None = None
         self._models: list[dict[str, Any]] | None = None
+        self._models_error: str | None = None
 
     @property
     def sdk(self) -> OpenAI:
@@ -150,19 +151,26 @@ class MoonshotClient:
             stream.close()
         yield Finished(finish, usage)
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self, *, retry_failed: bool = True) -> list[dict[str, Any]]:
         """``GET /models``, fetched once and cached.
 
+        Args:
+            retry_failed: ask again after an earlier failure (False for Tab completion, which must not
+                wait on a server that is down).
+
         Raises:
-            ChatError: the request failed.
+            ChatError: the request failed (now, or earlier when ``retry_failed`` is False).
         """
         if self._models is None:
             import openai
 
+            if self._models_error is not None and not retry_failed:
+                raise ChatError(self._models_error)
             try:
                 page = self.sdk.models.list()
             except openai.APIError as error:
-                raise ChatError(self.describe(error)) from None
+                self._models_error = self.describe(error)
+                raise ChatError(self._models_error) from None
             self._models = [model.model_dump() for model in page.data]
         return self._models
 

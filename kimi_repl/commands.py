@@ -136,7 +136,7 @@ def model_names(session: ChatSession) -> list[str]:
     """Models from ``GET /models`` (fetched once) and the built-in list, sorted and unique."""
     names = set(KNOWN_MODELS)
     with contextlib.suppress(ChatError):  # without the server, completion offers the built-in names
-        names.update(str(model["id"]) for model in session.client.list_models())
+        names.update(str(model["id"]) for model in session.client.list_models(retry_failed=False))
     return sorted(names)
 
 

@@ -86,8 +86,8 @@ def load_settings(
     key = find(*API_KEY_VARIABLES)
     if key is None:
         raise ConfigError(
-            "No API key: set MOONSHOT_API_KEY in the environment or add the line "
-            "MOONSHOT_API_KEY=sk-... to a .env file in this folder."
+            "no API key. Set MOONSHOT_API_KEY in the environment, or add the line MOONSHOT_API_KEY=sk-... "
+            "to a .env file in this folder (keys: https://platform.moonshot.cn)."
         )
     return Settings(
         api_key=key[0],

@@ -195,6 +195,9 @@ class _LiveTail:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         view = self._view
+        if view.waiting:
+            yield from console.render(view.spinner, options)
+            return
         text, thinking = view.splitter.tail, view.thinking_preview()
         height = max(1, options.size.height - 2)
         key = (text, thinking, options.max_width, height)
@@ -213,10 +216,13 @@ class _LiveTail:
 class MarkdownReplyView:
     """A reply rendered as markdown in a terminal: finished blocks printed once, a small live tail."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, waiting_for: str = "the reply") -> None:
         from rich.live import Live
+        from rich.spinner import Spinner
 
         self.console = console
+        self.waiting = True  # nothing has arrived yet: the live region shows a spinner
+        self.spinner = Spinner("dots", Text(f"waiting for {sanitize(waiting_for)}…", style="dim"), style="cyan")
         self.splitter = BlockSplitter()
         self.stats = RenderStats()
         self._printed_blocks = 0
@@ -240,11 +246,13 @@ class MarkdownReplyView:
         return "Thinking…\n" + "\n".join(lines)
 
     def reasoning(self, text: str) -> None:
+        self.waiting = False
         if self._thinking_since is None and not self._thinking:
             self._thinking_since = time.monotonic()
         self._thinking.append(sanitize(text))
 
     def content(self, text: str) -> None:
+        self.waiting = False
         self._end_thinking()
         for block in self.splitter.feed(sanitize(text)):
             self._print_block(block)
@@ -306,10 +314,10 @@ class Display:
         self.console = console or Console(highlight=False)
         self.err_console = err_console or (console if console is not None else Console(highlight=False, stderr=True))
 
-    def reply(self) -> ReplyView:
+    def reply(self, *, model: str = "the reply") -> ReplyView:
         """A view for the next streamed reply: markdown in a terminal, plain text otherwise."""
         if self.console.is_terminal:
-            return MarkdownReplyView(self.console)
+            return MarkdownReplyView(self.console, waiting_for=model)
         return PlainReplyView(self.console.file)
 
     def gap(self) -> None:

@@ -62,8 +62,13 @@ def key_bindings() -> KeyBindings:
 
 
 @contextlib.contextmanager
-def keyboard_echo_off() -> Iterator[None]:
-    """While a reply streams, keys typed ahead are not echoed over it (they wait for the next prompt)."""
+def typeahead_mode() -> Iterator[None]:
+    """While a reply streams, keep keys typed ahead unechoed and unaltered until the next prompt reads them.
+
+    Without this the terminal is in cooked mode between prompts: typed keys would be echoed over the
+    reply, and an Enter typed ahead would arrive as a newline (``ICRNL``) instead of sending. Ctrl-C
+    still raises KeyboardInterrupt (``ISIG`` stays on).
+    """
     try:
         import termios
 
@@ -73,12 +78,18 @@ def keyboard_echo_off() -> Iterator[None]:
         yield
         return
     quiet = list(saved)
-    quiet[3] &= ~termios.ECHO
-    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    quiet[0] &= ~(termios.ICRNL | termios.INLCR | termios.IGNCR)
+    quiet[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except termios.error:
+        yield
+        return
     try:
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSANOW, saved)
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 def log_internal_error(secret: str) -> Path | None:
@@ -131,28 +142,44 @@ class Repl:
 
     def run(self) -> int:
         """Read and handle lines until /exit or Ctrl-D; return the exit status."""
+        failures = 0
         while not self.session.exit_requested:
             try:
                 text = self.prompt_session.prompt(self._message(), default=self.session.take_pending_input())
+                failures = 0
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
                 break
+            except Exception as error:  # a broken terminal: report it, and give up if it keeps failing
+                failures += 1
+                self._internal_error(error)
+                if failures >= 3:
+                    return 1
+                continue
             self.handle(text)
         return 0
+
+    def _internal_error(self, error: Exception) -> None:
+        where = log_internal_error(self.session.settings.api_key)
+        detail = f" (details in {where})" if where else ""
+        self.session.display.error(f"Internal error: {type(error).__name__}: {error}{detail}")
 
     def handle(self, text: str) -> None:
         """Run one line of input: a command, a message, or nothing; report any failure in one line."""
         display = self.session.display
-        stripped = text.strip()
+        command = text.strip()
         try:
-            if not stripped:
+            if not command:
                 return
-            if stripped.startswith("/") and not stripped.startswith("//"):
-                self.registry.dispatch(self.session, stripped)
-                return
-            message = stripped[1:] if stripped.startswith("//") else stripped
-            with keyboard_echo_off():
+            with typeahead_mode():
+                if command.startswith("/") and not command.startswith("//"):
+                    self.registry.dispatch(self.session, command)
+                    return
+                # Keep the first line's indentation: a pasted block of code starts with it.
+                message = text.strip("\r\n").rstrip()
+                if command.startswith("//"):
+                    message = message.replace("//", "/", 1)
                 self.session.send(message)
             display.gap()
         except CommandError as error:
@@ -160,6 +187,4 @@ class Repl:
         except KeyboardInterrupt:
             display.note("Interrupted.")
         except Exception as error:  # the loop must survive any one line
-            where = log_internal_error(self.session.settings.api_key)
-            detail = f" (details in {where})" if where else ""
-            display.error(f"Internal error: {type(error).__name__}: {error}{detail}")
+            self._internal_error(error)

@@ -46,6 +46,7 @@ def isolated_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def server() -> Iterator[FakeMoonshot]:
     with FakeMoonshot() as fake:
         yield fake
+    assert not fake.errors, f"the fake server failed: {fake.errors}"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ Run it by hand: ``python -m tests.fake_server --port 8765`` then
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import threading
@@ -138,8 +139,9 @@ def directive_script(message: str) -> Script | None:
     if not words or not words[0].startswith("!"):
         return None
     word, args = words[0][1:], words[1:]
+    number = int(args[0]) if args and args[0].isdigit() else None
     if word == "error":
-        return Script(status=int(args[0]) if args else 500, times=10)
+        return Script(status=number or 500, times=10)
     if word == "cut":
         return Script(text="This reply will be cut off in the middle of a sentence because", cut_after=4)
     if word == "drop":
@@ -149,7 +151,7 @@ def directive_script(message: str) -> Script | None:
     if word == "markdown":
         return Script(text=markdown_sample(4), delay=0.005)
     if word == "long":
-        return Script(text=markdown_sample(int(args[0]) if args else 50))
+        return Script(text=markdown_sample(number or 50))
     if word == "think":
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
     if word == "chinese":
@@ -163,6 +165,7 @@ class FakeMoonshot:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = TEST_KEY) -> None:
         self.api_key = api_key
         self.requests: list[Recorded] = []
+        self.errors: list[str] = []
         self.scripts: deque[Script] = deque()
         self.windows = dict(WINDOWS)
         self.report_context_length = False
@@ -182,7 +185,7 @@ class FakeMoonshot:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeMoonshot:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -235,6 +238,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def handle(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client went away (Ctrl-C)
+            super().handle()
 
     # -- plumbing -------------------------------------------------------------------------------
     def _record(self, body: Any) -> None:
@@ -305,7 +312,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if self.path == "/v1/chat/completions" and isinstance(body, dict):
-            self._chat(body)
+            try:
+                self._chat(body)
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as error:  # a bug here must show in the tests, not hang the client
+                self.fake.errors.append(repr(error))
+                raise
         elif self.path == "/v1/tokenizers/estimate-token-count" and isinstance(body, dict):
             self._send_json(200, {"data": {"total_tokens": estimate_tokens(body.get("messages") or [])}})
         else:

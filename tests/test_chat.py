@@ -1,0 +1,134 @@
+"""A chat session against the fake server: multi-turn history, interruptions, failures keep it alternating."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import replace
+
+from kimi_repl.chat import ChatSession
+from kimi_repl.config import Settings
+from tests.conftest import CapturedDisplay
+from tests.fake_server import FakeMoonshot, Script
+
+
+def roles(session: ChatSession) -> list[str]:
+    return [turn.role for turn in session.conversation.turns]
+
+
+def test_every_turn_sends_the_system_prompt_then_the_whole_conversation(
+    session: ChatSession, server: FakeMoonshot
+) -> None:
+    session.conversation.system = "Be brief."
+    session.send("first")
+    session.send("second")
+    sent = server.chat_requests()[-1]["messages"]
+    assert sent == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "Echo 1: first"},
+        {"role": "user", "content": "second"},
+    ]
+    assert roles(session) == ["user", "assistant", "user", "assistant"]
+
+
+def test_reply_is_recorded_with_model_usage_and_finish_reason(session: ChatSession, server: FakeMoonshot) -> None:
+    turn = session.send("hello")
+    assert turn is not None
+    assert (turn.model, turn.finish_reason, turn.interrupted, turn.incomplete) == (
+        "kimi-k2-turbo-preview",
+        "stop",
+        False,
+        False,
+    )
+    assert turn.usage is not None and turn.usage["total_tokens"] > 0
+
+
+def test_failed_request_withdraws_the_user_turn_and_keeps_its_text(
+    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    session.send("one")
+    server.script(Script(status=500, times=3))
+    assert session.send("two") is None
+    assert roles(session) == ["user", "assistant"]
+    assert session.take_pending_input() == "two"
+    assert "server error (500)" in display.output
+    assert session.send("two again") is not None
+    assert roles(session) == ["user", "assistant", "user", "assistant"]
+
+
+def test_cut_stream_keeps_the_partial_reply_marked_incomplete(
+    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    server.script(Script(text="abcdefghijkl", chunk_chars=3, cut_after=2))
+    turn = session.send("hi")
+    assert turn is not None and turn.content == "abcdef" and turn.incomplete and turn.finish_reason is None
+    assert "without a finish reason" in display.output
+
+
+def test_dropped_connection_keeps_the_partial_reply_marked_incomplete(
+    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    server.script(Script(text="abcdefghijkl", chunk_chars=3, cut_after=2, abrupt=True))
+    turn = session.send("hi")
+    assert turn is not None and turn.content == "abcdef" and turn.incomplete
+    assert "connection broke" in display.output and "incomplete" in display.output
+
+
+def test_length_finish_reason_is_reported(session: ChatSession, server: FakeMoonshot, display: CapturedDisplay) -> None:
+    server.script(Script(text="long answer", finish_reason="length"))
+    turn = session.send("hi")
+    assert turn is not None and turn.finish_reason == "length" and not turn.incomplete
+    assert "token limit" in display.output
+
+
+def interrupt_after(seconds: float) -> threading.Timer:
+    """Deliver Ctrl-C (SIGINT) to this process after ``seconds``, as a terminal would."""
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_keeps_partial_reply_marked_interrupted(
+    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    session.send("warm up")  # the SDK is imported on first use; keep that out of the timing
+    server.script(Script(text="x" * 400, chunk_chars=2, delay=0.02))
+    interrupt_after(0.6)
+    turn = session.send("long please")
+    assert turn is not None and turn.interrupted and not turn.incomplete
+    assert 0 < len(turn.content) < 400
+    assert "Interrupted" in display.output
+    assert roles(session) == ["user", "assistant"] * 2
+    session.send("after")
+    assert server.chat_requests()[-1]["messages"][-2] == {"role": "assistant", "content": turn.content}
+
+
+def test_ctrl_c_before_the_reply_begins_withdraws_the_message(
+    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    session.send("warm up")
+    server.script(Script(text="late", first_byte_delay=2))
+    interrupt_after(0.3)
+    assert session.send("never answered") is None
+    assert roles(session) == ["user", "assistant"]
+    assert session.take_pending_input() == "never answered"
+
+
+def test_unknown_model_is_one_line_and_nothing_dangles(settings: Settings, display: CapturedDisplay) -> None:
+    session = ChatSession(replace(settings, model="kimi-nope"), display)
+    assert session.send("hi") is None
+    assert session.conversation.turns == []
+    assert "Unknown model 'kimi-nope'" in display.output
+
+
+def test_thinking_model_records_reasoning_and_gets_no_temperature(
+    settings: Settings, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    session = ChatSession(replace(settings, model="kimi-k2-thinking", temperature=0.2), display)
+    server.script(Script(reasoning="Let me see.", text="42"))
+    turn = session.send("meaning?")
+    assert turn is not None and turn.reasoning_content == "Let me see." and turn.content == "42"
+    assert "temperature" not in server.chat_requests()[-1]
+    assert "accepts only its own temperature" in session.describe_temperature()

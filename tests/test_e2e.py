@@ -1,0 +1,189 @@
+"""End to end: the installed ``kimi-repl`` in a pseudo-terminal against the fake server, read off the screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fake_server import TEST_KEY, FakeMoonshot, Script, markdown_sample
+from tests.terminal import Terminal, clean_environment
+
+Launch = Callable[..., Terminal]
+
+
+@pytest.fixture
+def launch(isolated_user: Path, tmp_path: Path, server: FakeMoonshot) -> Iterator[Launch]:
+    """Start kimi-repl in a pty; by default pointed at the fake server with the test key."""
+    started: list[Terminal] = []
+
+    def start(*args: str, rows: int = 60, cols: int = 100, **env: str) -> Terminal:
+        values = {"MOONSHOT_BASE_URL": server.base_url, "MOONSHOT_API_KEY": TEST_KEY, **env}
+        values = {name: value for name, value in values.items() if value}
+        terminal = Terminal(
+            list(args), clean_environment(isolated_user, **values), cwd=tmp_path / "work", rows=rows, cols=cols
+        )
+        started.append(terminal)
+        return terminal
+
+    yield start
+    for terminal in started:
+        terminal.close()
+        assert "Traceback" not in terminal.log(), terminal.log()
+        assert TEST_KEY not in terminal.log()
+
+
+def test_two_turns_keep_the_history_and_ctrl_d_exits_zero(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    term.line("hello")
+    term.wait_for("Echo 1: hello")
+    term.wait_for_prompt(2)
+    term.line("你好，再来一次")
+    term.wait_for("Echo 2: 你好，再来一次")
+    term.wait_for_prompt(3)
+    term.ctrl("d")
+    assert term.exit_status() == 0
+    assert [m["content"] for m in server.chat_requests()[-1]["messages"]] == [
+        "hello",
+        "Echo 1: hello",
+        "你好，再来一次",
+    ]
+
+
+def test_model_switch_shows_in_the_prompt_and_the_request(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch("-m", "moonshot-v1-32k")
+    term.wait_for("moonshot-v1-32k ›")
+    term.line("/model")
+    term.wait_for("Model: moonshot-v1-32k")
+    term.wait_for_prompt(2)
+    term.line("/model moonshot-v1-8k")
+    term.wait_for("moonshot-v1-8k ›")
+    term.line("hi")
+    term.wait_for("Echo 1: hi")
+    assert server.chat_requests()[-1]["model"] == "moonshot-v1-8k"
+    term.line("/exit")
+    assert term.exit_status() == 0
+
+
+def test_tab_completes_commands_and_model_names(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    term.type("/mode")
+    term.type("\t")
+    term.wait_for("/models")  # the menu offers both
+    term.type(" kimi-k2-thi")
+    term.wait_for("kimi-k2-thinking-turbo")
+    term.ctrl("c")
+    term.wait_for_prompt(2)
+    term.line("/quit")
+    assert term.exit_status() == 0
+
+
+def test_temperature_refuses_bad_values_and_sends_good_ones(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    term.line("/temperature 1.5")
+    term.wait_for("✗ Temperature must be between 0 and 1")
+    term.wait_for_prompt(2)
+    term.line("/temperature hot")
+    term.wait_for("not 'hot'; it stays 0.6")
+    term.wait_for_prompt(3)
+    term.line("/temperature 0.2")
+    term.wait_for("Temperature: 0.2")
+    term.wait_for_prompt(4)
+    term.line("hi")
+    term.wait_for("Echo 1: hi")
+    assert server.chat_requests()[-1]["temperature"] == 0.2
+
+
+def test_system_prompt_is_sent_first_and_can_be_cleared(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch("-s", "You are a poet.")
+    term.wait_for_prompt(1)
+    term.line("/system")
+    term.wait_for("You are a poet.")
+    term.wait_for_prompt(2)
+    term.line("/system 用中文回答。")
+    term.wait_for("System prompt set")
+    term.wait_for_prompt(3)
+    term.line("hi")
+    term.wait_for("Echo 1: hi")
+    assert server.chat_requests()[-1]["messages"][0] == {"role": "system", "content": "用中文回答。"}
+    term.wait_for_prompt(4)
+    term.line("/system clear")
+    term.wait_for("System prompt removed.")
+    term.wait_for_prompt(5)
+    term.line("again")
+    term.wait_for("Echo 2: again")
+    assert server.chat_requests()[-1]["messages"][0]["role"] == "user"
+
+
+def test_ctrl_c_mid_reply_keeps_the_partial_reply_and_the_next_turn_works(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    server.script(Script(text="Streaming slowly " * 200, chunk_chars=4, delay=0.03))
+    term.line("tell me a long story")
+    term.wait_for("Streaming slowly Streaming")
+    term.ctrl("c")
+    term.wait_for("Interrupted: the partial reply is kept")
+    term.wait_for_prompt(2)
+    term.line("go on")
+    term.wait_for("Echo 2: go on")
+    history = server.chat_requests()[-1]["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant", "user"]
+    assert history[1]["content"].startswith("Streaming slowly")
+    assert len(history[1]["content"]) < len("Streaming slowly " * 200)
+
+
+def test_cut_stream_is_reported_as_incomplete(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    server.script(Script(text="This reply stops in the middle of a sentence because", chunk_chars=5, cut_after=4))
+    term.line("hi")
+    term.wait_for("ended without a finish reason")
+    term.wait_for_prompt(2)
+    assert "This reply stops in" in term.text()
+
+
+def test_server_error_is_one_line_and_the_message_can_be_sent_again(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    server.script(Script(status=500, times=3))
+    term.line("are you there?")
+    term.wait_for("✗ Moonshot server error (500) after 2 retries")
+    term.wait_for_prompt(2)
+    term.line("")  # the failed message waits at the prompt: Enter sends it again
+    term.wait_for("Echo 1: are you there?")
+    assert [m["role"] for m in server.chat_requests()[-1]["messages"]] == ["user"]
+
+
+def test_long_markdown_reply_renders_each_line_once_without_raw_syntax(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch(rows=24)
+    term.wait_for_prompt(1)
+    server.script(Script(text=markdown_sample(6), chunk_chars=9, delay=0.001))
+    term.line("show me markdown")
+    term.wait_for_prompt(2, timeout=30)
+    lines = term.lines()
+    handlers = [line for line in lines if "def handler_" in line]
+    assert len(handlers) == len(set(handlers)) > 5, "a code line was printed twice or not at all"
+    body = "\n".join(lines)
+    assert "```" not in body and "**" not in body and "## Section" not in body
+    assert "中文段落也会出现，用来检查宽字符的对齐与换行。" in body
+
+
+def test_no_key_is_one_clear_line_and_status_two(launch: Launch) -> None:
+    term = launch(MOONSHOT_API_KEY="")
+    assert term.exit_status() == 2
+    text = term.log().strip()
+    assert "MOONSHOT_API_KEY" in text and "MOONSHOT_API_KEY=sk-..." in text
+    assert len(text.splitlines()) == 1
+
+
+def test_version_and_help(launch: Launch) -> None:
+    version = launch("--version")
+    assert version.exit_status() == 0
+    assert "kimi-repl 0." in version.text()
+    usage = launch("--help")
+    assert usage.exit_status() == 0
+    assert "--temperature" in usage.text() and "MOONSHOT_API_KEY" in usage.text()

@@ -1,0 +1,121 @@
+"""The REPL loop driven through prompt_toolkit's pipe input: keys in, state and displayed lines out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from kimi_repl.chat import ChatSession
+from kimi_repl.commands import build_registry
+from kimi_repl.repl import Repl, SecretFilteringHistory
+from tests.conftest import CapturedDisplay
+from tests.fake_server import FakeMoonshot, Script
+
+ENTER = "\r"
+ALT_ENTER = "\x1b\r"
+CTRL_C = "\x03"
+CTRL_D = "\x04"
+TAB = "\t"
+
+
+@pytest.fixture
+def keys() -> Iterator[PipeInput]:
+    with create_pipe_input() as pipe:
+        yield pipe
+
+
+def run(session: ChatSession, keys: PipeInput, typed: str, **kw: object) -> int:
+    """Type ``typed`` into a fresh REPL and run it until it exits."""
+    keys.send_text(typed)
+    repl = Repl(session, build_registry(), input=keys, output=DummyOutput(), **kw)  # type: ignore[arg-type]
+    return repl.run()
+
+
+def user_messages(server: FakeMoonshot) -> list[str]:
+    return [body["messages"][-1]["content"] for body in server.chat_requests()]
+
+
+def test_two_turns_carry_the_history_and_exit_returns_zero(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    assert run(session, keys, "hello" + ENTER + "你好吗" + ENTER + "/exit" + ENTER) == 0
+    assert "Echo 1: hello" in display.output and "Echo 2: 你好吗" in display.output
+    assert [m["role"] for m in server.chat_requests()[-1]["messages"]] == ["user", "assistant", "user"]
+
+
+def test_ctrl_d_quits_with_status_zero(session: ChatSession, keys: PipeInput) -> None:
+    assert run(session, keys, CTRL_D) == 0
+
+
+def test_alt_enter_inserts_a_newline_and_enter_sends(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+) -> None:
+    run(session, keys, "line one" + ALT_ENTER + "line two" + ENTER + CTRL_D)
+    assert user_messages(server) == ["line one\nline two"]
+
+
+def test_a_multiline_paste_stays_one_message(session: ChatSession, keys: PipeInput, server: FakeMoonshot) -> None:
+    paste = "\x1b[200~def f():\n    return 1\n\nprint(f())\x1b[201~"
+    run(session, keys, paste + ENTER + CTRL_D)
+    assert user_messages(server) == ["def f():\n    return 1\n\nprint(f())"]
+
+
+def test_ctrl_c_at_the_prompt_clears_the_line(session: ChatSession, keys: PipeInput, server: FakeMoonshot) -> None:
+    run(session, keys, "never mind" + CTRL_C + "hello" + ENTER + CTRL_D)
+    assert user_messages(server) == ["hello"]
+
+
+def test_commands_and_unknown_commands_never_reach_the_model(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    typed = "/temperature 5" + ENTER + "/nope" + ENTER + "/model moonshot-v1-8k" + ENTER + "/exit" + ENTER
+    assert run(session, keys, typed) == 0
+    assert server.chat_requests() == []
+    assert "between 0 and 1" in display.output and "Unknown command /nope" in display.output
+    assert session.model == "moonshot-v1-8k"
+
+
+def test_double_slash_sends_text_starting_with_a_slash(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+) -> None:
+    run(session, keys, "//usr/bin is a folder" + ENTER + CTRL_D)
+    assert user_messages(server) == ["/usr/bin is a folder"]
+
+
+def test_failed_message_waits_at_the_next_prompt(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    server.script(Script(status=401))
+    run(session, keys, "important question" + ENTER + ENTER + CTRL_D)
+    assert user_messages(server) == ["important question", "important question"]
+    assert "rejected the API key" in display.output
+    assert [t.role for t in session.conversation.turns] == ["user", "assistant"]
+
+
+def test_an_internal_error_is_one_line_and_the_loop_goes_on(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    registry = build_registry()
+
+    @registry.command("boom", "Fail on purpose.")
+    def boom(session: ChatSession, argument: str) -> None:
+        raise RuntimeError("kaboom")
+
+    keys.send_text("/boom" + ENTER + "still here" + ENTER + CTRL_D)
+    assert Repl(session, registry, input=keys, output=DummyOutput()).run() == 0
+    assert "Internal error: RuntimeError: kaboom" in display.output
+    assert "Traceback" not in display.output
+    assert user_messages(server) == ["still here"]
+
+
+def test_history_file_never_stores_a_line_with_the_key(session: ChatSession, keys: PipeInput, tmp_path: Path) -> None:
+    path = tmp_path / "history"
+    history = SecretFilteringHistory(path, session.settings.api_key)
+    typed = "/system my key is " + session.settings.api_key + ENTER + "/model" + ENTER + CTRL_D
+    run(session, keys, typed, history=history)
+    text = path.read_text()
+    assert "/model" in text and session.settings.api_key not in text
