@@ -8,10 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimi_repl import __version__
 from kimi_repl.config import ConfigError, Settings, load_settings
 from kimi_repl.models import DEFAULT_MODEL, parse_temperature
+
+if TYPE_CHECKING:
+    from kimi_repl.chat import ChatSession
 
 
 def _temperature(text: str) -> float:
@@ -41,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-s", "--system", help="system prompt sent first with every message")
     parser.add_argument("--base-url", help="API base URL (default: $MOONSHOT_BASE_URL or https://api.moonshot.cn/v1)")
     parser.add_argument("-p", "--prompt", help="ask one question, print the reply and exit")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("-c", "--continue", dest="continue_", action="store_true", help="resume the latest session")
+    resume.add_argument("-r", "--resume", metavar="ID", help="resume the session ID (see /sessions)")
     parser.add_argument("--version", action="version", version=f"kimi-repl {__version__}")
     return parser
 
@@ -63,10 +71,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from kimi_repl.chat import ChatSession
+    from kimi_repl.config import sessions_dir
     from kimi_repl.render import Display
+    from kimi_repl.sessions import SessionStore, load_file
+    from kimi_repl.transcript import TranscriptError
 
     display = Display()
-    session = ChatSession(settings, display)
+    store = SessionStore(sessions_dir(), secret=settings.api_key)
+    session = ChatSession(settings, display, store=store)
+    path: Path | None = None
+    if args.continue_ or args.resume:
+        try:
+            path = store.find(args.resume) if args.resume else store.latest()
+            if path is not None:
+                conversation, pending = load_file(path)
+                session.adopt(conversation, session_file=path, pending=pending)
+        except TranscriptError as error:
+            print(f"kimi-repl: {error}", file=sys.stderr)
+            return 2
+        _apply_flags(session, args)
+
     if args.prompt is not None or not sys.stdin.isatty():
         question = args.prompt if args.prompt is not None else sys.stdin.read()
         if not question.strip():
@@ -79,9 +103,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if reply is not None and not reply.incomplete else 1
 
     from kimi_repl.commands import build_registry
+    from kimi_repl.commands.files import describe_switch
     from kimi_repl.config import history_file
     from kimi_repl.repl import Repl, SecretFilteringHistory
 
     repl = Repl(session, build_registry(), history=SecretFilteringHistory(history_file(), settings.api_key))
     repl.banner()
+    if path is not None:
+        describe_switch(session, f"Resumed session {session.conversation.id}")
+    elif args.continue_:
+        display.note("No saved session to continue: starting a new one.")
     return repl.run()
+
+
+def _apply_flags(session: ChatSession, args: argparse.Namespace) -> None:
+    """Flags given with -c / -r change the resumed conversation's settings."""
+    if args.model:
+        session.set_model(args.model)
+    if args.temperature is not None:
+        session.set_temperature(args.temperature)
+    if args.system is not None:
+        session.set_system(args.system)

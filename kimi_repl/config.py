@@ -122,6 +122,15 @@ def state_dir() -> Path:
     return path
 
 
+def sessions_dir() -> Path:
+    """The folder of autosaved sessions, in the user's data folder, created private."""
+    from platformdirs import user_data_path
+
+    path = user_data_path(APP_NAME) / "sessions"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
 def history_file() -> Path:
     """The prompt history file, created with mode 0600 so only its owner can read it."""
     path = state_dir() / "history"

@@ -1,7 +1,12 @@
-"""The conversation as data: turns, and the messages sent to the API derived from them."""
+"""The conversation as data: settings in force, turns, and the messages sent to the API derived from them.
+
+Everything else is derived from a :class:`Conversation`: the API request, the session file, the JSON and
+Markdown transcripts. It knows nothing about files or the network.
+"""
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -9,11 +14,19 @@ from typing import Any, Literal
 Role = Literal["user", "assistant"]
 
 
+def new_session_id(now: float | None = None) -> str:
+    """A sortable, typeable id such as ``20261125-101112-a3f9``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
 @dataclass
 class Turn:
-    """One message of the conversation.
+    """One message of the conversation, with the settings that were in force when it was sent.
 
     Attributes:
+        created: when the message was sent (user) or the reply began (assistant), seconds since the epoch.
+        finished: when the reply ended (assistant turns only).
         interrupted: the user stopped the reply with Ctrl-C.
         incomplete: the stream ended without a ``finish_reason`` (connection cut).
     """
@@ -21,28 +34,40 @@ class Turn:
     role: Role
     content: str
     model: str | None = None
+    temperature: float | None = None
+    system: str | None = None
     reasoning_content: str = ""
     finish_reason: str | None = None
     interrupted: bool = False
     incomplete: bool = False
     usage: dict[str, Any] | None = None
     created: float = field(default_factory=time.time)
+    finished: float | None = None
 
     def to_message(self) -> dict[str, str]:
         """The OpenAI-shaped message for this turn."""
         return {"role": self.role, "content": self.content}
 
+    @property
+    def first_line(self) -> str:
+        """The first non-blank line of the content, for compact listings."""
+        return next((line.strip() for line in self.content.splitlines() if line.strip()), "")
+
 
 @dataclass
 class Conversation:
-    """A system prompt and strictly alternating user / assistant turns.
+    """A system prompt, the model settings, and strictly alternating user / assistant turns.
 
     A user turn is appended when it is sent and removed again if the request fails before any reply
     arrived, so what the API sees always alternates.
     """
 
+    model: str
+    temperature: float | None = None
     system: str | None = None
     turns: list[Turn] = field(default_factory=list)
+    id: str = field(default_factory=new_session_id)
+    created: float = field(default_factory=time.time)
 
     def messages(self) -> list[dict[str, str]]:
         """What the API receives: the system prompt first, then every turn in order."""
@@ -50,10 +75,10 @@ class Conversation:
         return head + [turn.to_message() for turn in self.turns]
 
     def add_user(self, content: str) -> Turn:
-        """Append the user's message; the previous turn must be a reply (or there must be none)."""
+        """Append the user's message, stamped with the settings in force."""
         if self.turns and self.turns[-1].role == "user":
             raise ValueError("a user turn is already waiting for its reply")
-        turn = Turn(role="user", content=content)
+        turn = Turn(role="user", content=content, model=self.model, temperature=self.temperature, system=self.system)
         self.turns.append(turn)
         return turn
 
@@ -69,11 +94,36 @@ class Conversation:
             raise ValueError("no user turn is waiting")
         return self.turns.pop().content
 
-    def clear(self) -> None:
-        """Forget every turn; the system prompt stays."""
-        self.turns.clear()
+    def undo(self) -> list[Turn]:
+        """Remove the last exchange (the last user turn and the reply to it, if any); return what went."""
+        if not self.turns:
+            return []
+        count = 2 if self.turns[-1].role == "assistant" and len(self.turns) >= 2 else 1
+        removed = self.turns[-count:]
+        del self.turns[-count:]
+        return removed
+
+    def pop_reply(self) -> Turn:
+        """Remove the last reply so that it can be generated again."""
+        if not self.turns or self.turns[-1].role != "assistant":
+            raise ValueError("there is no reply to remove")
+        return self.turns.pop()
+
+    def fresh(self) -> Conversation:
+        """A new, empty conversation with the same settings."""
+        return Conversation(model=self.model, temperature=self.temperature, system=self.system)
+
+    @property
+    def last_reply(self) -> Turn | None:
+        return next((turn for turn in reversed(self.turns) if turn.role == "assistant"), None)
 
     @property
     def exchanges(self) -> int:
         """Number of user turns so far."""
         return sum(1 for turn in self.turns if turn.role == "user")
+
+    @property
+    def title(self) -> str:
+        """The first words of the first message, for session listings."""
+        first = next((turn.first_line for turn in self.turns if turn.role == "user"), "")
+        return first[:60] + ("…" if len(first) > 60 else "")

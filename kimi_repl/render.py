@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Protocol
 
@@ -348,13 +349,25 @@ class Display:
         """Untrusted text shown as it is (a system prompt), line breaks kept."""
         self.console.print(Text(sanitize(message)))
 
-    def rows(self, rows: list[tuple[str, str]], *, title: str | None = None) -> None:
-        """Two columns, left one bold: for /help and /models."""
+    def rows(self, rows: Sequence[Sequence[str]], *, title: str | None = None) -> None:
+        """A borderless table, first column bold: for /help, /models, /history, /sessions."""
         from rich.table import Table
 
         table = Table(box=None, show_header=False, title=title, title_justify="left", padding=(0, 2, 0, 0))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column()
-        for left, right in rows:
-            table.add_row(Text(sanitize(left)), Text(sanitize(right)))
+        columns = max((len(row) for row in rows), default=0)
+        for index in range(columns):
+            table.add_column(style="bold" if index == 0 else None, no_wrap=index == 0)
+        for row in rows:
+            table.add_row(*(Text(sanitize(cell)) for cell in row))
         self.console.print(table)
+
+    def copy_to_clipboard(self, text: str) -> bool:
+        """Send ``text`` to the terminal's clipboard with OSC 52; False when not writing to a terminal."""
+        if not self.console.is_terminal:
+            return False
+        import base64
+
+        payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        self.console.file.write(f"\x1b]52;c;{payload}\x07")
+        self.console.file.flush()
+        return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator
@@ -92,6 +93,30 @@ def typeahead_mode() -> Iterator[None]:
             termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
+@contextlib.contextmanager
+def _hangup_ends(session: ChatSession) -> Iterator[None]:
+    """A closed terminal (SIGHUP) or ``kill`` (SIGTERM) ends the session like Ctrl-C then /exit.
+
+    A reply streaming at that moment is kept, marked interrupted, and saved before the program leaves.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        session.exit_requested = True
+        raise KeyboardInterrupt
+
+    wanted = [getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)]
+    try:
+        previous = {number: signal.signal(number, stop) for number in wanted}
+    except ValueError:  # not the main thread (tests): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def log_internal_error(secret: str) -> Path | None:
     """Append the current exception's traceback (without the key) to the error log; return its path."""
     try:
@@ -141,7 +166,13 @@ class Repl:
         )
 
     def run(self) -> int:
-        """Read and handle lines until /exit or Ctrl-D; return the exit status."""
+        """Read and handle lines until /exit, Ctrl-D or a hang-up; return the exit status."""
+        with _hangup_ends(self.session):
+            status = self._loop()
+        self.farewell()
+        return status
+
+    def _loop(self) -> int:
         failures = 0
         while not self.session.exit_requested:
             try:
@@ -159,6 +190,17 @@ class Repl:
                 continue
             self.handle(text)
         return 0
+
+    def farewell(self) -> None:
+        """Say how to come back to this conversation, if it was saved."""
+        session = self.session
+        if session.log is None or not session.log.started:
+            return
+        cid = session.conversation.id
+        latest = session.store is not None and session.store.latest() == session.log.path
+        how = f"kimi-repl -c (or kimi-repl -r {cid})" if latest else f"kimi-repl -r {cid}"
+        with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
+            session.display.note(f"Session {cid} is saved. Resume it with: {how}")
 
     def _internal_error(self, error: Exception) -> None:
         where = log_internal_error(self.session.settings.api_key)

@@ -73,6 +73,11 @@ class CapturedDisplay(Display):
     def output(self) -> str:
         return self.buffer.getvalue()
 
+    def forget(self) -> None:
+        """Drop what was shown so far."""
+        self.buffer.seek(0)
+        self.buffer.truncate()
+
 
 @pytest.fixture
 def display() -> CapturedDisplay:

@@ -20,7 +20,7 @@ def roles(session: ChatSession) -> list[str]:
 def test_every_turn_sends_the_system_prompt_then_the_whole_conversation(
     session: ChatSession, server: FakeMoonshot
 ) -> None:
-    session.conversation.system = "Be brief."
+    session.set_system("Be brief.")
     session.send("first")
     session.send("second")
     sent = server.chat_requests()[-1]["messages"]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands import CommandError, CommandRegistry, SlashCompleter, build_registry
+from kimi_repl.config import Settings, sessions_dir
+from kimi_repl.sessions import SessionStore
 from tests.conftest import CapturedDisplay
-from tests.fake_server import FakeMoonshot
+from tests.fake_server import FakeMoonshot, Script
 
 
 @pytest.fixture
@@ -113,7 +118,7 @@ def test_bad_temperature_is_refused_and_the_old_value_stays(
     registry.dispatch(session, "/temperature 0.4")
     with pytest.raises(CommandError, match=r"it stays 0\.4"):
         registry.dispatch(session, f"/temperature {bad}")
-    assert session.settings.temperature == 0.4
+    assert session.conversation.temperature == 0.4
 
 
 def test_temperature_is_sent_from_the_next_turn(
@@ -171,3 +176,136 @@ def test_each_registry_is_its_own(session: ChatSession) -> None:
     first, second = build_registry(), build_registry()
     first.command("extra", "only here")(lambda s, a: None)
     assert first.find("extra") is not None and second.find("extra") is None
+
+
+# -- conversation and files ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved_session(settings: Settings, display: CapturedDisplay, isolated_user: Path) -> ChatSession:
+    return ChatSession(settings, display, store=SessionStore(sessions_dir(), secret=settings.api_key))
+
+
+def test_history_lists_turns_compactly(
+    registry: CommandRegistry, session: ChatSession, display: CapturedDisplay
+) -> None:
+    registry.dispatch(session, "/history")
+    assert "No messages yet." in display.output
+    session.send("first line\nsecond line")
+    display.forget()
+    registry.dispatch(session, "/history")
+    assert "1  you" in display.output and "first line…" in display.output and "second line" not in display.output
+    assert "2  kimi (kimi-k2-turbo-preview)" in display.output
+
+
+def test_undo_removes_the_last_exchange(registry: CommandRegistry, session: ChatSession, server: FakeMoonshot) -> None:
+    session.send("one")
+    session.send("two")
+    registry.dispatch(session, "/undo")
+    assert [t.content for t in session.conversation.turns] == ["one", "Echo 1: one"]
+    session.send("three")
+    assert [m["content"] for m in server.chat_requests()[-1]["messages"]] == ["one", "Echo 1: one", "three"]
+
+
+def test_retry_replaces_the_last_reply_and_can_use_another_model(
+    registry: CommandRegistry, session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    session.send("question")
+    server.script(Script(text="a better answer"))
+    registry.dispatch(session, "/retry moonshot-v1-8k")
+    assert [t.content for t in session.conversation.turns] == ["question", "a better answer"]
+    assert session.conversation.turns[-1].model == "moonshot-v1-8k" and session.model == "kimi-k2-turbo-preview"
+    assert server.chat_requests()[-1]["messages"] == [{"role": "user", "content": "question"}]
+    assert "the model stays kimi-k2-turbo-preview" in display.output
+
+
+def test_failed_retry_keeps_the_previous_reply(
+    registry: CommandRegistry, session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    session.send("question")
+    server.script(Script(status=500, times=3))
+    registry.dispatch(session, "/retry")
+    assert [t.content for t in session.conversation.turns] == ["question", "Echo 1: question"]
+    assert "The previous reply is kept." in display.output
+
+
+def test_retry_with_nothing_to_retry(registry: CommandRegistry, session: ChatSession, display: CapturedDisplay) -> None:
+    registry.dispatch(session, "/retry")
+    assert "no reply to retry" in display.output
+
+
+def test_copy_sends_the_last_reply_with_osc_52(settings: Settings) -> None:
+    display = CapturedDisplay(terminal=True)
+    session = ChatSession(settings, display)
+    build_registry().dispatch(session, "/copy")
+    assert "no reply to copy" in display.output
+    session.send("中文 please")
+    build_registry().dispatch(session, "/copy")
+    payload = base64.b64encode("Echo 1: 中文 please".encode()).decode()
+    assert f"\x1b]52;c;{payload}\x07" in display.output
+    assert "Copied the last reply" in display.output
+
+
+def test_save_then_load_restores_turns_and_settings(
+    registry: CommandRegistry, saved_session: ChatSession, display: CapturedDisplay, tmp_path: Path
+) -> None:
+    registry.dispatch(saved_session, "/save")
+    assert "Nothing to save yet." in display.output
+    registry.dispatch(saved_session, "/system terse")
+    registry.dispatch(saved_session, "/temperature 0.2")
+    saved_session.send("remember this")
+    for name in ("c.md", "c.json", "plain"):
+        registry.dispatch(saved_session, f"/save {tmp_path / name}")
+    registry.dispatch(saved_session, "/save")
+    assert Path(f"kimi-{saved_session.conversation.id}.md").exists()
+    with pytest.raises(CommandError, match="already exists"):
+        registry.dispatch(saved_session, f"/save {tmp_path / 'c.md'}")
+    registry.dispatch(saved_session, f"/save! '{tmp_path / 'c.md'}'")
+    before = saved_session.conversation
+    for name in ("c.md", "c.json", "plain"):
+        registry.dispatch(saved_session, "/clear")
+        registry.dispatch(saved_session, "/system other")
+        registry.dispatch(saved_session, f"/load {tmp_path / name}")
+        after = saved_session.conversation
+        assert after.turns == before.turns
+        assert (after.system, after.temperature, after.model) == ("terse", 0.2, before.model)
+    assert "Loaded" in display.output and "remember this" in display.output
+
+
+@pytest.mark.parametrize("name", ["missing.json", "garbage.json"])
+def test_a_bad_load_leaves_the_conversation_untouched(
+    registry: CommandRegistry, session: ChatSession, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "garbage.json").write_text("{oops")
+    session.send("keep me")
+    before = list(session.conversation.turns)
+    with pytest.raises(CommandError):
+        registry.dispatch(session, f"/load {tmp_path / name}")
+    assert session.conversation.turns == before
+
+
+def test_sessions_and_resume(
+    registry: CommandRegistry, saved_session: ChatSession, display: CapturedDisplay, server: FakeMoonshot
+) -> None:
+    registry.dispatch(saved_session, "/sessions")
+    assert "No saved sessions yet." in display.output
+    saved_session.send("the first conversation")
+    first = saved_session.conversation.id
+    registry.dispatch(saved_session, "/clear")
+    saved_session.send("the second one")
+    registry.dispatch(saved_session, "/sessions")
+    assert "the first conversation" in display.output and "the second one" in display.output
+    registry.dispatch(saved_session, "/resume 2")
+    assert saved_session.conversation.id == first
+    assert "Resumed session" in display.output
+    saved_session.send("more")
+    assert server.chat_requests()[-1]["messages"][0]["content"] == "the first conversation"
+    with pytest.raises(CommandError, match="no saved session"):
+        registry.dispatch(saved_session, "/resume nope")
+
+
+def test_path_completion(registry: CommandRegistry, session: ChatSession, tmp_path: Path) -> None:
+    (tmp_path / "work" / "notes.md").write_text("x")
+    (tmp_path / "work" / "nested").mkdir()
+    assert completions(registry, session, "/load no") == ["notes.md"]
+    assert completions(registry, session, "/save ne") == ["nested/"]

@@ -187,3 +187,72 @@ def test_version_and_help(launch: Launch) -> None:
     usage = launch("--help")
     assert usage.exit_status() == 0
     assert "--temperature" in usage.text() and "MOONSHOT_API_KEY" in usage.text()
+
+
+def test_exit_then_continue_shows_the_history_and_the_next_request_carries_it(
+    launch: Launch, server: FakeMoonshot
+) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    term.line("remember the number 7")
+    term.wait_for("Echo 1: remember the number 7")
+    term.wait_for_prompt(2)
+    term.line("/exit")
+    assert term.exit_status() == 0
+    assert "Resume it with: kimi-repl -c" in term.text()
+
+    again = launch("-c")
+    again.wait_for("Resumed session")
+    again.wait_for_prompt(1)
+    assert "remember the number 7" in again.text()
+    again.line("what number?")
+    again.wait_for("Echo 2: what number?")
+    assert [m["content"] for m in server.chat_requests()[-1]["messages"]] == [
+        "remember the number 7",
+        "Echo 1: remember the number 7",
+        "what number?",
+    ]
+
+
+def test_a_killed_process_keeps_every_finished_turn(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    for n, text in enumerate(("one", "two"), 1):
+        term.line(text)
+        term.wait_for(f"Echo {n}: {text}")
+        term.wait_for_prompt(n + 1)
+    server.script(Script(text="a reply that never ends " * 100, chunk_chars=3, delay=0.05))
+    term.line("three")
+    term.wait_for("a reply that never")
+    term.child.kill(9)
+    assert term.child.wait() != 0  # killed
+
+    again = launch("-c")
+    again.wait_for("never got a reply: it is back at the prompt")
+    again.wait_for_prompt(1)
+    again.line("")  # the unanswered message waits at the prompt: Enter sends it
+    again.wait_for("Echo 3: three")
+    assert [m["content"] for m in server.chat_requests()[-1]["messages"]] == [
+        "one",
+        "Echo 1: one",
+        "two",
+        "Echo 2: two",
+        "three",
+    ]
+
+
+def test_closing_the_terminal_mid_reply_saves_the_partial_reply(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    server.script(Script(text="partial words " * 300, chunk_chars=3, delay=0.03))
+    term.line("go")
+    term.wait_for("partial words partial")
+    term.child.kill(1)  # SIGHUP, as when the terminal window closes
+    term.exit_status()
+
+    again = launch("-c")
+    again.wait_for("Resumed session")
+    again.wait_for_prompt(1)
+    assert "interrupted" in again.text()
+    again.line("/exit")
+    assert again.exit_status() == 0

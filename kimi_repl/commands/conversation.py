@@ -1,0 +1,80 @@
+"""/clear, /history, /undo, /retry, /copy: looking at and editing the conversation."""
+
+from __future__ import annotations
+
+from kimi_repl.chat import ChatSession
+from kimi_repl.commands.registry import CommandRegistry
+from kimi_repl.commands.settings import check_model_name, model_names
+from kimi_repl.conversation import Turn
+
+PREVIEW_CHARS = 70
+
+
+def turn_rows(turns: list[Turn], *, first_number: int = 1) -> list[tuple[str, ...]]:
+    """One compact row per turn: number, who, first line, marks."""
+    rows: list[tuple[str, ...]] = []
+    for number, turn in enumerate(turns, first_number):
+        line = turn.first_line
+        if len(line) > PREVIEW_CHARS or len(turn.content.strip().splitlines()) > 1:
+            line = line[:PREVIEW_CHARS].rstrip() + "…"
+        who = "you" if turn.role == "user" else f"kimi ({turn.model})" if turn.model else "kimi"
+        marks = ", ".join(m for m, on in (("interrupted", turn.interrupted), ("incomplete", turn.incomplete)) if on)
+        rows.append((str(number), who, line, marks))
+    return rows
+
+
+def show_history(session: ChatSession, *, last: int | None = None) -> None:
+    """The conversation, compactly (only the ``last`` turns if given)."""
+    turns = session.conversation.turns
+    shown = turns if last is None else turns[-last:]
+    if not shown:
+        session.display.info("No messages yet.")
+        return
+    title = "Conversation" if len(shown) == len(turns) else f"Conversation (last {len(shown)} of {len(turns)} turns)"
+    session.display.rows(turn_rows(shown, first_number=len(turns) - len(shown) + 1), title=title)
+
+
+def register(registry: CommandRegistry) -> None:
+    cmd = registry.command
+
+    @cmd("clear", "Start a new conversation with the same settings.", aliases=("new",))
+    def clear(session: ChatSession, argument: str) -> None:
+        session.start_new()
+        session.display.info("New conversation.")
+
+    @cmd("history", "Show the conversation compactly.")
+    def history(session: ChatSession, argument: str) -> None:
+        show_history(session)
+
+    @cmd("undo", "Remove the last exchange (your message and its reply).")
+    def undo(session: ChatSession, argument: str) -> None:
+        removed = session.undo()
+        if not removed:
+            session.display.info("Nothing to undo.")
+            return
+        session.display.info(f"Removed your message “{removed[0].first_line[:40]}” and its reply.")
+
+    @cmd(
+        "retry",
+        "Generate the last reply again (with MODEL, just this once), replacing it.",
+        usage="[MODEL]",
+        arguments=model_names,
+    )
+    def retry(session: ChatSession, argument: str) -> None:
+        model = check_model_name(argument) if argument else None
+        if session.retry(model) is not None and model and model != session.model:
+            session.display.note(f"Retried with {model}; the model stays {session.model}.")
+
+    @cmd("copy", "Copy the last reply to the clipboard (OSC 52: works over SSH).")
+    def copy(session: ChatSession, argument: str) -> None:
+        reply = session.conversation.last_reply
+        if reply is None:
+            session.display.info("There is no reply to copy yet.")
+            return
+        if session.display.copy_to_clipboard(reply.content):
+            session.display.info(
+                f"Copied the last reply ({len(reply.content)} characters) with OSC 52; if nothing arrived, your "
+                "terminal blocks it (tmux: set -g set-clipboard on)."
+            )
+        else:
+            session.display.info("Not a terminal: nothing to copy to.")

@@ -1,0 +1,140 @@
+"""/save, /load, /sessions, /resume: transcripts and autosaved sessions."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from kimi_repl.chat import ChatSession
+from kimi_repl.commands.conversation import show_history
+from kimi_repl.commands.registry import CommandError, CommandRegistry
+from kimi_repl.sessions import load_file
+from kimi_repl.transcript import TranscriptError, save
+
+SESSIONS_SHOWN = 20
+RESUME_PREVIEW_TURNS = 4
+
+
+def user_path(argument: str) -> Path:
+    """The path the user typed: quotes removed, ``~`` expanded, relative to the working directory."""
+    text = argument.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return Path(os.path.expanduser(text))
+
+
+def path_candidates(session: ChatSession, argument: str) -> Iterable[str]:
+    """Files and folders that complete the path typed so far."""
+    typed = argument
+    folder, _, prefix = typed.rpartition("/")
+    base = Path(os.path.expanduser(folder + "/" if folder else "."))
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except OSError:
+        return []
+    lead = folder + "/" if folder else ""
+    return [
+        lead + entry.name + ("/" if entry.is_dir() else "")
+        for entry in entries
+        if entry.name.startswith(prefix) and (prefix.startswith(".") or not entry.name.startswith("."))
+    ]
+
+
+def save_command(session: ChatSession, argument: str, *, overwrite: bool) -> None:
+    conversation = session.conversation
+    if not conversation.turns:
+        session.display.info("Nothing to save yet.")
+        return
+    path = user_path(argument) if argument else Path(f"kimi-{conversation.id}.md")
+    try:
+        kind = save(conversation, path, overwrite=overwrite, secret=session.settings.api_key)
+    except TranscriptError as error:
+        raise CommandError(str(error)) from None
+    session.display.info(f"Saved {len(conversation.turns)} turns to {path} ({kind}).")
+
+
+def resume_path(session: ChatSession, path: Path) -> None:
+    """Switch to the session in ``path``, appending to it from now on."""
+    try:
+        conversation, pending = load_file(path)
+    except TranscriptError as error:
+        raise CommandError(str(error)) from None
+    session.adopt(conversation, session_file=path, pending=pending)
+    describe_switch(session, f"Resumed session {conversation.id}")
+
+
+def describe_switch(session: ChatSession, what: str) -> None:
+    conversation = session.conversation
+    session.display.info(f"{what}: {len(conversation.turns)} turns, model {conversation.model}.")
+    show_history(session, last=RESUME_PREVIEW_TURNS)
+    if session.pending_input:
+        session.display.note("Your last message never got a reply: it is back at the prompt.")
+
+
+def register(registry: CommandRegistry) -> None:
+    cmd = registry.command
+
+    @cmd(
+        "save",
+        "Save the conversation: PATH.md readable, PATH.json lossless; never overwrites.",
+        usage="[PATH]",
+        arguments=path_candidates,
+    )
+    def save_(session: ChatSession, argument: str) -> None:
+        save_command(session, argument, overwrite=False)
+
+    @cmd("save!", "Save like /save, replacing PATH if it exists.", usage="PATH", arguments=path_candidates)
+    def save_over(session: ChatSession, argument: str) -> None:
+        if not argument:
+            raise CommandError("/save! needs the PATH to replace.")
+        save_command(session, argument, overwrite=True)
+
+    @cmd(
+        "load",
+        "Load a transcript saved with /save (or a session file) as a new conversation.",
+        usage="PATH",
+        arguments=path_candidates,
+    )
+    def load(session: ChatSession, argument: str) -> None:
+        if not argument:
+            raise CommandError("/load needs the PATH of a transcript.")
+        path = user_path(argument)
+        try:
+            conversation, pending = load_file(path)
+        except TranscriptError as error:
+            raise CommandError(str(error)) from None
+        session.adopt(conversation, pending=pending)
+        describe_switch(session, f"Loaded {path}")
+
+    @cmd("sessions", "List recent sessions (resume one with /resume).")
+    def sessions(session: ChatSession, argument: str) -> None:
+        store = session.store
+        recent = store.recent(SESSIONS_SHOWN) if store else []
+        if not recent:
+            session.display.info("No saved sessions yet.")
+            return
+        rows = []
+        for number, info in enumerate(recent, 1):
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+            mark = " ←" if info.id == session.conversation.id else ""
+            rows.append((str(number), info.id + mark, when, f"{info.turns} turns", info.model, info.title))
+        session.display.rows(rows, title="Sessions (/resume NUMBER or ID)")
+
+    def session_ids(session: ChatSession, argument: str) -> Iterable[str]:
+        return [path.stem for path in session.store.paths()[:SESSIONS_SHOWN]] if session.store else []
+
+    @cmd(
+        "resume", "Switch to a saved session, by its number in /sessions or its id.", usage="ID", arguments=session_ids
+    )
+    def resume(session: ChatSession, argument: str) -> None:
+        if session.store is None:
+            raise CommandError("Sessions are not saved in this mode.")
+        if not argument:
+            raise CommandError("/resume needs a session number or id; /sessions lists them.")
+        try:
+            path = session.store.find(argument)
+        except TranscriptError as error:
+            raise CommandError(str(error)) from None
+        resume_path(session, path)

@@ -1,0 +1,129 @@
+"""The slash-command registry: one table that dispatch, /help and Tab completion all read.
+
+Handlers are plain functions of the session and the argument text, so they are tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+from kimi_repl.chat import ChatSession
+
+Handler = Callable[[ChatSession, str], None]
+ArgumentCompleter = Callable[[ChatSession, str], Iterable[str]]
+"""Offers whole arguments for what has been typed after the command name."""
+
+
+class CommandError(Exception):
+    """A command was unknown or misused; the message is one line fit to show."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One slash-command.
+
+    Attributes:
+        usage: the argument synopsis shown by /help, such as ``[NAME]``.
+        arguments: offers the values Tab completes after the command name.
+    """
+
+    name: str
+    summary: str
+    handler: Handler
+    usage: str = ""
+    aliases: tuple[str, ...] = ()
+    arguments: ArgumentCompleter | None = None
+
+
+class CommandRegistry:
+    """Slash-commands by name and alias."""
+
+    def __init__(self) -> None:
+        self._commands: list[Command] = []
+        self._by_name: dict[str, Command] = {}
+
+    def add(self, command: Command) -> None:
+        for name in (command.name, *command.aliases):
+            if name in self._by_name:
+                raise ValueError(f"/{name} is registered twice")
+            self._by_name[name] = command
+        self._commands.append(command)
+
+    def command(
+        self,
+        name: str,
+        summary: str,
+        *,
+        usage: str = "",
+        aliases: tuple[str, ...] = (),
+        arguments: ArgumentCompleter | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Decorator that registers a handler."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(Command(name, summary, handler, usage, aliases, arguments))
+            return handler
+
+        return register
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self._commands)
+
+    def names(self) -> list[str]:
+        """Every name and alias, sorted."""
+        return sorted(self._by_name)
+
+    def find(self, name: str) -> Command | None:
+        return self._by_name.get(name)
+
+    def dispatch(self, session: ChatSession, line: str) -> None:
+        """Run the command on ``line`` (which starts with ``/``).
+
+        Raises:
+            CommandError: unknown command or bad argument; nothing was changed.
+        """
+        name, _, argument = line.strip()[1:].partition(" ")
+        if "\n" in name:
+            name, _, rest = name.partition("\n")
+            argument = rest + argument
+        command = self.find(name.lower())
+        if command is None:
+            raise CommandError(
+                f"Unknown command /{name}. /help lists the commands; start a message with // "
+                "to send text that begins with /."
+            )
+        argument = argument.strip()
+        if argument and not command.usage:
+            raise CommandError(f"/{command.name} takes no argument (got {argument!r}).")
+        command.handler(session, argument)
+
+
+class SlashCompleter(Completer):
+    """Tab completion of command names, then of their arguments, from the registry."""
+
+    def __init__(self, registry: CommandRegistry, session: ChatSession) -> None:
+        self.registry = registry
+        self.session = session
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
+        text = document.text_before_cursor
+        if not text.startswith("/") or "\n" in text:
+            return
+        name, space, argument = text[1:].partition(" ")
+        if not space:
+            for candidate in self.registry.names():
+                if candidate.startswith(name.lower()):
+                    summary = self.registry.find(candidate)
+                    meta = summary.summary if summary else ""
+                    yield Completion("/" + candidate, start_position=-len(text), display_meta=meta)
+            return
+        command = self.registry.find(name.lower())
+        if command is None or command.arguments is None:
+            return
+        for value in command.arguments(self.session, argument):
+            if value.startswith(argument) and value != argument:
+                yield Completion(value, start_position=-len(argument))

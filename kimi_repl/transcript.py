@@ -1,0 +1,395 @@
+"""Conversations on disk: the lossless JSON form, the readable Markdown form, and atomic writes.
+
+Both forms load back to the same turns. The Markdown form keeps each turn's metadata in an HTML comment
+(``<!-- kimi-repl:turn {...} -->``) that renderers hide, followed by the text exactly as it was; a line of
+text that would look like such a comment is escaped with a backslash, so no content can forge one.
+Files are untrusted input: everything read is checked against the schema, and a bad file is refused with
+one line, leaving the current conversation alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kimi_repl.conversation import Conversation, Turn
+
+FORMAT = "kimi-repl-transcript"
+VERSION = 1
+MAX_FILE_BYTES = 64 * 1024 * 1024
+REDACTED = "[API key removed]"
+
+_MARK = "<!-- kimi-repl:"
+_ESCAPED_MARK = re.compile(r"^(\\*)<!-- kimi-repl:")
+_ANSWER = "<!-- kimi-repl:answer -->"
+_THINKING_OPEN = "<details><summary>Thinking</summary>\n\n"
+_THINKING_CLOSE = "\n\n</details>\n"
+
+
+class TranscriptError(Exception):
+    """A file could not be read or written; the message is one line fit to show."""
+
+
+# -- turns and conversations as plain data ---------------------------------------------------------
+
+
+def turn_record(turn: Turn) -> dict[str, Any]:
+    """Everything about ``turn``, as JSON-ready data."""
+    record: dict[str, Any] = {
+        "role": turn.role,
+        "content": turn.content,
+        "model": turn.model,
+        "temperature": turn.temperature,
+        "system": turn.system,
+        "created": turn.created,
+    }
+    if turn.role == "assistant":
+        record.update(
+            reasoning_content=turn.reasoning_content,
+            finish_reason=turn.finish_reason,
+            interrupted=turn.interrupted,
+            incomplete=turn.incomplete,
+            usage=turn.usage,
+            finished=turn.finished,
+        )
+    return record
+
+
+def _field(data: dict[str, Any], name: str, kinds: tuple[type, ...], default: Any, where: str) -> Any:
+    value = data.get(name, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) and bool not in kinds:
+        raise TranscriptError(f"{where}: '{name}' has the wrong type")
+    if not isinstance(value, kinds):
+        raise TranscriptError(f"{where}: '{name}' has the wrong type")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TranscriptError(f"{where}: '{name}' is not a finite number")
+    return value
+
+
+def turn_from_record(data: Any, where: str) -> Turn:
+    """A :class:`Turn` from data read from a file.
+
+    Raises:
+        TranscriptError: the data is not a turn.
+    """
+    if not isinstance(data, dict):
+        raise TranscriptError(f"{where} is not an object")
+    role = data.get("role")
+    if role not in ("user", "assistant"):
+        raise TranscriptError(f"{where} has role {role!r}, not 'user' or 'assistant'")
+    number = (int, float)
+    usage = _field(data, "usage", (dict,), None, where)
+    return Turn(
+        role=role,
+        content=_field(data, "content", (str,), "", where),
+        model=_field(data, "model", (str,), None, where),
+        temperature=_field(data, "temperature", number, None, where),
+        system=_field(data, "system", (str,), None, where),
+        reasoning_content=_field(data, "reasoning_content", (str,), "", where),
+        finish_reason=_field(data, "finish_reason", (str,), None, where),
+        interrupted=_field(data, "interrupted", (bool,), False, where),
+        incomplete=_field(data, "incomplete", (bool,), False, where),
+        usage=usage,
+        created=_field(data, "created", number, 0.0, where),
+        finished=_field(data, "finished", number, None, where),
+    )
+
+
+def settings_record(conversation: Conversation) -> dict[str, Any]:
+    return {"model": conversation.model, "temperature": conversation.temperature, "system": conversation.system}
+
+
+def apply_settings(conversation: Conversation, data: dict[str, Any], where: str) -> None:
+    """Set the conversation's model, temperature and system prompt from ``data`` (checked)."""
+    model = _field(data, "model", (str,), conversation.model, where)
+    if not model:
+        raise TranscriptError(f"{where} does not say which model it used")
+    if any(ch.isspace() for ch in model):
+        raise TranscriptError(f"{where}: the model name {model!r} is not valid")
+    temperature = _field(data, "temperature", (int, float), None, where)
+    if temperature is not None and not 0 <= temperature <= 1:
+        raise TranscriptError(f"{where}: temperature {temperature} is outside 0 to 1")
+    conversation.model = model
+    conversation.temperature = temperature
+    conversation.system = _field(data, "system", (str,), None, where) or None
+
+
+def check_alternation(turns: list[Turn], where: str) -> None:
+    """Refuse turns that do not alternate user, assistant, user, … (a final user turn is allowed)."""
+    for index, turn in enumerate(turns):
+        expected = "user" if index % 2 == 0 else "assistant"
+        if turn.role != expected:
+            raise TranscriptError(f"{where}: turn {index + 1} is from the {turn.role}, expected the {expected}")
+
+
+def to_json(conversation: Conversation) -> str:
+    """The lossless JSON transcript."""
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "id": conversation.id,
+        "created": conversation.created,
+        **settings_record(conversation),
+        "turns": [turn_record(turn) for turn in conversation.turns],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+
+
+def from_json(text: str, where: str) -> Conversation:
+    """Read a JSON transcript written by :func:`to_json`.
+
+    Raises:
+        TranscriptError: not JSON, or not a kimi-repl transcript.
+    """
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise TranscriptError(f"{where} is not valid JSON ({error})") from None
+    return _conversation_from_document(document, where)
+
+
+def _conversation_from_document(document: Any, where: str) -> Conversation:
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise TranscriptError(f"{where} is not a kimi-repl transcript")
+    version = document.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise TranscriptError(f"{where} was written by a newer kimi-repl (format version {version})")
+    raw_turns = document.get("turns")
+    if not isinstance(raw_turns, list):
+        raise TranscriptError(f"{where} has no list of turns")
+    conversation = Conversation(model="")
+    apply_settings(conversation, document, where)
+    conversation.id = _field(document, "id", (str,), conversation.id, where)
+    conversation.created = _field(document, "created", (int, float), conversation.created, where)
+    conversation.turns = [turn_from_record(item, f"{where}, turn {n}") for n, item in enumerate(raw_turns, 1)]
+    check_alternation(conversation.turns, where)
+    return conversation
+
+
+# -- Markdown --------------------------------------------------------------------------------------
+
+
+def _comment_json(data: dict[str, Any]) -> str:
+    # ">" only occurs inside strings, where \u003e means the same: this keeps "-->" out of the comment.
+    return json.dumps(data, ensure_ascii=False).replace(">", "\\u003e")
+
+
+def _escape(text: str) -> str:
+    """Backslash-escape every line that would read as one of our markers."""
+    return "\n".join("\\" + line if _ESCAPED_MARK.match(line) else line for line in text.split("\n"))
+
+
+def _unescape(text: str) -> str:
+    return "\n".join(line[1:] if _ESCAPED_MARK.match(line) else line for line in text.split("\n"))
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.split("\n"))
+
+
+def to_markdown(conversation: Conversation) -> str:
+    """A readable Markdown transcript that :func:`from_markdown` reads back to the same turns."""
+    turns = conversation.turns
+    models = list(dict.fromkeys(t.model for t in turns if t.model)) or [conversation.model]
+    temperatures = list(dict.fromkeys(t.temperature for t in turns)) or [conversation.temperature]
+    header = {"format": FORMAT, "version": VERSION, "id": conversation.id, "created": conversation.created}
+    lines = [
+        f"{_MARK}transcript {_comment_json({**header, **settings_record(conversation)})} -->",
+        "# Conversation with Kimi",
+        "",
+        f"- **Date:** {_clock(turns[0].created if turns else conversation.created)}",
+        f"- **Model{'s' if len(models) > 1 else ''}:** {', '.join(models)}",
+        "- **Temperature:** " + ", ".join("model default" if t is None else f"{t:g}" for t in temperatures),
+        f"- **Session:** `{conversation.id}`",
+    ]
+    if conversation.system:
+        lines += ["- **System prompt:**", "", _quote(conversation.system)]
+    lines += ["", "---", ""]
+    previous: Turn | None = None
+    for turn in turns:
+        lines.append(f"{_MARK}turn {_comment_json(_meta(turn))} -->")
+        lines.append(_heading(turn, previous))
+        lines.append("")
+        body = _escape(turn.content)
+        if turn.reasoning_content:
+            body = _THINKING_OPEN + _escape(turn.reasoning_content) + _THINKING_CLOSE + _ANSWER + "\n\n" + body
+        lines.append(body)
+        lines.append("")
+        previous = turn
+    return "\n".join(lines)
+
+
+def _meta(turn: Turn) -> dict[str, Any]:
+    record = turn_record(turn)
+    record.pop("content")
+    record.pop("reasoning_content", None)
+    record["has_reasoning"] = bool(turn.reasoning_content)
+    return record
+
+
+def _heading(turn: Turn, previous: Turn | None) -> str:
+    return " ".join(_heading_text(turn, previous).split())  # one line, whatever a loaded model name holds
+
+
+def _heading_text(turn: Turn, previous: Turn | None) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(turn.created))
+    if turn.role == "user":
+        changes = []
+        if previous is not None:
+            if turn.model != previous.model:
+                changes.append(f"model → {turn.model}")
+            if turn.temperature != previous.temperature:
+                changes.append(f"temperature → {turn.temperature}")
+            if turn.system != previous.system:
+                changes.append("system prompt changed" if turn.system else "system prompt removed")
+        note = f" · _{'; '.join(changes)}_" if changes else ""
+        return f"### You · {when}{note}"
+    marks = [m for m, on in (("interrupted", turn.interrupted), ("incomplete", turn.incomplete)) if on]
+    note = f" · **{', '.join(marks)}**" if marks else ""
+    return f"### Kimi · {turn.model or 'unknown model'} · {when}{note}"
+
+
+def from_markdown(text: str, where: str) -> Conversation:
+    """Read a Markdown transcript written by :func:`to_markdown`.
+
+    Raises:
+        TranscriptError: the text is not a kimi-repl Markdown transcript.
+    """
+    lines = text.removeprefix("\ufeff").split("\n")
+    head = lines[0]
+    prefix = f"{_MARK}transcript "
+    if not (head.startswith(prefix) and head.endswith(" -->")):
+        raise TranscriptError(f"{where} is not a kimi-repl transcript (no kimi-repl header)")
+    header = _parse_comment(head[len(prefix) : -4], where)
+    sections: list[tuple[dict[str, Any], list[str]]] = []
+    turn_prefix = f"{_MARK}turn "
+    for line in lines[1:]:
+        if line.startswith(turn_prefix) and line.endswith(" -->"):
+            sections.append((_parse_comment(line[len(turn_prefix) : -4], where), []))
+        elif sections:
+            sections[-1][1].append(line)
+    turns = []
+    for number, (meta, body_lines) in enumerate(sections, 1):
+        place = f"{where}, turn {number}"
+        # After the heading and its blank line; the section's last "\n" is the separator we wrote.
+        body = "\n".join(body_lines[2:]).removesuffix("\n")
+        reasoning = ""
+        if meta.get("has_reasoning") is True:
+            thinking, marker, body = body.partition("\n" + _ANSWER + "\n\n")
+            if not marker:
+                raise TranscriptError(f"{place}: the thinking section is not closed")
+            reasoning = _unescape(thinking.removeprefix(_THINKING_OPEN).removesuffix(_THINKING_CLOSE.rstrip("\n")))
+        turns.append(turn_from_record({**meta, "content": _unescape(body), "reasoning_content": reasoning}, place))
+    return _conversation_from_document({**header, "turns": [turn_record(t) for t in turns]}, where)
+
+
+def _parse_comment(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise TranscriptError(f"{where}: a kimi-repl comment is damaged") from None
+    if not isinstance(data, dict):
+        raise TranscriptError(f"{where}: a kimi-repl comment is damaged")
+    return data
+
+
+# -- files -----------------------------------------------------------------------------------------
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with the API key replaced, so no file ever holds it."""
+    return text.replace(secret, REDACTED) if secret else text
+
+
+def encode(text: str) -> bytes:
+    """UTF-8, with any lone surrogate a model produced replaced rather than failing the write."""
+    return text.encode("utf-8", errors="replace")
+
+
+def atomic_write(path: Path, text: str, *, overwrite: bool, secret: str | None = None, private: bool = False) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a crash leaves old or new, never half.
+
+    Args:
+        overwrite: replace an existing file; otherwise refuse if ``path`` exists.
+        private: mode 0600 instead of the user's usual mode.
+
+    Raises:
+        TranscriptError: the file exists (and ``overwrite`` is false) or cannot be written.
+    """
+    data = encode(redact(text, secret))
+    folder = path.parent
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise TranscriptError(f"cannot write in {folder}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # fails if path exists: no race between the check and the write
+            except FileExistsError:
+                raise TranscriptError(f"{path} already exists; use /save! to replace it") from None
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+    except OSError as error:
+        raise TranscriptError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
+def read_text(path: Path) -> str:
+    """The text of a file to load, refusing what is missing, unreadable, binary or too big.
+
+    Raises:
+        TranscriptError: with one line saying which.
+    """
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise TranscriptError(f"{path} is a folder, not a transcript")
+        if size > MAX_FILE_BYTES:
+            raise TranscriptError(f"{path} is too big to be a transcript ({size // 1_048_576} MB)")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise TranscriptError(f"{path} does not exist") from None
+    except PermissionError:
+        raise TranscriptError(f"{path} cannot be read (permission denied)") from None
+    except OSError as error:
+        raise TranscriptError(f"{path} cannot be read: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TranscriptError(f"{path} is not a text file (not UTF-8)") from None
+
+
+def save(conversation: Conversation, path: Path, *, overwrite: bool, secret: str | None) -> str:
+    """Write ``conversation`` to ``path``: JSON for ``.json``, Markdown otherwise; return the format's name."""
+    as_json = path.suffix.lower() == ".json"
+    text = to_json(conversation) if as_json else to_markdown(conversation)
+    atomic_write(path, text, overwrite=overwrite, secret=secret)
+    return "JSON" if as_json else "Markdown"
