@@ -10,17 +10,34 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kimi_repl.client import ChatError, ContentDelta, Finished, MoonshotClient, ReasoningDelta
+from kimi_repl.client import ChatError, ContentDelta, ContextTooLong, Finished, MoonshotClient, ReasoningDelta
 from kimi_repl.config import Settings
-from kimi_repl.conversation import Conversation, Turn, new_session_id
-from kimi_repl.models import has_fixed_temperature, recommended_temperature
+from kimi_repl.context import Trim, Usage, human, local_estimate, reply_reserve, trim_to_fit, usage_line
+from kimi_repl.conversation import Conversation, Document, Turn, new_session_id
+from kimi_repl.documents import DocumentError, load_document
+from kimi_repl.models import KNOWN_MODELS, has_fixed_temperature, recommended_temperature
 from kimi_repl.render import Display
 from kimi_repl.sessions import SessionLog, SessionStore
 from kimi_repl.transcript import TranscriptError
 
 
+def message_text(raw: str) -> str:
+    """What is sent for typed or piped text: surrounding blank lines and trailing spaces go, the first
+    line's indentation stays (a pasted block of code starts with it)."""
+    return raw.strip("\r\n").rstrip()
+
+
 class ReplyFailed(Exception):
-    """No reply arrived; ``str(error)`` says why in one line."""
+    """No reply arrived; ``str(error)`` says why in one line.
+
+    Attributes:
+        too_long: the server refused the request as too long for the window (``window`` if it said).
+    """
+
+    def __init__(self, message: str, *, too_long: bool = False, window: int | None = None) -> None:
+        super().__init__(message)
+        self.too_long = too_long
+        self.window = window
 
 
 class ChatSession:
@@ -48,6 +65,7 @@ class ChatSession:
         self.log: SessionLog | None = store.new_log(self.conversation) if store else None
         self.pending_input = ""
         self.exit_requested = False
+        self.interactive = True  # False in one-shot mode: there is no prompt to put a message back at
         self._autosave_failed = False
 
     @property
@@ -123,9 +141,10 @@ class ChatSession:
     def send(self, text: str) -> Turn | None:
         """Send ``text`` as the next user turn, stream the reply to the display, and record both.
 
-        Ctrl-C stops the stream and keeps the partial reply, marked interrupted. If the request fails
-        before any answer arrived, the user turn is withdrawn (the conversation keeps alternating) and
-        its text waits at the next prompt.
+        Before sending, the oldest turns stop being sent if the conversation would not fit the model's
+        window. Ctrl-C stops the stream and keeps the partial reply, marked interrupted. If the request
+        fails before any answer arrived, the user turn is withdrawn (the conversation keeps alternating)
+        and its text waits at the next prompt.
 
         Returns:
             The assistant turn, or None when no reply was recorded.
@@ -133,12 +152,14 @@ class ChatSession:
         conversation = self.conversation
         user = conversation.add_user(text)
         self._record(lambda log: log.turn(user))
+        model = conversation.model
+        self._report_trim(self.fit_context(model), model)
         try:
-            reply = self._generate(conversation.messages(), conversation.model)
+            reply = self._reply(conversation.messages, model)
         except ReplyFailed as failure:
             self.pending_input = conversation.withdraw_user()
             self._record(lambda log: log.withdraw())
-            self.display.error(f"{failure} Your message is back at the prompt.")
+            self.display.error(f"{failure} Your message is back at the prompt." if self.interactive else str(failure))
             return None
         conversation.add_reply(reply)
         self._record(lambda log: log.turn(reply))
@@ -151,7 +172,7 @@ class ChatSession:
             self.display.error("There is no reply to retry yet.")
             return None
         try:
-            reply = self._generate(conversation.messages()[:-1], model or conversation.model)
+            reply = self._reply(lambda: conversation.messages()[:-1], model or conversation.model)
         except ReplyFailed as failure:
             self.display.error(f"{failure} The previous reply is kept.")
             return None
@@ -160,6 +181,127 @@ class ChatSession:
         self._record(lambda log: log.undo(1))
         self._record(lambda log: log.turn(reply))
         return reply
+
+    def _reply(self, messages: Callable[[], list[dict[str, str]]], model: str) -> Turn:
+        """A reply to ``messages()``; if the server finds the request too long, drop old turns and ask once more.
+
+        Raises:
+            ReplyFailed: no reply arrived.
+        """
+        try:
+            return self._generate(messages(), model)
+        except ReplyFailed as failure:
+            if not failure.too_long:
+                raise
+            window = failure.window or self.window(model)
+            if window is None:
+                raise
+            measured = max(local_estimate(messages()), window + 1)
+            trim = trim_to_fit(self.conversation, measured=measured, window=window)
+            if not trim.dropped:
+                raise ReplyFailed(f"Your message alone is too long for {model} ({human(window)} tokens).") from None
+            self._record(lambda log: log.context())
+            self._report_trim(trim, model, refused=True)
+            return self._generate(messages(), model)
+
+    # -- the context window ------------------------------------------------------------------------
+    def window(self, model: str) -> int | None:
+        """``model``'s context window: as ``GET /models`` reports it, else from the built-in table."""
+        reported = self.client.reported_window(model)
+        if reported is not None:
+            return reported
+        if model in KNOWN_MODELS:
+            return KNOWN_MODELS[model].context_window
+        try:
+            self.client.list_models(retry_failed=False)  # an unknown model: perhaps the server says
+        except ChatError:
+            return None
+        return self.client.reported_window(model)
+
+    def fit_context(self, model: str, *, target: int | None = None) -> Trim | None:
+        """Stop sending the oldest turns if the conversation would not fit ``model``'s window with room to reply.
+
+        Args:
+            target: fit into this many tokens instead (/compact).
+
+        Returns:
+            What was done, or None when the window is unknown.
+        """
+        window = self.window(model)
+        if window is None:
+            return None
+        conversation = self.conversation
+        limit = target if target is not None else window - reply_reserve(window)
+        messages = conversation.messages()
+        quick = max(local_estimate(messages), self._tokens_by_usage())
+        if quick <= limit * 0.8:  # plainly fits: no need to ask the server
+            return Trim(0, quick, True)
+        measured = self.client.estimate_tokens(messages, model=model) or quick
+        if measured <= limit:
+            return Trim(0, measured, True)
+        trim = trim_to_fit(conversation, measured=measured, window=window, target=target)
+        if trim.dropped:
+            self._record(lambda log: log.context())
+        return trim
+
+    def _tokens_by_usage(self) -> int:
+        """The request's size judged from the last reply's usage plus what was added after it (0 if unknown)."""
+        turns = self.conversation.turns[self.conversation.context_start :]
+        for index in range(len(turns) - 1, -1, -1):
+            usage = Usage.from_record(turns[index].usage) if turns[index].role == "assistant" else None
+            if usage is not None:
+                return usage.total + local_estimate(t.to_message() for t in turns[index + 1 :])
+        return 0
+
+    def _report_trim(self, trim: Trim | None, model: str, *, refused: bool = False) -> None:
+        if trim is None or (trim.fits and not trim.dropped):
+            return
+        window = self.window(model) or 0
+        if trim.dropped:
+            why = "refused the request as too long" if refused else "would not fit the conversation"
+            self.display.warning(
+                f"⚠ {model} {why} ({human(window)} window): the {trim.dropped} oldest turns are not sent any more "
+                "(/history still shows them)."
+            )
+        if not trim.fits:
+            self.display.warning(
+                f"⚠ The request is still about {human(trim.tokens)} tokens of {model}'s {human(window)}: "
+                "the reply may be cut short."
+            )
+
+    def usage_line(self, turn: Turn) -> str | None:
+        """The usage line for a reply, or None when the server reported none."""
+        usage = Usage.from_record(turn.usage)
+        if usage is None:
+            return None
+        return usage_line(usage, self.window(turn.model or self.conversation.model))
+
+    # -- documents ---------------------------------------------------------------------------------
+    def attach(self, path: Path) -> Document:
+        """Read ``path`` (uploading it for extraction if it is not plain text) and add it to the conversation.
+
+        Raises:
+            DocumentError: the file cannot be used.
+        """
+        document = load_document(path, self.client)
+        window = self.window(self.conversation.model)
+        tokens = local_estimate([{"content": document.content}])
+        if window is not None and tokens > window - reply_reserve(window):
+            raise DocumentError(
+                f"{path.name} is about {human(tokens)} tokens: too much for {self.conversation.model}'s "
+                f"{human(window)} window (a larger model may fit)"
+            )
+        self.conversation.documents.append(document)
+        self._record(lambda log: log.document(document))
+        return document
+
+    def forget_documents(self) -> int:
+        """Remove every document; return how many there were."""
+        count = len(self.conversation.documents)
+        self.conversation.documents.clear()
+        if count:
+            self._record(lambda log: log.documents_cleared())
+        return count
 
     def undo(self) -> list[Turn]:
         """Remove the last exchange; return the turns removed."""
@@ -178,6 +320,7 @@ class ChatSession:
         reasoning: list[str] = []
         finished: Finished | None = None
         error: str | None = None
+        too_long: ContextTooLong | None = None
         interrupted = False
         started = time.time()
         view = self.display.reply(model=model)
@@ -194,6 +337,8 @@ class ChatSession:
                     finished = event
         except KeyboardInterrupt:
             interrupted = True
+        except ContextTooLong as exc:
+            too_long, error = exc, str(exc)
         except ChatError as exc:
             error = str(exc)
         finally:
@@ -201,6 +346,8 @@ class ChatSession:
 
         answer = "".join(content)
         if not answer:
+            if too_long is not None:
+                raise ReplyFailed(str(too_long), too_long=True, window=too_long.window)
             if error:
                 raise ReplyFailed(error)
             if interrupted:
@@ -235,4 +382,7 @@ class ChatSession:
             self.display.warning("⚠ The reply hit the model's token limit and was cut short.")
         elif reason == "content_filter":
             self.display.warning("⚠ Moonshot's content filter stopped the reply.")
+        line = self.usage_line(turn)
+        if line:
+            self.display.usage(line)
         return turn

@@ -6,6 +6,8 @@ Exit statuses: 0 success, 1 an API error in one-shot mode, 2 bad usage or config
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,16 +93,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         _apply_flags(session, args)
 
-    if args.prompt is not None or not sys.stdin.isatty():
-        question = args.prompt if args.prompt is not None else sys.stdin.read()
-        if not question.strip():
-            print(
-                "kimi-repl: nothing to ask: give -p TEXT or pipe a question on standard input.",
-                file=sys.stderr,
-            )
-            return 2
-        reply = session.send(question.strip())
-        return 0 if reply is not None and not reply.incomplete else 1
+    question = _question(args)
+    if question is not None:
+        return _one_shot(session, question)
 
     from kimi_repl.commands import build_registry
     from kimi_repl.commands.files import describe_switch
@@ -114,6 +109,45 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.continue_:
         display.note("No saved session to continue: starting a new one.")
     return repl.run()
+
+
+def _piped_input() -> str | None:
+    """Standard input, if it is a pipe or a file (not a terminal, nor something that may never end)."""
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError):
+        return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        return None
+    return str(sys.stdin.read())
+
+
+def _question(args: argparse.Namespace) -> str | None:
+    """The one-shot question (-p, piped input, or both: the prompt then the input), or None for the REPL."""
+    if args.prompt is not None:
+        prompt: str = args.prompt
+        piped = _piped_input()
+        return prompt + ("\n\n" + piped if piped and piped.strip() else "")
+    if sys.stdin.isatty():
+        return None
+    return _piped_input() or ""
+
+
+def _one_shot(session: ChatSession, question: str) -> int:
+    """Send one question, print the reply; 0 when it arrived whole, 1 on an API error, 130 on Ctrl-C."""
+    from kimi_repl.chat import message_text
+
+    text = message_text(question)
+    if not text:
+        print("kimi-repl: nothing to ask: give -p TEXT or pipe a question on standard input.", file=sys.stderr)
+        return 2
+    session.interactive = False
+    reply = session.send(text)
+    if reply is None:
+        return 1
+    if reply.interrupted:
+        return 130
+    return 1 if reply.incomplete else 0
 
 
 def _apply_flags(session: ChatSession, args: argparse.Namespace) -> None:

@@ -5,8 +5,11 @@ The SDK is imported on first use, not at start-up, so the prompt appears before 
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_repl.config import Settings
@@ -43,6 +46,17 @@ StreamEvent = ContentDelta | ReasoningDelta | Finished
 
 class ChatError(Exception):
     """A request failed; ``str(error)`` is one line fit to show the user, without the API key."""
+
+
+class ContextTooLong(ChatError):
+    """The server refused the request as too long for the model's window (``window`` if it said)."""
+
+    def __init__(self, message: str, window: int | None) -> None:
+        super().__init__(message)
+        self.window = window
+
+
+_TOKEN_LIMIT = re.compile(r"token limit\D{0,20}(\d+)", re.IGNORECASE)
 
 
 def effective_temperature(model: str, chosen: float | None) -> float | None:
@@ -118,7 +132,7 @@ class MoonshotClient:
         try:
             stream = self.sdk.chat.completions.create(**params)
         except openai.APIError as error:
-            raise ChatError(self.describe(error, model=model)) from None
+            raise self.error(error, model=model) from None
         finish: str | None = None
         usage: dict[str, Any] | None = None
         connection_lost: tuple[type[BaseException], ...] = (openai.APIConnectionError, *_transport_errors())
@@ -141,12 +155,12 @@ class MoonshotClient:
                     if isinstance(in_choice, dict):
                         usage = in_choice
         except openai.APIStatusError as error:
-            raise ChatError(self.describe(error, model=model)) from None
+            raise self.error(error, model=model) from None
         except connection_lost as error:
             cause = error.__cause__ or error
             raise ChatError(f"The connection broke while the reply was streaming ({cause}).") from None
         except openai.APIError as error:
-            raise ChatError(self.describe(error, model=model)) from None
+            raise self.error(error, model=model) from None
         finally:
             stream.close()
         yield Finished(finish, usage)
@@ -173,6 +187,77 @@ class MoonshotClient:
                 raise ChatError(self._models_error) from None
             self._models = [model.model_dump() for model in page.data]
         return self._models
+
+    def estimate_tokens(self, messages: list[dict[str, str]], *, model: str) -> int | None:
+        """Moonshot's count of the tokens ``messages`` make for ``model``; None when the server cannot say."""
+        import openai
+
+        try:
+            data = self.sdk.with_options(max_retries=0, timeout=15).post(
+                "/tokenizers/estimate-token-count", body={"model": model, "messages": messages}, cast_to=object
+            )
+        except openai.APIError:
+            return None
+        inner = data.get("data") if isinstance(data, dict) else None
+        total = inner.get("total_tokens") if isinstance(inner, dict) else None
+        return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+
+    def balance(self) -> dict[str, float]:
+        """The account's balance (``available_balance``, ``voucher_balance``, ``cash_balance``).
+
+        Raises:
+            ChatError: the request failed or the answer was not a balance.
+        """
+        import openai
+
+        try:
+            data = self.sdk.get("/users/me/balance", cast_to=object)
+        except openai.APIError as error:
+            raise self.error(error) from None
+        inner = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(inner, dict):
+            raise ChatError("The server's answer to /users/me/balance was not a balance.")
+        return {k: float(v) for k, v in inner.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    def extract_file(self, path: Path, data: bytes) -> tuple[str, str]:
+        """Upload a file for Moonshot to extract its text (purpose ``file-extract``), then delete the upload.
+
+        Returns:
+            The file id, and the extracted content (a JSON document, as text).
+
+        Raises:
+            ChatError: the upload or the extraction failed.
+        """
+        import openai
+
+        try:
+            uploaded = self.sdk.files.create(file=(path.name, data), purpose="file-extract")  # type: ignore[arg-type]
+            content = self.sdk.files.content(uploaded.id).text
+        except openai.APIError as error:
+            raise self.error(error) from None
+        with contextlib.suppress(openai.APIError):  # the text is kept here; the upload need not stay
+            self.sdk.files.delete(uploaded.id)
+        return uploaded.id, content
+
+    def error(self, error: BaseException, *, model: str | None = None) -> ChatError:
+        """The :class:`ChatError` to raise for an SDK error."""
+        import openai
+
+        text = self.describe(error, model=model)
+        if isinstance(error, openai.BadRequestError):
+            _, message = _error_body(error)
+            if "token limit" in message.lower() or "context length" in message.lower():
+                found = _TOKEN_LIMIT.search(message)
+                return ContextTooLong(text, int(found.group(1)) if found else None)
+        return ChatError(text)
+
+    def reported_window(self, model: str) -> int | None:
+        """The context window ``GET /models`` reported for ``model``, if it was fetched and said."""
+        for entry in self._models or ():
+            if entry.get("id") == model:
+                window = entry.get("context_length")
+                return window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None
+        return None
 
     def describe(self, error: BaseException, *, model: str | None = None) -> str:
         """One line that says what went wrong and what to do, never containing the API key."""
@@ -236,10 +321,10 @@ def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any)
         retries = settings.max_retries
         return f"Rate limited by Moonshot (429) after {retries} retries: {message} Wait a moment, then send again."
     if isinstance(error, sdk.BadRequestError):
-        if "token limit" in message or "context" in message.lower():
+        if "token limit" in message.lower() or "context length" in message.lower():
             return (
                 f"The conversation is too long for {model} ({message.rstrip('.')}). "
-                "/clear starts over; a model with a larger window may fit."
+                "/compact drops the oldest turns; a model with a larger window may fit."
             )
         if kind == "content_filter":
             return f"Moonshot's content filter refused this request: {message}"

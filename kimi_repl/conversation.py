@@ -55,24 +55,42 @@ class Turn:
 
 
 @dataclass
+class Document:
+    """A file the user asked about, as text the model reads (Moonshot's extraction, or the file itself).
+
+    Attributes:
+        content: what is sent, as a system message, before the conversation (Moonshot's documented way).
+        file_id: the id Moonshot gave the upload, if it was uploaded.
+    """
+
+    name: str
+    content: str
+    file_id: str | None = None
+
+
+@dataclass
 class Conversation:
-    """A system prompt, the model settings, and strictly alternating user / assistant turns.
+    """A system prompt, documents, the model settings, and strictly alternating user / assistant turns.
 
     A user turn is appended when it is sent and removed again if the request fails before any reply
-    arrived, so what the API sees always alternates.
+    arrived, so what the API sees always alternates. Turns before ``context_start`` were dropped to fit
+    the model's window: they stay here (and in the transcript) but are no longer sent.
     """
 
     model: str
     temperature: float | None = None
     system: str | None = None
     turns: list[Turn] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    context_start: int = 0
     id: str = field(default_factory=new_session_id)
     created: float = field(default_factory=time.time)
 
     def messages(self) -> list[dict[str, str]]:
-        """What the API receives: the system prompt first, then every turn in order."""
+        """What the API receives: the system prompt, the documents, then the turns still in context."""
         head = [{"role": "system", "content": self.system}] if self.system else []
-        return head + [turn.to_message() for turn in self.turns]
+        head += [{"role": "system", "content": document.content} for document in self.documents]
+        return head + [turn.to_message() for turn in self.turns[self.context_start :]]
 
     def add_user(self, content: str) -> Turn:
         """Append the user's message, stamped with the settings in force."""
@@ -98,9 +116,14 @@ class Conversation:
         """Remove the last exchange (the last user turn and the reply to it, if any); return what went."""
         if not self.turns:
             return []
-        count = 2 if self.turns[-1].role == "assistant" and len(self.turns) >= 2 else 1
-        removed = self.turns[-count:]
-        del self.turns[-count:]
+        return self.remove_last(2 if self.turns[-1].role == "assistant" and len(self.turns) >= 2 else 1)
+
+    def remove_last(self, count: int) -> list[Turn]:
+        """Remove the last ``count`` turns; return them."""
+        count = min(max(count, 0), len(self.turns))
+        removed = self.turns[len(self.turns) - count :]
+        del self.turns[len(self.turns) - count :]
+        self.context_start = min(self.context_start, len(self.turns) // 2 * 2)
         return removed
 
     def pop_reply(self) -> Turn:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 CODE_THEME = "monokai"
 LIVE_REFRESH_PER_SECOND = 15
 THINKING_PREVIEW_LINES = 6
+THINKING_TAIL_CHARS = 2000
 
 # Model output is untrusted: drop every C0/C1 control character (ESC above all) but tab and newline, so
 # no reply, file or transcript can move the cursor, retitle the window, or write to the clipboard.
@@ -215,20 +216,27 @@ class _LiveTail:
 
 
 class MarkdownReplyView:
-    """A reply rendered as markdown in a terminal: finished blocks printed once, a small live tail."""
+    """A reply rendered as markdown in a terminal: finished blocks printed once, a small live tail.
 
-    def __init__(self, console: Console, *, waiting_for: str = "the reply") -> None:
+    A thinking model's reasoning comes first, dim and labelled: with ``show_thinking`` it is printed in
+    full as it streams; without, only its last lines show live, and it collapses to one line ("thought for
+    4.2 s") when the answer starts.
+    """
+
+    def __init__(self, console: Console, *, waiting_for: str = "the reply", show_thinking: bool = False) -> None:
         from rich.live import Live
         from rich.spinner import Spinner
 
         self.console = console
+        self.show_thinking = show_thinking
         self.waiting = True  # nothing has arrived yet: the live region shows a spinner
         self.spinner = Spinner("dots", Text(f"waiting for {sanitize(waiting_for)}…", style="dim"), style="cyan")
         self.splitter = BlockSplitter()
         self.stats = RenderStats()
         self._printed_blocks = 0
-        self._thinking: list[str] = []
-        self._thinking_since: float | None = None
+        self._thinking_started: float | None = None
+        self._thinking_done = False
+        self._thinking_tail = ""  # the last characters of the reasoning, for the live preview
         self._live = Live(
             _LiveTail(self),
             console=console,
@@ -240,17 +248,29 @@ class MarkdownReplyView:
         self._live.start()
 
     def thinking_preview(self) -> str:
-        """The last lines of the thinking, while no answer has arrived."""
-        if not self._thinking or self._thinking_since is None:
+        """What the live region shows while the model thinks (empty once the answer has begun)."""
+        if self._thinking_started is None or self._thinking_done:
             return ""
-        lines = "".join(self._thinking).strip().splitlines()[-THINKING_PREVIEW_LINES:]
-        return "Thinking…\n" + "\n".join(lines)
+        if self.show_thinking:
+            return self._thinking_tail  # the unfinished line; finished ones are printed already
+        seconds = time.monotonic() - self._thinking_started
+        lines = self._thinking_tail.strip().split("\n")[-THINKING_PREVIEW_LINES:]
+        return f"✻ Thinking… {seconds:.0f} s\n" + "\n".join(lines)
 
     def reasoning(self, text: str) -> None:
         self.waiting = False
-        if self._thinking_since is None and not self._thinking:
-            self._thinking_since = time.monotonic()
-        self._thinking.append(sanitize(text))
+        if self._thinking_done:
+            return
+        text = sanitize(text)
+        if self._thinking_started is None:
+            self._thinking_started = time.monotonic()
+            if self.show_thinking:
+                self.console.print(Text("✻ Thinking…", style="dim bold"))
+        tail = self._thinking_tail + text
+        if self.show_thinking and "\n" in tail:
+            done, _, tail = tail.rpartition("\n")
+            self.console.print(Text(done, style="dim italic"))
+        self._thinking_tail = tail[-THINKING_TAIL_CHARS:]
 
     def content(self, text: str) -> None:
         self.waiting = False
@@ -259,10 +279,16 @@ class MarkdownReplyView:
             self._print_block(block)
 
     def _end_thinking(self) -> None:
-        if self._thinking_since is not None:
-            seconds = time.monotonic() - self._thinking_since
-            self._thinking_since = None
-            self.console.print(Text(f"thought for {seconds:.1f} s", style="dim italic"))
+        if self._thinking_started is None or self._thinking_done:
+            return
+        self._thinking_done = True
+        seconds = time.monotonic() - self._thinking_started
+        if self.show_thinking:
+            if self._thinking_tail:
+                self.console.print(Text(self._thinking_tail, style="dim italic"))
+            self.console.print(Text(f"✻ Thought for {seconds:.1f} s", style="dim bold"))
+        else:
+            self.console.print(Text(f"✻ Thought for {seconds:.1f} s (/thinking show to see it)", style="dim"))
 
     def _print_block(self, block: str) -> None:
         if not block.strip():
@@ -312,13 +338,14 @@ class Display:
     """
 
     def __init__(self, console: Console | None = None, err_console: Console | None = None) -> None:
+        self.show_thinking = False
         self.console = console or Console(highlight=False)
         self.err_console = err_console or (console if console is not None else Console(highlight=False, stderr=True))
 
     def reply(self, *, model: str = "the reply") -> ReplyView:
         """A view for the next streamed reply: markdown in a terminal, plain text otherwise."""
         if self.console.is_terminal:
-            return MarkdownReplyView(self.console, waiting_for=model)
+            return MarkdownReplyView(self.console, waiting_for=model, show_thinking=self.show_thinking)
         return PlainReplyView(self.console.file)
 
     def gap(self) -> None:
@@ -340,6 +367,11 @@ class Display:
     def warning(self, message: str) -> None:
         """Something the user should know about the last reply."""
         self._line(self.err_console, message, "yellow")
+
+    def usage(self, line: str) -> None:
+        """The dim token-usage line after a reply (on standard error, so a pipe gets only the answer)."""
+        if self.err_console.is_terminal:
+            self._line(self.err_console, line, "dim")
 
     def error(self, message: str) -> None:
         """An error, always one line."""

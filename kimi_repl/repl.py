@@ -21,7 +21,7 @@ from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
 
 from kimi_repl import __version__
-from kimi_repl.chat import ChatSession
+from kimi_repl.chat import ChatSession, message_text
 from kimi_repl.commands import CommandError, CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
 
@@ -218,8 +218,7 @@ class Repl:
                 if command.startswith("/") and not command.startswith("//"):
                     self.registry.dispatch(self.session, command)
                     return
-                # Keep the first line's indentation: a pasted block of code starts with it.
-                message = text.strip("\r\n").rstrip()
+                message = message_text(text)
                 if command.startswith("//"):
                     message = message.replace("//", "/", 1)
                 self.session.send(message)

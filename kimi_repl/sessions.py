@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Turn
+from kimi_repl.conversation import Conversation, Document, Turn
 from kimi_repl.transcript import (
     VERSION,
     TranscriptError,
     apply_settings,
     check_alternation,
+    context_start_from,
+    document_from_record,
+    document_record,
     encode,
     from_json,
     from_markdown,
@@ -65,16 +68,34 @@ class SessionLog:
             raise TranscriptError(f"autosave to {self.path} failed: {error.strerror or error}") from None
 
     def turn(self, *turns: Turn) -> None:
-        """Record messages or replies, in order, in one write."""
+        """Record messages or replies, in order, in one write (the first also writes what came before)."""
+        conversation = self.conversation
         records = []
-        if not self._started:
-            conversation = self.conversation
+        opening = not self._started
+        if opening:
             header = {"format": SESSION_FORMAT, "version": VERSION, "id": conversation.id}
             records.append({"event": "session", **header, "created": conversation.created})
             records.append({"event": "settings", **settings_record(conversation)})
+            records.extend({"event": "document", **document_record(d)} for d in conversation.documents)
         records.extend({"event": "turn", **turn_record(turn)} for turn in turns)
+        if opening and conversation.context_start:
+            records.append({"event": "context", "context_start": conversation.context_start})
         self._append(*records)
         self._started = True
+
+    def document(self, document: Document) -> None:
+        """Record a document added to the conversation."""
+        if self._started:
+            self._append({"event": "document", **document_record(document)})
+
+    def documents_cleared(self) -> None:
+        if self._started:
+            self._append({"event": "documents_cleared"})
+
+    def context(self) -> None:
+        """Record which turns are still sent (after trimming to fit the window)."""
+        if self._started:
+            self._append({"event": "context", "context_start": self.conversation.context_start})
 
     def settings(self) -> None:
         """Record a change of model, temperature or system prompt (before the first message: nothing to do)."""
@@ -130,19 +151,31 @@ def read_session(text: str, where: str) -> tuple[Conversation, str]:
             conversation.turns.append(turn_from_record(record, place))
         elif event == "withdraw":
             if conversation.turns and conversation.turns[-1].role == "user":
-                conversation.turns.pop()
+                conversation.remove_last(1)
         elif event == "undo":
             count = record.get("turns")
             if not isinstance(count, int) or count < 0:
                 raise TranscriptError(f"{place}: a damaged undo")
-            del conversation.turns[len(conversation.turns) - min(count, len(conversation.turns)) :]
+            conversation.remove_last(count)
+        elif event == "document":
+            conversation.documents.append(document_from_record(record, place))
+        elif event == "documents_cleared":
+            conversation.documents.clear()
+        elif event == "context":
+            conversation.context_start = context_start_from(record, len(conversation.turns), place)
     if not lines:
         raise TranscriptError(f"{where} is empty")
     if not conversation.model:
         raise TranscriptError(f"{where} has no settings")
-    pending = conversation.turns.pop().content if conversation.turns and conversation.turns[-1].role == "user" else ""
     check_alternation(conversation.turns, where)
-    return conversation, pending
+    return conversation, take_pending(conversation)
+
+
+def take_pending(conversation: Conversation) -> str:
+    """Remove a last message that never got its reply, and return its text ("" if there is none)."""
+    if conversation.turns and conversation.turns[-1].role == "user":
+        return conversation.remove_last(1)[0].content
+    return ""
 
 
 def load_file(path: Path) -> tuple[Conversation, str]:
@@ -165,10 +198,7 @@ def load_file(path: Path) -> tuple[Conversation, str]:
         conversation = from_markdown(text.lstrip("\ufeff"), where)
     else:
         raise TranscriptError(f"{where} is not a kimi-repl transcript (a .json or .md from /save, or a session)")
-    pending = ""
-    if conversation.turns and conversation.turns[-1].role == "user":
-        pending = conversation.turns.pop().content
-    return conversation, pending
+    return conversation, take_pending(conversation)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Turn
+from kimi_repl.conversation import Conversation, Document, Turn
 
 FORMAT = "kimi-repl-transcript"
 VERSION = 1
@@ -104,6 +104,33 @@ def turn_from_record(data: Any, where: str) -> Turn:
     )
 
 
+def document_record(document: Document) -> dict[str, Any]:
+    return {"name": document.name, "content": document.content, "file_id": document.file_id}
+
+
+def document_from_record(data: Any, where: str) -> Document:
+    """A :class:`Document` from data read from a file.
+
+    Raises:
+        TranscriptError: the data is not a document.
+    """
+    if not isinstance(data, dict):
+        raise TranscriptError(f"{where} is not an object")
+    return Document(
+        name=_field(data, "name", (str,), "", where),
+        content=_field(data, "content", (str,), "", where),
+        file_id=_field(data, "file_id", (str,), None, where),
+    )
+
+
+def context_start_from(data: dict[str, Any], turns: int, where: str) -> int:
+    """The checked index of the first turn still sent."""
+    start = _field(data, "context_start", (int,), 0, where)
+    if not 0 <= start <= turns or start % 2:
+        raise TranscriptError(f"{where}: context_start {start} does not fit {turns} turns")
+    return int(start)
+
+
 def settings_record(conversation: Conversation) -> dict[str, Any]:
     return {"model": conversation.model, "temperature": conversation.temperature, "system": conversation.system}
 
@@ -139,9 +166,17 @@ def to_json(conversation: Conversation) -> str:
         "id": conversation.id,
         "created": conversation.created,
         **settings_record(conversation),
+        **_context_record(conversation),
         "turns": [turn_record(turn) for turn in conversation.turns],
     }
     return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+
+
+def _context_record(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "context_start": conversation.context_start,
+        "documents": [document_record(d) for d in conversation.documents],
+    }
 
 
 def from_json(text: str, where: str) -> Conversation:
@@ -157,21 +192,26 @@ def from_json(text: str, where: str) -> Conversation:
     return _conversation_from_document(document, where)
 
 
-def _conversation_from_document(document: Any, where: str) -> Conversation:
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+def _conversation_from_document(data: Any, where: str) -> Conversation:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise TranscriptError(f"{where} is not a kimi-repl transcript")
-    version = document.get("version")
+    version = data.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise TranscriptError(f"{where} was written by a newer kimi-repl (format version {version})")
-    raw_turns = document.get("turns")
+    raw_turns = data.get("turns")
     if not isinstance(raw_turns, list):
         raise TranscriptError(f"{where} has no list of turns")
     conversation = Conversation(model="")
-    apply_settings(conversation, document, where)
-    conversation.id = _field(document, "id", (str,), conversation.id, where)
-    conversation.created = _field(document, "created", (int, float), conversation.created, where)
+    apply_settings(conversation, data, where)
+    conversation.id = _field(data, "id", (str,), conversation.id, where)
+    conversation.created = _field(data, "created", (int, float), conversation.created, where)
     conversation.turns = [turn_from_record(item, f"{where}, turn {n}") for n, item in enumerate(raw_turns, 1)]
     check_alternation(conversation.turns, where)
+    raw_documents = data.get("documents", [])
+    if not isinstance(raw_documents, list):
+        raise TranscriptError(f"{where}: 'documents' is not a list")
+    conversation.documents = [document_from_record(d, f"{where}, document {n}") for n, d in enumerate(raw_documents, 1)]
+    conversation.context_start = context_start_from(data, len(conversation.turns), where)
     return conversation
 
 
@@ -205,9 +245,16 @@ def to_markdown(conversation: Conversation) -> str:
     turns = conversation.turns
     models = list(dict.fromkeys(t.model for t in turns if t.model)) or [conversation.model]
     temperatures = list(dict.fromkeys(t.temperature for t in turns)) or [conversation.temperature]
-    header = {"format": FORMAT, "version": VERSION, "id": conversation.id, "created": conversation.created}
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "id": conversation.id,
+        "created": conversation.created,
+        **settings_record(conversation),
+        **_context_record(conversation),
+    }
     lines = [
-        f"{_MARK}transcript {_comment_json({**header, **settings_record(conversation)})} -->",
+        f"{_MARK}transcript {_comment_json(header)} -->",
         "# Conversation with Kimi",
         "",
         f"- **Date:** {_clock(turns[0].created if turns else conversation.created)}",
@@ -215,6 +262,10 @@ def to_markdown(conversation: Conversation) -> str:
         "- **Temperature:** " + ", ".join("model default" if t is None else f"{t:g}" for t in temperatures),
         f"- **Session:** `{conversation.id}`",
     ]
+    if conversation.documents:
+        lines.append("- **Documents:** " + ", ".join(f"`{' '.join(d.name.split())}`" for d in conversation.documents))
+    if conversation.context_start:
+        lines.append(f"- **Not sent any more** (dropped to fit the window): turns 1 to {conversation.context_start}")
     if conversation.system:
         lines += ["- **System prompt:**", "", _quote(conversation.system)]
     lines += ["", "---", ""]

@@ -92,12 +92,30 @@ class Terminal:
             text = self.text()
             if test(text):
                 return text
+            if not self.child.isalive():
+                self.drain()
+                text = self.text()
+                if test(text):
+                    return text
+                self._fail(f"kimi-repl exited waiting for {condition!r}")
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"timed out waiting for {condition!r}\n--- screen ---\n{text}\n--- raw log (tail) ---\n"
-                    f"{self.log()[-3000:]}"
-                )
+                self._fail(f"timed out waiting for {condition!r}")
             self._pump(0.05)
+
+    def _fail(self, why: str) -> None:
+        raise AssertionError(
+            f"{why}\n--- screen ---\n{self.text().rstrip()}\n--- raw log (tail) ---\n{self.log()[-3000:]}"
+        )
+
+    def drain(self) -> None:
+        """Read whatever the program wrote before it ended."""
+        while True:
+            try:
+                data = self.child.read_nonblocking(65536, timeout=0.2)
+            except (pexpect.TIMEOUT, pexpect.EOF):
+                return
+            self.raw.extend(data)
+            self.stream.feed(data)
 
     def wait_for_prompt(self, count: int, timeout: float = 15.0) -> None:
         """Wait until the input prompt has been shown ``count`` times (the REPL is ready for the next line)."""
@@ -129,7 +147,7 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while self.child.isalive() and time.monotonic() < deadline:
             self._pump(0.05)
-        self._pump(0.05)
+        self.drain()
         if self.child.isalive():
             self.child.terminate(force=True)
             raise AssertionError(f"kimi-repl did not exit\n--- screen ---\n{self.text()}")

@@ -53,9 +53,7 @@ def register(registry: CommandRegistry) -> None:
         rows = []
         for entry in sorted(listed, key=lambda m: str(m.get("id"))):
             name = str(entry.get("id"))
-            window = entry.get("context_length") or (
-                KNOWN_MODELS[name].context_window if name in KNOWN_MODELS else None
-            )
+            window = session.window(name)
             mark = "← current" if name == session.model else ""
             rows.append((name, f"{window // 1024}k context {mark}".strip() if window else mark))
         session.display.rows(rows, title="Models")

@@ -1,0 +1,126 @@
+"""/usage, /compact, /thinking, /balance, /file: what Moonshot's API offers beyond plain chat."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from kimi_repl.chat import ChatSession
+from kimi_repl.client import ChatError
+from kimi_repl.commands.files import path_candidates, user_path
+from kimi_repl.commands.registry import CommandError, CommandRegistry
+from kimi_repl.context import Usage, human, local_estimate, session_usage
+from kimi_repl.documents import DocumentError
+
+BALANCE_PARTS = (("voucher_balance", "voucher"), ("cash_balance", "cash"))
+
+
+def currency(base_url: str) -> str:
+    """CNY on the China platform (and by default), USD on the international one."""
+    host = urlparse(base_url).hostname or ""
+    return "USD" if host == "moonshot.ai" or host.endswith(".moonshot.ai") else "CNY"
+
+
+def register(registry: CommandRegistry) -> None:
+    cmd = registry.command
+
+    @cmd("usage", "Show the tokens this session used, and how full the context is.")
+    def usage(session: ChatSession, argument: str) -> None:
+        conversation = session.conversation
+        total, replies = session_usage(conversation.turns)
+        if not replies:
+            session.display.info("No usage reported yet.")
+            return
+        rows = [
+            ("replies", str(replies)),
+            ("prompt tokens", f"{total.prompt:,}"),
+            ("completion tokens", f"{total.completion:,}"),
+        ]
+        if total.cached:
+            rows.append(("cached prompt tokens", f"{total.cached:,}"))
+        last = next((t for t in reversed(conversation.turns) if Usage.from_record(t.usage)), None)
+        window = session.window(conversation.model)
+        if last is not None:
+            used = Usage.from_record(last.usage) or Usage()
+            of = f" of {human(window)} ({100 * used.total / window:.0f}%)" if window else ""
+            rows.append(("context now", f"{human(used.total)}{of} for {conversation.model}"))
+        if conversation.context_start:
+            rows.append(("not sent any more", f"the {conversation.context_start} oldest turns"))
+        session.display.rows(rows, title="Usage this session")
+
+    @cmd("compact", "Stop sending the oldest turns so the conversation uses at most half the window.")
+    def compact(session: ChatSession, argument: str) -> None:
+        conversation = session.conversation
+        model = conversation.model
+        window = session.window(model)
+        if window is None:
+            raise CommandError(f"The context window of {model} is unknown, so there is nothing to measure against.")
+        trim = session.fit_context(model, target=window // 2)
+        if trim is None or not trim.dropped:
+            tokens = trim.tokens if trim else local_estimate(conversation.messages())
+            session.display.info(f"Nothing to drop: about {human(tokens)} of {human(window)} tokens in use.")
+            return
+        session.display.info(
+            f"The {trim.dropped} oldest turns are not sent any more (/history still shows them); "
+            f"about {human(trim.tokens)} of {human(window)} tokens in use."
+        )
+
+    @cmd(
+        "thinking",
+        "Show a thinking model's reasoning in full, or hide it behind one line.",
+        usage="show|hide",
+        arguments=lambda session, argument: ["show", "hide"],
+    )
+    def thinking(session: ChatSession, argument: str) -> None:
+        if argument in ("show", "on"):
+            session.display.show_thinking = True
+        elif argument in ("hide", "off"):
+            session.display.show_thinking = False
+        elif argument:
+            raise CommandError(f"/thinking takes show or hide, not {argument!r}.")
+        state = "shown in full" if session.display.show_thinking else "collapsed to one line"
+        session.display.info(f"Thinking: {state}. Reasoning is always kept in the transcript.")
+
+    @cmd("balance", "Show your Moonshot account balance.")
+    def balance(session: ChatSession, argument: str) -> None:
+        try:
+            amounts = session.client.balance()
+        except ChatError as error:
+            raise CommandError(str(error)) from None
+        unit = currency(session.settings.base_url)
+        available = amounts.get("available_balance")
+        parts = [
+            f"{name} {amounts[key]:.2f}" for key, name in (("voucher_balance", "voucher"), ("cash_balance", "cash"))
+        ]
+        head = f"Balance: {available:.2f} {unit} available" if available is not None else f"Balance ({unit})"
+        session.display.info(f"{head} ({', '.join(p for p in parts if p)})" if amounts else head)
+
+    @cmd(
+        "file",
+        "Ask about a document: add PATH to the conversation ('clear' removes them; alone, lists them).",
+        usage="[PATH|clear]",
+        arguments=path_candidates,
+    )
+    def file(session: ChatSession, argument: str) -> None:
+        documents = session.conversation.documents
+        if not argument:
+            if not documents:
+                session.display.info("No documents. /file PATH adds one.")
+                return
+            rows = [(d.name, f"about {human(local_estimate([{'content': d.content}]))} tokens") for d in documents]
+            session.display.rows(rows, title="Documents sent with every message")
+            return
+        if argument == "clear":
+            count = session.forget_documents()
+            session.display.info(f"Removed {count} document{'s' if count != 1 else ''}.")
+            return
+        path = user_path(argument)
+        session.display.note(f"Reading {path.name}…")
+        try:
+            document = session.attach(path)
+        except DocumentError as error:
+            raise CommandError(str(error)) from None
+        how = "extracted by Moonshot" if document.file_id else "plain text"
+        tokens = human(local_estimate([{"content": document.content}]))
+        session.display.info(
+            f"Added {document.name} ({how}, about {tokens} tokens). Ask about it in your next message."
+        )

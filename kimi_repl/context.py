@@ -1,0 +1,126 @@
+"""Token accounting: what a reply used, how full the model's window is, and trimming to fit.
+
+Moonshot reports usage in ``choices[0].usage`` of the last chunk (or a top-level ``usage``); cached
+tokens come as ``cached_tokens`` or ``prompt_tokens_details.cached_tokens``. Windows come from ``GET
+/models`` when it reports ``context_length``, else from the built-in table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kimi_repl.conversation import Conversation, Turn
+
+REPLY_RESERVE_MAX = 8192
+"""Tokens kept free for the reply, at most (a quarter of a small window)."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one reply (or a sum of them)."""
+
+    prompt: int = 0
+    completion: int = 0
+    cached: int = 0
+
+    @classmethod
+    def from_record(cls, usage: Mapping[str, Any] | None) -> Usage | None:
+        """Read Moonshot's usage object in any of its shapes; None when there is none."""
+        if not usage:
+            return None
+        details = usage.get("prompt_tokens_details")
+        cached = usage.get("cached_tokens")
+        if cached is None and isinstance(details, Mapping):
+            cached = details.get("cached_tokens")
+        return cls(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")), _count(cached))
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt + other.prompt, self.completion + other.completion, self.cached + other.cached)
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def human(tokens: int) -> str:
+    """``12345`` as ``12.3k``, ``262144`` as ``256k``."""
+    if tokens < 1000:
+        return str(tokens)
+    if tokens % 1024 == 0 and tokens >= 8192:
+        return f"{tokens // 1024}k"
+    return f"{tokens / 1000:.1f}k"
+
+
+def usage_line(usage: Usage, window: int | None) -> str:
+    """The dim line after a reply: ``↑ 1.2k prompt · ↓ 80 completion · 512 cached · 1.3k / 256k context``."""
+    parts = [f"↑ {human(usage.prompt)} prompt", f"↓ {human(usage.completion)} completion"]
+    if usage.cached:
+        parts.append(f"{human(usage.cached)} cached")
+    if window:
+        parts.append(f"{human(usage.total)} / {human(window)} context ({100 * usage.total / window:.0f}%)")
+    return " · ".join(parts)
+
+
+def session_usage(turns: Iterable[Turn]) -> tuple[Usage, int]:
+    """Totals over every reply that reported usage, and how many replies that was."""
+    total, replies = Usage(), 0
+    for turn in turns:
+        usage = Usage.from_record(turn.usage) if turn.role == "assistant" else None
+        if usage is not None:
+            total, replies = total + usage, replies + 1
+    return total, replies
+
+
+def local_estimate(messages: Iterable[Mapping[str, Any]]) -> int:
+    """A cautious token count without the server: CJK characters one each, other text one per 3.5 characters."""
+    total = 0
+    for message in messages:
+        text = str(message.get("content") or "")
+        wide = sum(1 for ch in text if ord(ch) >= 0x2E80)
+        total += 4 + wide + int((len(text) - wide) / 3.5 + 0.999)
+    return total
+
+
+def reply_reserve(window: int) -> int:
+    return min(REPLY_RESERVE_MAX, window // 4)
+
+
+@dataclass(frozen=True)
+class Trim:
+    """The outcome of fitting a conversation into a window."""
+
+    dropped: int
+    tokens: int
+    fits: bool
+
+
+def trim_to_fit(conversation: Conversation, *, measured: int, window: int, target: int | None = None) -> Trim:
+    """Stop sending the oldest exchanges until the request fits ``target`` tokens (the window less a reply's room).
+
+    The system prompt, the documents and the last user message are never dropped. Dropped turns stay in
+    the conversation (and its transcript), only no longer sent: ``conversation.context_start`` moves.
+
+    Args:
+        measured: the request's size now, as the server counted it (or estimated locally); the size of
+            each turn is estimated locally and scaled to agree with it.
+    """
+    limit = target if target is not None else window - reply_reserve(window)
+    sent = conversation.turns[conversation.context_start :]
+    local_sizes = [local_estimate([turn.to_message()]) for turn in sent]
+    local_total = local_estimate(conversation.messages())
+    scale = measured / local_total if local_total else 1.0
+    tokens = measured
+    dropped = 0
+    # Drop whole exchanges (user + reply) from the front; keep the new message, or the last exchange.
+    keep = 1 if sent and sent[-1].role == "user" else 2
+    while tokens > limit and dropped + 2 <= len(sent) - keep:
+        tokens -= int(scale * (local_sizes[dropped] + local_sizes[dropped + 1]))
+        dropped += 2
+    conversation.context_start += dropped
+    return Trim(dropped, max(tokens, 0), tokens <= limit)
