@@ -258,9 +258,9 @@ class ChatSession:
             return
         window = self.window(model) or 0
         if trim.dropped:
-            why = "refused the request as too long" if refused else "would not fit the conversation"
+            why = f"{model} refused the request as too long" if refused else "The conversation no longer fits"
             self.display.warning(
-                f"⚠ {model} {why} ({human(window)} window): the {trim.dropped} oldest turns are not sent any more "
+                f"⚠ {why} ({human(window)} window): the {trim.dropped} oldest turns are not sent any more "
                 "(/history still shows them)."
             )
         if not trim.fits:

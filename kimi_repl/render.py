@@ -385,7 +385,9 @@ class Display:
         """A borderless table, first column bold: for /help, /models, /history, /sessions."""
         from rich.table import Table
 
-        table = Table(box=None, show_header=False, title=title, title_justify="left", padding=(0, 2, 0, 0))
+        if title:
+            self.console.print(Text(title, style="bold"), soft_wrap=True)
+        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         columns = max((len(row) for row in rows), default=0)
         for index in range(columns):
             table.add_column(style="bold" if index == 0 else None, no_wrap=index == 0)

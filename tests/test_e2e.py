@@ -256,3 +256,29 @@ def test_closing_the_terminal_mid_reply_saves_the_partial_reply(launch: Launch, 
     assert "interrupted" in again.text()
     again.line("/exit")
     assert again.exit_status() == 0
+
+
+def test_thinking_streams_live_then_collapses_and_the_usage_line_follows(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch("-m", "kimi-k2-thinking")
+    term.wait_for_prompt(1)
+    server.script(Script(reasoning="Considering the question carefully. " * 20, text="**42**", delay=0.03))
+    term.line("meaning of life?")
+    term.wait_for("✻ Thinking…")
+    term.wait_for("Considering the question")
+    term.wait_for("✻ Thought for")
+    term.wait_for_prompt(2)
+    text = term.text()
+    assert "Considering the question" not in text, "the reasoning collapses to one line"
+    assert "42" in text and "**" not in text
+    assert "completion" in text and "/ 256k context" in text
+
+
+def test_a_long_conversation_on_a_small_model_is_trimmed_with_a_warning(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch("-m", "moonshot-v1-8k")
+    term.wait_for_prompt(1)
+    for n in range(1, 6):
+        server.script(Script(text="word " * 1500))
+        term.line(f"question {n}")
+        term.wait_for_prompt(n + 1)
+    assert "oldest turns are not sent any more" in term.text()
+    assert server.chat_requests()[-1]["messages"][0]["content"] != "question 1"

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kimi_repl.conversation import Conversation, Turn
-from kimi_repl.sessions import load_file
+from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.sessions import SessionLog, load_file
 from kimi_repl.transcript import (
     REDACTED,
     TranscriptError,
@@ -82,11 +82,16 @@ def conversations(draw: Any) -> Conversation:
                     **common,
                 )
             )
+    documents = draw(
+        st.lists(st.builds(Document, name=plain, content=texts, file_id=st.one_of(st.none(), plain)), max_size=2)
+    )
     return Conversation(
         model=draw(st.sampled_from(["kimi-k2-turbo-preview", "moonshot-v1-32k", "kimi-latest"])),
         temperature=draw(temperatures),
         system=draw(st.one_of(st.none(), texts.filter(bool))),
         turns=turns,
+        documents=documents,
+        context_start=draw(st.integers(0, len(turns) // 2)) * 2,
         id=draw(st.text(alphabet="0123456789abcdef-", min_size=1, max_size=24)),
         created=draw(numbers),
     )
@@ -270,3 +275,13 @@ def test_a_transcript_ending_with_a_message_gives_it_back_as_pending(tmp_path: P
     save(conversation, tmp_path / "c.json", overwrite=False, secret=None)
     loaded, pending = load_file(tmp_path / "c.json")
     assert pending == "unanswered" and len(loaded.turns) == 2
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(conversations())
+def test_session_files_replay_to_the_same_conversation(tmp_path: Path, conversation: Conversation) -> None:
+    conversation.turns = conversation.turns[: len(conversation.turns) // 2 * 2]
+    path = tmp_path / f"{conversation.id}.jsonl"
+    path.unlink(missing_ok=True)
+    SessionLog(path, conversation, secret=None).turn(*conversation.turns)
+    assert load_file(path) == (conversation, "")

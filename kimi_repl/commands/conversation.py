@@ -10,15 +10,20 @@ from kimi_repl.conversation import Turn
 PREVIEW_CHARS = 70
 
 
-def turn_rows(turns: list[Turn], *, first_number: int = 1) -> list[tuple[str, ...]]:
-    """One compact row per turn: number, who, first line, marks."""
+def turn_rows(turns: list[Turn], *, first_number: int = 1, context_start: int = 0) -> list[tuple[str, ...]]:
+    """One compact row per turn: number, who, first line, marks (turns up to ``context_start`` are not sent)."""
     rows: list[tuple[str, ...]] = []
     for number, turn in enumerate(turns, first_number):
         line = turn.first_line
         if len(line) > PREVIEW_CHARS or len(turn.content.strip().splitlines()) > 1:
             line = line[:PREVIEW_CHARS].rstrip() + "…"
         who = "you" if turn.role == "user" else f"kimi ({turn.model})" if turn.model else "kimi"
-        marks = ", ".join(m for m, on in (("interrupted", turn.interrupted), ("incomplete", turn.incomplete)) if on)
+        flags = (
+            ("not sent", number <= context_start),
+            ("interrupted", turn.interrupted),
+            ("incomplete", turn.incomplete),
+        )
+        marks = ", ".join(mark for mark, on in flags if on)
         rows.append((str(number), who, line, marks))
     return rows
 
@@ -31,7 +36,9 @@ def show_history(session: ChatSession, *, last: int | None = None) -> None:
         session.display.info("No messages yet.")
         return
     title = "Conversation" if len(shown) == len(turns) else f"Conversation (last {len(shown)} of {len(turns)} turns)"
-    session.display.rows(turn_rows(shown, first_number=len(turns) - len(shown) + 1), title=title)
+    first = len(turns) - len(shown) + 1
+    rows = turn_rows(shown, first_number=first, context_start=session.conversation.context_start)
+    session.display.rows(rows, title=title)
 
 
 def register(registry: CommandRegistry) -> None:

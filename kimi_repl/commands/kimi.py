@@ -42,7 +42,7 @@ def register(registry: CommandRegistry) -> None:
         if last is not None:
             used = Usage.from_record(last.usage) or Usage()
             of = f" of {human(window)} ({100 * used.total / window:.0f}%)" if window else ""
-            rows.append(("context now", f"{human(used.total)}{of} for {conversation.model}"))
+            rows.append(("context at the last reply", f"{human(used.total)}{of} for {conversation.model}"))
         if conversation.context_start:
             rows.append(("not sent any more", f"the {conversation.context_start} oldest turns"))
         session.display.rows(rows, title="Usage this session")
@@ -88,11 +88,14 @@ def register(registry: CommandRegistry) -> None:
             raise CommandError(str(error)) from None
         unit = currency(session.settings.base_url)
         available = amounts.get("available_balance")
-        parts = [
-            f"{name} {amounts[key]:.2f}" for key, name in (("voucher_balance", "voucher"), ("cash_balance", "cash"))
-        ]
-        head = f"Balance: {available:.2f} {unit} available" if available is not None else f"Balance ({unit})"
-        session.display.info(f"{head} ({', '.join(p for p in parts if p)})" if amounts else head)
+        text = f"Balance: {available:.2f} {unit} available" if available is not None else f"Balance in {unit}"
+        parts = [f"{name} {amounts[key]:.2f}" for key, name in BALANCE_PARTS if key in amounts]
+        if parts:
+            text += f" ({', '.join(parts)})"
+        if available is not None and available <= 0:
+            site = "platform.moonshot.ai" if unit == "USD" else "platform.moonshot.cn"
+            text += f". Top up at https://{site} before the next request."
+        session.display.info(text)
 
     @cmd(
         "file",
@@ -107,7 +110,7 @@ def register(registry: CommandRegistry) -> None:
                 session.display.info("No documents. /file PATH adds one.")
                 return
             rows = [(d.name, f"about {human(local_estimate([{'content': d.content}]))} tokens") for d in documents]
-            session.display.rows(rows, title="Documents sent with every message")
+            session.display.rows(rows, title="Documents (sent before every message)")
             return
         if argument == "clear":
             count = session.forget_documents()
@@ -122,5 +125,5 @@ def register(registry: CommandRegistry) -> None:
         how = "extracted by Moonshot" if document.file_id else "plain text"
         tokens = human(local_estimate([{"content": document.content}]))
         session.display.info(
-            f"Added {document.name} ({how}, about {tokens} tokens). Ask about it in your next message."
+            f"Added {document.name} ({how}, about {tokens} tokens); ask about it in your next message."
         )
