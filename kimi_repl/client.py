@@ -6,8 +6,10 @@ The SDK is imported on first use, not at start-up, so the prompt appears before 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,10 +97,20 @@ class MoonshotClient:
         self._sdk: OpenAI | None = None
         self._models: list[dict[str, Any]] | None = None
         self._models_error: str | None = None
+        self._sdk_lock = threading.Lock()
 
     @property
     def sdk(self) -> OpenAI:
-        """The SDK client, created (and the SDK imported) on first use."""
+        """The SDK client, created (and the SDK imported) on first use, or by :meth:`preload`."""
+        with self._sdk_lock:
+            return self._create_sdk()
+
+    def preload(self) -> None:
+        """Import the SDK and create the client now (from a background thread, while the user types)."""
+        with self._sdk_lock:
+            self._create_sdk()
+
+    def _create_sdk(self) -> OpenAI:
         if self._sdk is None:
             from openai import DefaultHttpxClient, OpenAI
 
@@ -118,7 +130,11 @@ class MoonshotClient:
     ) -> Iterator[StreamEvent]:
         """Send ``messages`` with ``stream=True`` and yield what arrives.
 
-        The last event is a :class:`Finished`; its ``reason`` is None when the stream ended early.
+        The SDK sends the request (authentication, retries with backoff, timeouts, HTTP errors); the
+        server-sent events are read here, as plain JSON: Moonshot's extras (``reasoning_content``, usage
+        inside ``choices[0]``) are not in the SDK's typed chunks anyway, and skipping a pydantic model per
+        chunk makes reading a long reply several times cheaper. The last event is a :class:`Finished`;
+        its ``reason`` is None when the stream ended early.
 
         Raises:
             ChatError: the request failed, or the connection broke while reading.
@@ -129,40 +145,37 @@ class MoonshotClient:
         sent_temperature = effective_temperature(model, temperature)
         if sent_temperature is not None:
             params["temperature"] = sent_temperature
-        try:
-            stream = self.sdk.chat.completions.create(**params)
-        except openai.APIError as error:
-            raise self.error(error, model=model) from None
         finish: str | None = None
         usage: dict[str, Any] | None = None
         connection_lost: tuple[type[BaseException], ...] = (openai.APIConnectionError, *_transport_errors())
         try:
-            for chunk in stream:
-                top_usage = getattr(chunk, "usage", None)
-                if top_usage is not None:
-                    usage = top_usage.model_dump(exclude_none=True)
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    extra = delta.model_extra or {}
-                    reasoning = extra.get("reasoning_content")
-                    if reasoning:
-                        yield ReasoningDelta(str(reasoning))
-                    if delta.content:
-                        yield ContentDelta(delta.content)
-                    if choice.finish_reason is not None:
-                        finish = choice.finish_reason
-                    in_choice = (choice.model_extra or {}).get("usage")
-                    if isinstance(in_choice, dict):
-                        usage = in_choice
-        except openai.APIStatusError as error:
+            with self.sdk.chat.completions.with_streaming_response.create(**params) as response:
+                for data in sse_data(response.iter_lines()):
+                    if data == "[DONE]":
+                        break
+                    chunk = _json_object(data)
+                    if "error" in chunk:
+                        kind, message = _error_body(chunk)
+                        raise ChatError(_one_line(f"Moonshot stopped the reply with an error: {message or kind}"))
+                    if isinstance(chunk.get("usage"), dict):
+                        usage = chunk["usage"]
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        reasoning = delta.get("reasoning_content")
+                        if reasoning and isinstance(reasoning, str):
+                            yield ReasoningDelta(reasoning)
+                        content = delta.get("content")
+                        if content and isinstance(content, str):
+                            yield ContentDelta(content)
+                        if choice.get("finish_reason"):
+                            finish = str(choice["finish_reason"])
+                        if isinstance(choice.get("usage"), dict):
+                            usage = choice["usage"]
+        except openai.APIError as error:
             raise self.error(error, model=model) from None
         except connection_lost as error:
             cause = error.__cause__ or error
             raise ChatError(f"The connection broke while the reply was streaming ({cause}).") from None
-        except openai.APIError as error:
-            raise self.error(error, model=model) from None
-        finally:
-            stream.close()
         yield Finished(finish, usage)
 
     def list_models(self, *, retry_failed: bool = True) -> list[dict[str, Any]]:
@@ -270,9 +283,36 @@ class MoonshotClient:
         return _one_line(text).replace(self.settings.api_key, "***")
 
 
+def sse_data(lines: Iterable[str]) -> Iterator[str]:
+    """The ``data`` of each server-sent event (several ``data:`` lines of one event joined by newlines)."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
+
+
+def _json_object(data: str) -> dict[str, Any]:
+    """One streamed chunk; a chunk that is not a JSON object is a broken stream."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise ChatError(f"The server sent something that is not JSON in the stream: {data[:80]!r}") from None
+    if not isinstance(chunk, dict):
+        raise ChatError(f"The server sent an unexpected chunk in the stream: {data[:80]!r}")
+    return chunk
+
+
 def _error_body(error: Any) -> tuple[str, str]:
     """The ``(type, message)`` of a Moonshot error body, as far as it can be read."""
-    body = getattr(error, "body", None)
+    body = error if isinstance(error, dict) else getattr(error, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict):

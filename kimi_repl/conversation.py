@@ -6,7 +6,7 @@ Markdown transcripts. It knows nothing about files or the network.
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,7 +17,7 @@ Role = Literal["user", "assistant"]
 def new_session_id(now: float | None = None) -> str:
     """A sortable, typeable id such as ``20261125-101112-a3f9``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return f"{stamp}-{secrets.token_hex(2)}"
+    return f"{stamp}-{os.urandom(2).hex()}"
 
 
 @dataclass

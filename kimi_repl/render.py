@@ -9,6 +9,8 @@ the new text into lines; rendering happens once per block plus a bounded number 
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 import time
 from collections.abc import Sequence
@@ -20,6 +22,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
     from rich.markdown import Markdown
 
 CODE_THEME = "monokai"
@@ -30,6 +33,11 @@ THINKING_TAIL_CHARS = 2000
 # Model output is untrusted: drop every C0/C1 control character (ESC above all) but tab and newline, so
 # no reply, file or transcript can move the cursor, retitle the window, or write to the clipboard.
 _CONTROL = {c: None for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if c not in (0x09, 0x0A)}
+
+
+def _now() -> float:
+    """The clock the live region and the thinking timer run on (tests replace it)."""
+    return time.monotonic()
 
 
 def sanitize(text: str) -> str:
@@ -45,22 +53,33 @@ class BlockSplitter:
 
     A block is finished by a blank line outside a code fence, or by the line that closes its fence.
     ``feed`` costs time proportional to the new text only.
+
+    Attributes:
+        version: counts changes, so a view can tell whether the tail needs rendering again.
+        finished: how many blocks have been finished so far.
     """
 
     def __init__(self) -> None:
         self._lines: list[str] = []
-        self._partial = ""
+        self._partial: list[str] = []  # pieces of the unfinished last line (joined only when needed)
         self._fence: str | None = None  # the opening run of ` or ~ while inside a fenced block
+        self.version = 0
+        self.finished = 0
 
     def feed(self, text: str) -> list[str]:
         """Add streamed text; return the blocks it finished, in order."""
+        self.version += 1
         if "\n" not in text:
-            self._partial += text
+            self._partial.append(text)
+            if len(self._partial) > 64:  # a very long line: keep joining it cheap
+                self._partial = ["".join(self._partial)]
             return []
-        head, *middle, last = (self._partial + text).split("\n")
-        self._partial = last
+        head, *middle, last = text.split("\n")
+        self._partial.append(head)
+        first = "".join(self._partial)
+        self._partial = [last] if last else []
         finished: list[str] = []
-        for line in (head, *middle):
+        for line in (first, *middle):
             block = self._add_line(line)
             if block is not None:
                 finished.append(block)
@@ -85,19 +104,33 @@ class BlockSplitter:
     def _take(self) -> str:
         block = "\n".join(self._lines)
         self._lines = []
+        self.finished += 1
         return block
+
+    def _partial_line(self) -> str:
+        # Read-only: the live region's refresh thread calls this while the stream feeds more text.
+        return "".join(self._partial)
 
     @property
     def tail(self) -> str:
         """The unfinished block, partial last line included."""
-        if not self._lines:
-            return self._partial
-        return "\n".join(self._lines) + "\n" + self._partial
+        return "\n".join([*self._lines, self._partial_line()])
+
+    def preview(self, max_lines: int) -> str:
+        """The end of the unfinished block, at most about ``max_lines`` lines, for the live region.
+
+        The block's first two lines stay (a code fence's opening, a table's header), so the end renders
+        the way it will in the finished block; the cost does not grow with the block.
+        """
+        lines = self._lines
+        if len(lines) > max_lines + 2:
+            lines = lines[:2] + lines[-max_lines:]
+        return "\n".join([*lines, self._partial_line()])
 
     def flush(self) -> str:
         """End of stream: return whatever is left as the last block."""
         rest = self.tail
-        self._lines, self._partial, self._fence = [], "", None
+        self._lines, self._partial, self._fence = [], [], None
         return rest
 
 
@@ -131,16 +164,35 @@ def _is_blank(line: list[Segment]) -> bool:
     return all(not seg.text.strip() and not (seg.style and seg.style.bgcolor) for seg in line)
 
 
-def chat_markdown(text: str) -> Markdown:
-    """``text`` as rich Markdown, keeping the line breaks the model wrote (as chat UIs do)."""
+@functools.cache
+def _markdown_template() -> tuple[Markdown, MarkdownIt]:
+    """A rich Markdown to copy, and one parser for every block (rich builds a new parser per document)."""
+    from markdown_it import MarkdownIt
     from rich.markdown import Markdown
 
-    markdown = Markdown(text, code_theme=CODE_THEME)
+    return Markdown("", code_theme=CODE_THEME), MarkdownIt().enable("strikethrough").enable("table")
+
+
+def chat_markdown(text: str) -> Markdown:
+    """``text`` as rich Markdown, keeping the line breaks the model wrote (as chat UIs do)."""
+    template, parser = _markdown_template()
+    markdown = copy.copy(template)
+    markdown.markup = text
+    markdown.parsed = parser.parse(text)
     for token in markdown.parsed:
         for child in token.children or ():
             if child.type == "softbreak":
                 child.type = "hardbreak"
     return markdown
+
+
+def warm_up() -> None:
+    """Render a little markdown once, off screen, so the first reply does not pay for loading the markdown
+    parser, the code highlighter and its theme (about a tenth of a second)."""
+    import io
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=80, color_system="truecolor")
+    markdown_lines(console, "# Title\n\nSome *text*.\n\n- item\n\n```python\nx = 1\n```\n", console.options)
 
 
 def markdown_lines(console: Console, text: str, options: ConsoleOptions) -> list[list[Segment]]:
@@ -188,11 +240,18 @@ class _MarkdownBlock:
 
 
 class _LiveTail:
-    """The live region: the unfinished block (or the thinking so far), cropped to fit the screen."""
+    """The live region: the end of the unfinished block (or the thinking so far), cropped to the screen.
+
+    It is rendered again at most ``LIVE_REFRESH_PER_SECOND`` times a second while a block grows (rich
+    repaints it after every printed block too; those repaints reuse the last rendering), and emptied when
+    a block is finished (what it showed is part of that block, now printed), so nothing shows twice.
+    """
 
     def __init__(self, view: MarkdownReplyView) -> None:
         self._view = view
-        self._key: tuple[str, str, int, int] | None = None
+        self._key: tuple[int, bool, int, int] | None = None
+        self._version = -1
+        self._rendered_at = 0.0
         self._lines: list[list[Segment]] = []
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -200,18 +259,27 @@ class _LiveTail:
         if view.waiting:
             yield from console.render(view.spinner, options)
             return
-        text, thinking = view.splitter.tail, view.thinking_preview()
+        splitter = view.splitter
         height = max(1, options.size.height - 2)
-        key = (text, thinking, options.max_width, height)
-        if key != self._key:  # re-render only when something changed, not on every clock tick
-            self._key = key
+        key = (splitter.finished, view.thinking_active, options.max_width, height)
+        now = _now()
+        if key != self._key:
+            # A block was just printed above: what was shown here is part of it. Show nothing until the
+            # next refresh rather than render the new tail for every printed block.
+            self._key, self._lines = key, []
+        elif (splitter.version != self._version or view.thinking_active) and (
+            now - self._rendered_at >= 1 / LIVE_REFRESH_PER_SECOND
+        ):
+            self._rendered_at, self._version = now, splitter.version
+            thinking = view.thinking_preview()
             if thinking:
                 lines = console.render_lines(Text(thinking, style="dim italic"), options, pad=False)
             else:
+                text = splitter.preview(height + 2)
                 lines = markdown_lines(console, text, options) if text.strip() else []
+                view.stats.live_chars += len(text)
             self._lines = lines[-height:]
             view.stats.live_renders += 1
-            view.stats.live_chars += len(text) + len(thinking)
         yield from _yield_lines(self._lines, end=False)
 
 
@@ -237,8 +305,9 @@ class MarkdownReplyView:
         self._thinking_started: float | None = None
         self._thinking_done = False
         self._thinking_tail = ""  # the last characters of the reasoning, for the live preview
+        self._tail = _LiveTail(self)
         self._live = Live(
-            _LiveTail(self),
+            self._tail,
             console=console,
             refresh_per_second=LIVE_REFRESH_PER_SECOND,
             transient=True,
@@ -247,13 +316,23 @@ class MarkdownReplyView:
         )
         self._live.start()
 
+    @property
+    def live_region(self) -> _LiveTail:
+        """What the live region shows (rendered by rich's refresh thread, or by a test)."""
+        return self._tail
+
+    @property
+    def thinking_active(self) -> bool:
+        """The model is thinking: reasoning has arrived, the answer not yet."""
+        return self._thinking_started is not None and not self._thinking_done
+
     def thinking_preview(self) -> str:
         """What the live region shows while the model thinks (empty once the answer has begun)."""
         if self._thinking_started is None or self._thinking_done:
             return ""
         if self.show_thinking:
             return self._thinking_tail  # the unfinished line; finished ones are printed already
-        seconds = time.monotonic() - self._thinking_started
+        seconds = _now() - self._thinking_started
         lines = self._thinking_tail.strip().split("\n")[-THINKING_PREVIEW_LINES:]
         return f"✻ Thinking… {seconds:.0f} s\n" + "\n".join(lines)
 
@@ -263,7 +342,7 @@ class MarkdownReplyView:
             return
         text = sanitize(text)
         if self._thinking_started is None:
-            self._thinking_started = time.monotonic()
+            self._thinking_started = _now()
             if self.show_thinking:
                 self.console.print(Text("✻ Thinking…", style="dim bold"))
         tail = self._thinking_tail + text
@@ -282,7 +361,7 @@ class MarkdownReplyView:
         if self._thinking_started is None or self._thinking_done:
             return
         self._thinking_done = True
-        seconds = time.monotonic() - self._thinking_started
+        seconds = _now() - self._thinking_started
         if self.show_thinking:
             if self._thinking_tail:
                 self.console.print(Text(self._thinking_tail, style="dim italic"))

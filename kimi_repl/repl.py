@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,9 @@ from kimi_repl import __version__
 from kimi_repl.chat import ChatSession, message_text
 from kimi_repl.commands import CommandError, CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
+from kimi_repl.render import warm_up
 
+PRELOAD_AFTER_SECONDS = 1.0
 STYLE = Style.from_dict({"model": "ansicyan bold", "arrow": "ansibrightblack", "continuation": "ansibrightblack"})
 
 
@@ -42,10 +45,12 @@ class SecretFilteringHistory(FileHistory):
 
 
 def key_bindings() -> KeyBindings:
-    """Enter sends; Alt-Enter (Esc Enter) and Ctrl-J insert a newline."""
+    """Enter sends (so does Ctrl-J: an Enter typed before the prompt is ready arrives as one); Alt-Enter
+    (Esc Enter) inserts a newline."""
     bindings = KeyBindings()
 
     @bindings.add("enter")
+    @bindings.add("c-j")
     def send(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
         state = buffer.complete_state
@@ -55,7 +60,6 @@ def key_bindings() -> KeyBindings:
         buffer.validate_and_handle()
 
     @bindings.add("escape", "enter")
-    @bindings.add("c-j")
     def newline(event: KeyPressEvent) -> None:
         event.current_buffer.insert_text("\n")
 
@@ -167,10 +171,23 @@ class Repl:
 
     def run(self) -> int:
         """Read and handle lines until /exit, Ctrl-D or a hang-up; return the exit status."""
-        with _hangup_ends(self.session):
-            status = self._loop()
+        # Load the SDK and the markdown renderer while the user types the first message, not after they
+        # send it. Not at once: a quick /exit should not wait for it, and the prompt should appear first.
+        preload = threading.Timer(PRELOAD_AFTER_SECONDS, self._preload)
+        preload.start()
+        try:
+            with _hangup_ends(self.session):
+                status = self._loop()
+        finally:
+            preload.cancel()
+            preload.join()
         self.farewell()
         return status
+
+    def _preload(self) -> None:
+        with contextlib.suppress(Exception):  # any real problem shows when the first message is sent
+            self.session.client.preload()
+            warm_up()
 
     def _loop(self) -> int:
         failures = 0

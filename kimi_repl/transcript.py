@@ -14,7 +14,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -380,6 +379,8 @@ def atomic_write(path: Path, text: str, *, overwrite: bool, secret: str | None =
     Raises:
         TranscriptError: the file exists (and ``overwrite`` is false) or cannot be written.
     """
+    import tempfile
+
     data = encode(redact(text, secret))
     folder = path.parent
     try:

@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 TEST_KEY = "sk-fake-test-key"
+BENCH_END = "Bench reply complete."
 
 WINDOWS = {
     "moonshot-v1-8k": 8_192,
@@ -154,6 +155,8 @@ def directive_script(message: str) -> Script | None:
         return Script(text=markdown_sample(4), delay=0.005)
     if word == "long":
         return Script(text=markdown_sample(number or 50))
+    if word == "bench":  # the benchmark's reply: N KB of markdown, then a line it waits for
+        return Script(text=markdown_sample(number or 20) + BENCH_END + "\n")
     if word == "think":
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
     if word == "chinese":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pyte
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kimi_repl import render
 from kimi_repl.render import BlockSplitter, MarkdownReplyView, PlainReplyView, sanitize
 from tests.conftest import CapturedDisplay
 from tests.fake_server import markdown_sample
@@ -118,14 +120,46 @@ def test_hostile_reply_cannot_clear_the_screen_or_set_the_title() -> None:
     assert screen.title != "pwned"
 
 
-def test_every_character_is_frozen_once_so_work_grows_linearly() -> None:
+def stream_with_repaints(text: str, clock: list[float], *, step: int = 7, height: int = 40) -> MarkdownReplyView:
+    """Stream ``text`` at 1,400 characters a second of (fake) time, repainting the live region after every
+    chunk (the worst case: rich repaints after each printed block and on its own clock)."""
+    display = CapturedDisplay(terminal=True, width=100, height=height)
+    view = display.reply()
+    assert isinstance(view, MarkdownReplyView)
+    for i in range(0, len(text), step):
+        clock[0] += 0.005
+        view.content(text[i : i + step])
+        display.console.render_lines(view.live_region, display.console.options)
+    view.close()
+    return view
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [0.0]
+    monkeypatch.setattr(render, "_now", lambda: now[0])
+    return now
+
+
+def test_rendering_work_per_character_does_not_grow_with_the_reply(clock: list[float]) -> None:
     small, large = markdown_sample(2), markdown_sample(200)
-    _, small_view = stream_into_terminal(small, step=7)
-    _, large_view = stream_into_terminal(large, step=7)
-    assert small_view.stats.frozen_chars <= len(small)
-    assert large_view.stats.frozen_chars <= len(large)
-    # Live refreshes run on a clock, so they do not multiply with the reply's length.
-    assert large_view.stats.live_chars < 2 * len(large)
+    costs = []
+    for text in (small, large):
+        start = clock[0]
+        view = stream_with_repaints(text, clock)
+        stats = view.stats
+        assert stats.frozen_chars <= len(text), "every character is frozen (rendered for good) once"
+        assert stats.live_renders <= (clock[0] - start) * render.LIVE_REFRESH_PER_SECOND + 1
+        costs.append((stats.frozen_chars + stats.live_chars) / len(text))
+    assert costs[1] <= costs[0] * 1.25, f"characters rendered per character grew: {costs}"
+
+
+def test_a_huge_unfinished_block_is_previewed_by_its_end_only(clock: list[float]) -> None:
+    code = "```python\n" + "".join(f"value_{i} = compute({i})  # a line of code\n" for i in range(3000))
+    view = stream_with_repaints(code, clock, step=40, height=30)
+    per_render = view.stats.live_chars / max(1, view.stats.live_renders)
+    assert per_render < 40 * 45, f"each live render re-rendered {per_render:.0f} characters"
+    assert view.stats.frozen_blocks == 1
 
 
 def test_live_tail_never_taller_than_the_screen() -> None:
