@@ -69,6 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, settings)
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a bug: one line, the details in the error log, never a traceback
+        from kimi_repl.repl import log_internal_error
+
+        where = log_internal_error(settings.api_key)
+        detail = f" (details in {where})" if where else ""
+        print(f"kimi-repl: internal error: {type(error).__name__}: {error}{detail}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -79,11 +86,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from kimi_repl.transcript import TranscriptError
 
     display = Display()
-    store = SessionStore(sessions_dir(), secret=settings.api_key)
+    try:
+        store: SessionStore | None = SessionStore(sessions_dir(), secret=settings.api_key)
+    except OSError as error:
+        display.warning(f"⚠ Sessions cannot be saved ({error.strerror or error}); /save still works.")
+        store = None
     session = ChatSession(settings, display, store=store)
     path: Path | None = None
     if args.continue_ or args.resume:
         try:
+            if store is None:
+                raise TranscriptError("there are no saved sessions to resume")
             path = store.find(args.resume) if args.resume else store.latest()
             if path is not None:
                 conversation, pending = load_file(path)
@@ -97,12 +110,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if question is not None:
         return _one_shot(session, question)
 
+    from prompt_toolkit.history import History, InMemoryHistory
+
     from kimi_repl.commands import build_registry
     from kimi_repl.commands.files import describe_switch
     from kimi_repl.config import history_file
     from kimi_repl.repl import Repl, SecretFilteringHistory
 
-    repl = Repl(session, build_registry(), history=SecretFilteringHistory(history_file(), settings.api_key))
+    history: History
+    try:
+        history = SecretFilteringHistory(history_file(), settings.api_key)
+    except OSError as error:
+        display.warning(f"⚠ Input history cannot be kept ({error.strerror or error}).")
+        history = InMemoryHistory()
+    repl = Repl(session, build_registry(), history=history)
     repl.banner()
     if path is not None:
         describe_switch(session, f"Resumed session {session.conversation.id}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.conversation import Conversation, Document, Turn, new_session_id
 from kimi_repl.transcript import (
     VERSION,
     TranscriptError,
@@ -34,6 +35,7 @@ from kimi_repl.transcript import (
 
 SESSION_FORMAT = "kimi-repl-session"
 SUFFIX = ".jsonl"
+SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
 
 
 class SessionLog:
@@ -221,7 +223,13 @@ class SessionStore:
         self._secret = secret
 
     def new_log(self, conversation: Conversation) -> SessionLog:
-        """A log for a new conversation (its file appears with the first message)."""
+        """A log for a new conversation (its file appears with the first message).
+
+        An id that is not a plain name, or that another session already has, is replaced: ids can come
+        from files, and must never lead outside the folder or into another session.
+        """
+        if not SAFE_ID.fullmatch(conversation.id) or (self.folder / f"{conversation.id}{SUFFIX}").exists():
+            conversation.id = new_session_id()
         return SessionLog(self.folder / f"{conversation.id}{SUFFIX}", conversation, secret=self._secret)
 
     def continue_log(self, path: Path, conversation: Conversation) -> SessionLog:

@@ -139,7 +139,7 @@ def apply_settings(conversation: Conversation, data: dict[str, Any], where: str)
     model = _field(data, "model", (str,), conversation.model, where)
     if not model:
         raise TranscriptError(f"{where} does not say which model it used")
-    if any(ch.isspace() for ch in model):
+    if any(ch.isspace() for ch in model) or not model.isprintable():
         raise TranscriptError(f"{where}: the model name {model!r} is not valid")
     temperature = _field(data, "temperature", (int, float), None, where)
     if temperature is not None and not 0 <= temperature <= 1:

@@ -107,3 +107,11 @@ def test_in_a_terminal_the_reply_is_rendered_markdown(isolated_user: Path, serve
         assert "↑" in text and "prompt" in text  # the usage line
     finally:
         term.close()
+
+
+def test_an_unwritable_home_still_answers_with_a_warning(isolated_user: Path, server: FakeMoonshot) -> None:
+    blocked = isolated_user.parent / "not-a-folder"
+    blocked.write_text("a file where the home folder should be")
+    result = run(blocked, server, "-p", "hello")
+    assert result.returncode == 0 and result.stdout == "Echo 1: hello\n"
+    assert "Sessions cannot be saved" in result.stderr and "Traceback" not in result.stderr

@@ -163,3 +163,22 @@ def test_loading_a_transcript_starts_a_new_session_with_its_turns(
     assert saved.log is not None and saved.log.started
     assert load_file(saved.log.path)[0].turns == conversation.turns
     assert len(store.paths()) == 2
+
+
+@pytest.mark.parametrize("bad_id", ["../../escaped", "/tmp/absolute", "", "a b"])
+def test_an_id_from_a_file_never_leads_outside_the_sessions_folder(
+    saved: ChatSession, store: SessionStore, tmp_path: Path, bad_id: str
+) -> None:
+    saved.adopt(Conversation(model="kimi-latest", id=bad_id))
+    saved.send("hello")
+    assert saved.log is not None and saved.log.path.parent == store.folder
+    assert saved.conversation.id != bad_id
+
+
+def test_a_new_session_never_writes_into_another_sessions_file(saved: ChatSession, store: SessionStore) -> None:
+    saved.send("first")
+    taken = saved.conversation.id
+    saved.adopt(Conversation(model="kimi-latest", id=taken))
+    saved.send("second")
+    assert saved.conversation.id != taken
+    assert [t.content for t in load_file(store.folder / f"{taken}.jsonl")[0].turns] == ["first", "Echo 1: first"]

@@ -240,6 +240,7 @@ VALID = to_json(conversation_with("hello"))
         (VALID.replace('"content": "hello"', '"content": 42').encode(), "'content' has the wrong type"),
         (VALID.replace('"temperature": null', '"temperature": 7', 1).encode(), "outside 0 to 1"),
         (VALID.replace('"model": "kimi-latest"', '"model": "rm -rf"', 1).encode(), "model name"),
+        (VALID.replace('"model": "kimi-latest"', '"model": "kimi\\u001b]0;pwned\\u0007"', 1).encode(), "model name"),
         (b"<!-- kimi-repl:transcript {broken -->\n", "damaged"),
         (b"# Just some notes\n", "not a kimi-repl transcript"),
         (b'{"event": "session", "format": "other"}\n', "not a kimi-repl session"),
