@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kimi_repl import __version__
 from kimi_repl.config import ConfigError, Settings, load_settings
+from kimi_repl.errors import UserError
 from kimi_repl.models import DEFAULT_MODEL, parse_temperature
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             if path is not None:
                 conversation, pending = load_file(path)
                 session.adopt(conversation, session_file=path, pending=pending)
-        except TranscriptError as error:
+        except UserError as error:
             print(f"kimi-repl: {error}", file=sys.stderr)
             return 2
         _apply_flags(session, args)

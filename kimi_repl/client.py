@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_repl.config import Settings
+from kimi_repl.errors import UserError
 from kimi_repl.models import has_fixed_temperature, recommended_temperature
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ class Finished:
 StreamEvent = ContentDelta | ReasoningDelta | Finished
 
 
-class ChatError(Exception):
-    """A request failed; ``str(error)`` is one line fit to show the user, without the API key."""
+class ChatError(UserError):
+    """A request to Moonshot failed."""
 
 
 class ContextTooLong(ChatError):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kimi_repl.errors import UserError
 from kimi_repl.models import DEFAULT_MODEL
 
 APP_NAME = "kimi-repl"
@@ -14,8 +15,8 @@ DEFAULT_BASE_URL = "https://api.moonshot.cn/v1"
 API_KEY_VARIABLES = ("MOONSHOT_API_KEY", "KIMI_API_KEY")
 
 
-class ConfigError(Exception):
-    """A setting is missing or wrong; the message is one line fit to show the user."""
+class ConfigError(UserError):
+    """A setting is missing or wrong."""
 
 
 @dataclass

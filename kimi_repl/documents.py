@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kimi_repl.client import ChatError, MoonshotClient
 from kimi_repl.conversation import Document
+from kimi_repl.errors import UserError, read_user_file
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 """Moonshot's limit for one file."""
@@ -19,8 +20,8 @@ MAX_INLINE_BYTES = 64 * 1024
 """Plain text up to this size is read here instead of uploaded."""
 
 
-class DocumentError(Exception):
-    """A file cannot be used; the message is one line fit to show."""
+class DocumentError(UserError):
+    """A file cannot be used as a document."""
 
 
 def read_file(path: Path) -> bytes:
@@ -29,19 +30,7 @@ def read_file(path: Path) -> bytes:
     Raises:
         DocumentError: missing, a folder, unreadable, empty or too big.
     """
-    try:
-        if path.is_dir():
-            raise DocumentError(f"{path} is a folder; give a file")
-        size = path.stat().st_size
-        if size > MAX_UPLOAD_BYTES:
-            raise DocumentError(f"{path} is {size / 1_048_576:.0f} MB; Moonshot takes files up to 100 MB")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DocumentError(f"{path} does not exist") from None
-    except PermissionError:
-        raise DocumentError(f"{path} cannot be read (permission denied)") from None
-    except OSError as error:
-        raise DocumentError(f"{path} cannot be read: {error.strerror or error}") from None
+    data = read_user_file(path, max_bytes=MAX_UPLOAD_BYTES, kind="a document Moonshot takes", error=DocumentError)
     if not data:
         raise DocumentError(f"{path} is empty")
     return data

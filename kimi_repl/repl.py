@@ -23,8 +23,9 @@ from prompt_toolkit.styles import Style
 
 from kimi_repl import __version__
 from kimi_repl.chat import ChatSession, message_text
-from kimi_repl.commands import CommandError, CommandRegistry, SlashCompleter
+from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
+from kimi_repl.errors import UserError
 from kimi_repl.render import warm_up
 
 PRELOAD_AFTER_SECONDS = 1.0
@@ -240,7 +241,7 @@ class Repl:
                     message = message.replace("//", "/", 1)
                 self.session.send(message)
             display.gap()
-        except CommandError as error:
+        except UserError as error:
             display.error(str(error))
         except KeyboardInterrupt:
             display.note("Interrupted.")

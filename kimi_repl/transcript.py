@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.errors import UserError, read_user_file
 
 FORMAT = "kimi-repl-transcript"
 VERSION = 1
@@ -32,8 +33,8 @@ _THINKING_OPEN = "<details><summary>Thinking</summary>\n\n"
 _THINKING_CLOSE = "\n\n</details>\n"
 
 
-class TranscriptError(Exception):
-    """A file could not be read or written; the message is one line fit to show."""
+class TranscriptError(UserError):
+    """A transcript or session file could not be read or written."""
 
 
 # -- turns and conversations as plain data ---------------------------------------------------------
@@ -420,19 +421,7 @@ def read_text(path: Path) -> str:
     Raises:
         TranscriptError: with one line saying which.
     """
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise TranscriptError(f"{path} is a folder, not a transcript")
-        if size > MAX_FILE_BYTES:
-            raise TranscriptError(f"{path} is too big to be a transcript ({size // 1_048_576} MB)")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise TranscriptError(f"{path} does not exist") from None
-    except PermissionError:
-        raise TranscriptError(f"{path} cannot be read (permission denied)") from None
-    except OSError as error:
-        raise TranscriptError(f"{path} cannot be read: {error.strerror or error}") from None
+    data = read_user_file(path, max_bytes=MAX_FILE_BYTES, kind="a transcript", error=TranscriptError)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -12,6 +12,7 @@ from prompt_toolkit.document import Document
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands import CommandError, CommandRegistry, SlashCompleter, build_registry
 from kimi_repl.config import Settings, sessions_dir
+from kimi_repl.errors import UserError
 from kimi_repl.sessions import SessionStore
 from tests.conftest import CapturedDisplay
 from tests.fake_server import FakeMoonshot, Script
@@ -258,7 +259,7 @@ def test_save_then_load_restores_turns_and_settings(
         registry.dispatch(saved_session, f"/save {tmp_path / name}")
     registry.dispatch(saved_session, "/save")
     assert Path(f"kimi-{saved_session.conversation.id}.md").exists()
-    with pytest.raises(CommandError, match="already exists"):
+    with pytest.raises(UserError, match="already exists"):
         registry.dispatch(saved_session, f"/save {tmp_path / 'c.md'}")
     registry.dispatch(saved_session, f"/save! '{tmp_path / 'c.md'}'")
     before = saved_session.conversation
@@ -279,7 +280,7 @@ def test_a_bad_load_leaves_the_conversation_untouched(
     (tmp_path / "garbage.json").write_text("{oops")
     session.send("keep me")
     before = list(session.conversation.turns)
-    with pytest.raises(CommandError):
+    with pytest.raises(UserError):
         registry.dispatch(session, f"/load {tmp_path / name}")
     assert session.conversation.turns == before
 
@@ -300,7 +301,7 @@ def test_sessions_and_resume(
     assert "Resumed session" in display.output
     saved_session.send("more")
     assert server.chat_requests()[-1]["messages"][0]["content"] == "the first conversation"
-    with pytest.raises(CommandError, match="no saved session"):
+    with pytest.raises(UserError, match="no saved session"):
         registry.dispatch(saved_session, "/resume nope")
 
 

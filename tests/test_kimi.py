@@ -13,6 +13,7 @@ from kimi_repl.chat import ChatSession
 from kimi_repl.commands import CommandError, CommandRegistry, build_registry
 from kimi_repl.config import Settings, sessions_dir
 from kimi_repl.context import Usage, human, local_estimate, usage_line
+from kimi_repl.errors import UserError
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
 from tests.conftest import CapturedDisplay
@@ -267,7 +268,7 @@ def test_balance_used_up_says_where_to_top_up(
 
 def test_balance_error_is_one_line(registry: CommandRegistry, settings: Settings, display: CapturedDisplay) -> None:
     session = ChatSession(replace(settings, api_key="sk-wrong"), display)
-    with pytest.raises(CommandError, match="rejected the API key"):
+    with pytest.raises(UserError, match="rejected the API key"):
         registry.dispatch(session, "/balance")
 
 
@@ -323,7 +324,7 @@ def test_unusable_files_are_one_line(
         path.mkdir()
     elif isinstance(content, bytes):
         path.write_bytes(content)
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(UserError, match=message):
         registry.dispatch(session, f"/file {path}")
     assert session.conversation.documents == []
 
@@ -333,7 +334,7 @@ def test_a_file_too_big_for_the_window_is_refused(
 ) -> None:
     session = ChatSession(replace(settings, model="moonshot-v1-8k"), display)
     (tmp_path / "long.txt").write_text("word " * 10_000)
-    with pytest.raises(CommandError, match="too much for moonshot-v1-8k's 8k window"):
+    with pytest.raises(UserError, match="too much for moonshot-v1-8k's 8k window"):
         registry.dispatch(session, f"/file {tmp_path / 'long.txt'}")
 
 

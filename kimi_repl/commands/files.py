@@ -11,7 +11,7 @@ from kimi_repl.chat import ChatSession
 from kimi_repl.commands.conversation import show_history
 from kimi_repl.commands.registry import CommandError, CommandRegistry
 from kimi_repl.sessions import load_file
-from kimi_repl.transcript import TranscriptError, save
+from kimi_repl.transcript import save
 
 SESSIONS_SHOWN = 20
 RESUME_PREVIEW_TURNS = 4
@@ -48,19 +48,13 @@ def save_command(session: ChatSession, argument: str, *, overwrite: bool) -> Non
         session.display.info("Nothing to save yet.")
         return
     path = user_path(argument) if argument else Path(f"kimi-{conversation.id}.md")
-    try:
-        kind = save(conversation, path, overwrite=overwrite, secret=session.settings.api_key)
-    except TranscriptError as error:
-        raise CommandError(str(error)) from None
+    kind = save(conversation, path, overwrite=overwrite, secret=session.settings.api_key)
     session.display.info(f"Saved {len(conversation.turns)} turns to {path} ({kind}).")
 
 
 def resume_path(session: ChatSession, path: Path) -> None:
     """Switch to the session in ``path``, appending to it from now on."""
-    try:
-        conversation, pending = load_file(path)
-    except TranscriptError as error:
-        raise CommandError(str(error)) from None
+    conversation, pending = load_file(path)
     session.adopt(conversation, session_file=path, pending=pending)
     describe_switch(session, f"Resumed session {conversation.id}")
 
@@ -101,10 +95,7 @@ def register(registry: CommandRegistry) -> None:
         if not argument:
             raise CommandError("/load needs the PATH of a transcript.")
         path = user_path(argument)
-        try:
-            conversation, pending = load_file(path)
-        except TranscriptError as error:
-            raise CommandError(str(error)) from None
+        conversation, pending = load_file(path)
         session.adopt(conversation, pending=pending)
         describe_switch(session, f"Loaded {path}")
 
@@ -133,8 +124,5 @@ def register(registry: CommandRegistry) -> None:
             raise CommandError("Sessions are not saved in this mode.")
         if not argument:
             raise CommandError("/resume needs a session number or id; /sessions lists them.")
-        try:
-            path = session.store.find(argument)
-        except TranscriptError as error:
-            raise CommandError(str(error)) from None
+        path = session.store.find(argument)
         resume_path(session, path)

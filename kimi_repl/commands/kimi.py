@@ -5,11 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from kimi_repl.chat import ChatSession
-from kimi_repl.client import ChatError
 from kimi_repl.commands.files import path_candidates, user_path
 from kimi_repl.commands.registry import CommandError, CommandRegistry
 from kimi_repl.context import Usage, human, local_estimate, session_usage
-from kimi_repl.documents import DocumentError
 
 BALANCE_PARTS = (("voucher_balance", "voucher"), ("cash_balance", "cash"))
 
@@ -82,10 +80,7 @@ def register(registry: CommandRegistry) -> None:
 
     @cmd("balance", "Show your Moonshot account balance.")
     def balance(session: ChatSession, argument: str) -> None:
-        try:
-            amounts = session.client.balance()
-        except ChatError as error:
-            raise CommandError(str(error)) from None
+        amounts = session.client.balance()
         unit = currency(session.settings.base_url)
         available = amounts.get("available_balance")
         text = f"Balance: {available:.2f} {unit} available" if available is not None else f"Balance in {unit}"
@@ -118,10 +113,7 @@ def register(registry: CommandRegistry) -> None:
             return
         path = user_path(argument)
         session.display.note(f"Reading {path.name}…")
-        try:
-            document = session.attach(path)
-        except DocumentError as error:
-            raise CommandError(str(error)) from None
+        document = session.attach(path)
         how = "extracted by Moonshot" if document.file_id else "plain text"
         tokens = human(local_estimate([{"content": document.content}]))
         session.display.info(

@@ -12,14 +12,15 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from kimi_repl.chat import ChatSession
+from kimi_repl.errors import UserError
 
 Handler = Callable[[ChatSession, str], None]
 ArgumentCompleter = Callable[[ChatSession, str], Iterable[str]]
 """Offers whole arguments for what has been typed after the command name."""
 
 
-class CommandError(Exception):
-    """A command was unknown or misused; the message is one line fit to show."""
+class CommandError(UserError):
+    """A command was unknown or misused."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class CommandRegistry:
         """Run the command on ``line`` (which starts with ``/``).
 
         Raises:
-            CommandError: unknown command or bad argument; nothing was changed.
+            UserError: an unknown command or a bad argument (:class:`CommandError`, nothing was changed),
+                or what the command failed on (a request, a file).
         """
         name, _, argument = line.strip()[1:].partition(" ")
         if "\n" in name:

@@ -45,11 +45,7 @@ def register(registry: CommandRegistry) -> None:
 
     @cmd("models", "List the models the server offers.")
     def models(session: ChatSession, argument: str) -> None:
-        try:
-            listed = session.client.list_models()
-        except ChatError as error:
-            session.display.error(str(error))
-            return
+        listed = session.client.list_models()
         rows = []
         for entry in sorted(listed, key=lambda m: str(m.get("id"))):
             name = str(entry.get("id"))
