@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +121,15 @@ def test_history_file_never_stores_a_line_with_the_key(session: ChatSession, key
     run(session, keys, typed, history=history)
     text = path.read_text()
     assert "/model" in text and session.settings.api_key not in text
+
+
+def test_nothing_heavy_is_imported_before_the_prompt() -> None:
+    """Everything the REPL needs to show its prompt, imported in a fresh interpreter, leaves the openai SDK out."""
+    probe = (
+        "import sys\n"
+        "from kimi_repl import cli, chat, commands, repl, render, sessions\n"
+        "heavy = [m for m in ('openai', 'httpx', 'httpx2', 'pydantic', 'markdown_it') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
