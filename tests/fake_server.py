@@ -75,6 +75,7 @@ class Script:
             ``first_byte_delay``: seconds before the response starts.
         cut_after: stop after this many content chunks without a finish_reason; ``abrupt`` closes the
             connection mid-body instead of ending the chunked body cleanly.
+        error_after: after this many content chunks, send an error object in the stream and end it.
         finish_reason: the last chunk's reason; ``usage_style``: "choice", "top" or "both".
     """
 
@@ -89,6 +90,7 @@ class Script:
     first_byte_delay: float = 0.0
     cut_after: int | None = None
     abrupt: bool = False
+    error_after: int | None = None
     finish_reason: str = "stop"
     usage_style: str = "choice"
     cached_tokens: int = 0
@@ -484,6 +486,10 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(script.delay)
             for count, piece in enumerate(pieces(text), start=1):
                 self._event(chunk({"content": piece}))
+                if script.error_after is not None and count >= script.error_after:
+                    self._event({"error": {"message": "The engine is currently overloaded", "type": "server_error"}})
+                    self._end_body()
+                    return
                 if script.cut_after is not None and count >= script.cut_after:
                     if script.abrupt:
                         self.wfile.flush()

@@ -7,7 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from kimi_repl.client import ChatError, ContentDelta, Finished, MoonshotClient, ReasoningDelta, StreamEvent
+from kimi_repl.client import (
+    ChatError,
+    ContentDelta,
+    Finished,
+    MoonshotClient,
+    ReasoningDelta,
+    StreamEvent,
+    sse_data,
+)
 from kimi_repl.config import Settings
 from tests.fake_server import FakeMoonshot, Script
 
@@ -160,3 +168,17 @@ def test_key_is_sent_as_bearer_and_never_in_the_body(settings: Settings, server:
     request = server.requests[-1]
     assert request.headers["authorization"] == f"Bearer {settings.api_key}"
     assert settings.api_key not in str(request.body)
+
+
+def test_an_error_sent_inside_the_stream_is_a_chat_error(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(Script(text="partial words here", chunk_chars=4, error_after=2))
+    received: list[StreamEvent] = []
+    with pytest.raises(ChatError, match="stopped the reply with an error: The engine is currently overloaded"):
+        for event in MoonshotClient(settings).stream_chat(HELLO, model="kimi-k2-turbo-preview", temperature=None):
+            received.append(event)
+    assert text_of(received) == "partial "
+
+
+def test_server_sent_events_are_read_by_the_spec() -> None:
+    lines = [": a comment", "data: one", "", "event: message", "data:two", "data: lines", "", "", "data: [DONE]"]
+    assert list(sse_data(lines)) == ["one", "two\nlines", "[DONE]"]
