@@ -12,7 +12,16 @@ from pathlib import Path
 
 from kimi_repl.client import ChatError, ContentDelta, ContextTooLong, Finished, MoonshotClient, ReasoningDelta
 from kimi_repl.config import Settings
-from kimi_repl.context import Trim, Usage, human, local_estimate, reply_reserve, trim_to_fit, usage_line
+from kimi_repl.context import (
+    Trim,
+    Usage,
+    document_tokens,
+    human,
+    local_estimate,
+    reply_reserve,
+    trim_to_fit,
+    usage_line,
+)
 from kimi_repl.conversation import Conversation, Document, Turn, new_session_id
 from kimi_repl.documents import DocumentError, load_document
 from kimi_repl.models import KNOWN_MODELS, has_fixed_temperature, recommended_temperature
@@ -235,10 +244,10 @@ class ChatSession:
         messages = conversation.messages()
         quick = max(local_estimate(messages), self._tokens_by_usage())
         if quick <= limit * 0.8:  # plainly fits: no need to ask the server
-            return Trim(0, quick, True)
+            return Trim(0, quick, True, window)
         measured = self.client.estimate_tokens(messages, model=model) or quick
         if measured <= limit:
-            return Trim(0, measured, True)
+            return Trim(0, measured, True, window)
         trim = trim_to_fit(conversation, measured=measured, window=window, target=target)
         if trim.dropped:
             self._record(lambda log: log.context())
@@ -256,7 +265,7 @@ class ChatSession:
     def _report_trim(self, trim: Trim | None, model: str, *, refused: bool = False) -> None:
         if trim is None or (trim.fits and not trim.dropped):
             return
-        window = self.window(model) or 0
+        window = trim.window
         if trim.dropped:
             why = f"{model} refused the request as too long" if refused else "The conversation no longer fits"
             self.display.warning(
@@ -285,7 +294,7 @@ class ChatSession:
         """
         document = load_document(path, self.client)
         window = self.window(self.conversation.model)
-        tokens = local_estimate([{"content": document.content}])
+        tokens = document_tokens(document)
         if window is not None and tokens > window - reply_reserve(window):
             raise DocumentError(
                 f"{path.name} is about {human(tokens)} tokens: too much for {self.conversation.model}'s "
@@ -319,8 +328,7 @@ class ChatSession:
         content: list[str] = []
         reasoning: list[str] = []
         finished: Finished | None = None
-        error: str | None = None
-        too_long: ContextTooLong | None = None
+        failure: ChatError | None = None
         interrupted = False
         started = time.time()
         view = self.display.reply(model=model)
@@ -337,19 +345,17 @@ class ChatSession:
                     finished = event
         except KeyboardInterrupt:
             interrupted = True
-        except ContextTooLong as exc:
-            too_long, error = exc, str(exc)
         except ChatError as exc:
-            error = str(exc)
+            failure = exc
         finally:
             view.close()
 
         answer = "".join(content)
         if not answer:
-            if too_long is not None:
-                raise ReplyFailed(str(too_long), too_long=True, window=too_long.window)
-            if error:
-                raise ReplyFailed(error)
+            if isinstance(failure, ContextTooLong):
+                raise ReplyFailed(str(failure), too_long=True, window=failure.window)
+            if failure is not None:
+                raise ReplyFailed(str(failure))
             if interrupted:
                 raise ReplyFailed("Interrupted before the reply began.")
             raise ReplyFailed("The reply ended before any answer arrived.")
@@ -371,8 +377,8 @@ class ChatSession:
         )
         if interrupted:
             self.display.warning("⏹ Interrupted: the partial reply is kept, marked as interrupted.")
-        elif error:
-            self.display.error(error + " The partial reply is kept, marked incomplete.")
+        elif failure is not None:
+            self.display.error(f"{failure} The partial reply is kept, marked incomplete.")
         elif reason is None:
             self.display.warning(
                 "⚠ The stream ended without a finish reason (connection cut?): "

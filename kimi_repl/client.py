@@ -260,7 +260,7 @@ class MoonshotClient:
         text = self.describe(error, model=model)
         if isinstance(error, openai.BadRequestError):
             _, message = _error_body(error)
-            if "token limit" in message.lower() or "context length" in message.lower():
+            if _is_context_overflow(message):
                 found = _TOKEN_LIMIT.search(message)
                 return ContextTooLong(text, int(found.group(1)) if found else None)
         return ChatError(text)
@@ -298,6 +298,12 @@ def sse_data(lines: Iterable[str]) -> Iterator[str]:
             data.append(value[1:] if value.startswith(" ") else value)
     if data:
         yield "\n".join(data)
+
+
+def _is_context_overflow(message: str) -> bool:
+    """Whether a 400's message says the request does not fit the model's window."""
+    lowered = message.lower()
+    return "token limit" in lowered or "context length" in lowered
 
 
 def _json_object(data: str) -> dict[str, Any]:
@@ -362,7 +368,7 @@ def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any)
         retries = settings.max_retries
         return f"Rate limited by Moonshot (429) after {retries} retries: {message} Wait a moment, then send again."
     if isinstance(error, sdk.BadRequestError):
-        if "token limit" in message.lower() or "context length" in message.lower():
+        if _is_context_overflow(message):
             return (
                 f"The conversation is too long for {model} ({message.rstrip('.')}). "
                 "/compact drops the oldest turns; a model with a larger window may fit."

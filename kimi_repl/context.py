@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Turn
+from kimi_repl.conversation import Conversation, Document, Turn
 
 REPLY_RESERVE_MAX = 8192
 """Tokens kept free for the reply, at most (a quarter of a small window)."""
@@ -87,6 +87,11 @@ def local_estimate(messages: Iterable[Mapping[str, Any]]) -> int:
     return total
 
 
+def document_tokens(document: Document) -> int:
+    """About how many tokens a document adds to every request."""
+    return local_estimate([{"content": document.content}])
+
+
 def reply_reserve(window: int) -> int:
     return min(REPLY_RESERVE_MAX, window // 4)
 
@@ -98,6 +103,7 @@ class Trim:
     dropped: int
     tokens: int
     fits: bool
+    window: int
 
 
 def trim_to_fit(conversation: Conversation, *, measured: int, window: int, target: int | None = None) -> Trim:
@@ -123,4 +129,4 @@ def trim_to_fit(conversation: Conversation, *, measured: int, window: int, targe
         tokens -= int(scale * (local_sizes[dropped] + local_sizes[dropped + 1]))
         dropped += 2
     conversation.context_start += dropped
-    return Trim(dropped, max(tokens, 0), tokens <= limit)
+    return Trim(dropped, max(tokens, 0), tokens <= limit, window)

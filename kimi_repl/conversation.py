@@ -141,11 +141,6 @@ class Conversation:
         return next((turn for turn in reversed(self.turns) if turn.role == "assistant"), None)
 
     @property
-    def exchanges(self) -> int:
-        """Number of user turns so far."""
-        return sum(1 for turn in self.turns if turn.role == "user")
-
-    @property
     def title(self) -> str:
         """The first words of the first message, for session listings."""
         first = next((turn.first_line for turn in self.turns if turn.role == "user"), "")

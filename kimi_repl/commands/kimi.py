@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.files import path_candidates, user_path
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.context import Usage, human, local_estimate, session_usage
+from kimi_repl.context import Usage, document_tokens, human, local_estimate, session_usage
 
 BALANCE_PARTS = (("voucher_balance", "voucher"), ("cash_balance", "cash"))
 
@@ -104,7 +104,7 @@ def register(registry: CommandRegistry) -> None:
             if not documents:
                 session.display.info("No documents. /file PATH adds one.")
                 return
-            rows = [(d.name, f"about {human(local_estimate([{'content': d.content}]))} tokens") for d in documents]
+            rows = [(d.name, f"about {human(document_tokens(d))} tokens") for d in documents]
             session.display.rows(rows, title="Documents (sent before every message)")
             return
         if argument == "clear":
@@ -115,7 +115,7 @@ def register(registry: CommandRegistry) -> None:
         session.display.note(f"Reading {path.name}…")
         document = session.attach(path)
         how = "extracted by Moonshot" if document.file_id else "plain text"
-        tokens = human(local_estimate([{"content": document.content}]))
+        tokens = human(document_tokens(document))
         session.display.info(
             f"Added {document.name} ({how}, about {tokens} tokens); ask about it in your next message."
         )
