@@ -1,33 +1,49 @@
 """The chat session: the conversation, its autosave, and getting a reply through the stream.
 
 This is everything the REPL does apart from reading input, so it runs the same under a terminal, a pipe
-or a test.
+or a test. It orchestrates; what a model accepts is the profile's business (``profile.py``), what is sent
+the request builder's (``request.py``), and the wire the client's (``client.py``).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from kimi_repl.client import ChatError, ContentDelta, ContextTooLong, Finished, MoonshotClient, ReasoningDelta
+from kimi_repl.client import (
+    ChatError,
+    ContentDelta,
+    ContextTooLong,
+    Finished,
+    ModelNotFound,
+    MoonshotClient,
+    ReasoningDelta,
+)
 from kimi_repl.config import Settings
 from kimi_repl.context import (
+    REPLY_FLOOR,
     Trim,
     Usage,
     document_tokens,
     human,
     local_estimate,
+    reply_budget,
     reply_reserve,
     trim_to_fit,
     usage_line,
 )
 from kimi_repl.conversation import Conversation, Document, Turn, new_session_id
 from kimi_repl.documents import DocumentError, load_document
-from kimi_repl.models import KNOWN_MODELS, has_fixed_temperature, recommended_temperature
+from kimi_repl.profile import DEFAULT_MODEL, ModelProfile, built_in, choose_default, closest, profile_for
 from kimi_repl.render import Display
+from kimi_repl.request import ChatRequest, build_request
 from kimi_repl.sessions import SessionLog, SessionStore
 from kimi_repl.transcript import TranscriptError
+
+Messages = Callable[[], list[dict[str, Any]]]
 
 
 def message_text(raw: str) -> str:
@@ -56,6 +72,8 @@ class ChatSession:
         conversation: the current conversation; its file is ``log`` (None when nothing is saved).
         pending_input: text to put back at the prompt (a message whose request failed).
         exit_requested: set by /exit, or when the terminal goes away.
+        model_from_server: no model was configured: the default is chosen from what ``GET /models`` lists
+            (until then the conversation holds the built-in default).
     """
 
     def __init__(
@@ -70,20 +88,84 @@ class ChatSession:
         self.display = display
         self.client = client or MoonshotClient(settings)
         self.store = store
-        self.conversation = Conversation(model=settings.model, temperature=settings.temperature, system=settings.system)
+        self.conversation = Conversation(
+            model=settings.model or DEFAULT_MODEL,
+            temperature=settings.temperature,
+            system=settings.system,
+            thinking=settings.thinking,
+        )
+        self.model_from_server = settings.model is None
         self.log: SessionLog | None = store.new_log(self.conversation) if store else None
         self.pending_input = ""
         self.exit_requested = False
         self.interactive = True  # False in one-shot mode: there is no prompt to put a message back at
         self._autosave_failed = False
+        self._model_lock = threading.Lock()
 
     @property
     def model(self) -> str:
         return self.conversation.model
 
+    # -- the model -----------------------------------------------------------------------------------
+    def profile(self, model: str | None = None, *, fetch: bool = True) -> ModelProfile:
+        """What ``model`` (the current one by default) accepts: ``GET /models`` first, the built-in table next.
+
+        Args:
+            fetch: a model the table does not know is worth one fetch of ``GET /models`` (made once per
+                session); False answers at once with what is known.
+        """
+        name = model or self.conversation.model
+        if fetch and not self.client.models_fetched and built_in(name) is None:
+            self.listed_models()
+        return profile_for(name, self.client.model_entry(name))
+
+    def listed_models(self) -> list[str] | None:
+        """The ids ``GET /models`` lists (fetched once), or None when the server cannot say."""
+        try:
+            return [str(entry["id"]) for entry in self.client.list_models(retry_failed=False)]
+        except ChatError:
+            return None
+
+    def resolve_model(self) -> str | None:
+        """Choose the default model from the server's list, if no model was configured.
+
+        Returns:
+            A note when the model changed from the built-in default, else None.
+        """
+        if not self.model_from_server:
+            return None
+        listed = self.listed_models()
+        with self._model_lock:
+            if not self.model_from_server:  # the user chose one meanwhile
+                return None
+            self.model_from_server = False
+            if not listed:
+                return None
+            chosen = choose_default(listed)
+            if chosen == self.conversation.model:
+                return None
+            previous, self.conversation.model = self.conversation.model, chosen
+        return f"Model: {chosen} ({previous} is not offered by {self.settings.base_url})."
+
+    def unlisted_warning(self, model: str) -> str | None:
+        """A warning when the server's ``GET /models`` does not list ``model`` (None if it does, or cannot say)."""
+        listed = self.listed_models()
+        if not listed or model in listed:
+            return None
+        return f"⚠ {model} is not a model this server lists. {self.current_models(model)}"
+
+    def current_models(self, near: str) -> str:
+        """A sentence naming the models the server lists, the closest to ``near`` first."""
+        listed = self.listed_models()
+        if not listed:
+            return "/models lists the models you can use."
+        return f"Current models: {', '.join(closest(near, listed))}. Switch with /model NAME."
+
     # -- settings ----------------------------------------------------------------------------------
     def set_model(self, name: str) -> None:
-        self.conversation.model = name
+        with self._model_lock:
+            self.model_from_server = False
+            self.conversation.model = name
         self._record(lambda log: log.settings())
 
     def set_temperature(self, value: float | None) -> None:
@@ -94,15 +176,45 @@ class ChatSession:
         self.conversation.system = text or None
         self._record(lambda log: log.settings())
 
+    def set_thinking(self, on: bool) -> None:
+        """Choose thinking on or off (it applies to models that can switch)."""
+        self.conversation.thinking = on
+        self._record(lambda log: log.settings())
+
+    def thinking_state(self, model: str | None = None) -> str:
+        """``on``, ``off``, ``always`` or ``never`` for ``model`` with this session's choice."""
+        return self.profile(model).thinking_state(self.conversation.thinking)
+
+    def describe_model(self) -> str:
+        """One line about the current model: thinking, window, images."""
+        profile = self.profile()
+        parts = [profile.id]
+        if profile.thinking.value != "never":
+            parts.append(f"thinking {profile.thinking_state(self.conversation.thinking)}")
+        if profile.window:
+            parts.append(f"{human(profile.window)} context")
+        if profile.images:
+            parts.append("images")
+        if not profile.known:
+            parts.append("unknown to kimi-repl: no sampling parameters are sent unless you choose them")
+        return " · ".join(parts)
+
     def describe_temperature(self) -> str:
         """The temperature in force for the current model, and where it comes from."""
-        model, chosen = self.conversation.model, self.conversation.temperature
-        if has_fixed_temperature(model):
-            extra = f" (you chose {chosen:g})" if chosen is not None else ""
-            return f"{model} accepts only its own temperature (1), so none is sent{extra}."
-        if chosen is None:
-            return f"{recommended_temperature(model):g} (Moonshot's recommendation for {model})"
-        return f"{chosen:g}"
+        profile = self.profile()
+        chosen = self.conversation.temperature
+        yours = f"; your choice ({chosen:g}) applies to models that take one" if chosen is not None else ""
+        if profile.fixed_sampling:
+            fixed = profile.fixed_temperature_now(self.conversation.thinking)
+            uses = f"uses {fixed:g}" if fixed is not None else "sets its own"
+            state = profile.thinking_state(self.conversation.thinking)
+            when = f" with thinking {state}" if profile.thinking.value == "switchable" else ""
+            return f"{profile.id} {uses}{when} and refuses any other, so none is sent{yours}."
+        if chosen is not None:
+            return f"{chosen:g}"
+        if profile.recommended_temperature is None:
+            return f"none is sent: {profile.id} uses its server's default"
+        return f"{profile.recommended_temperature:g} (Moonshot's recommendation for {profile.id})"
 
     # -- which conversation ------------------------------------------------------------------------
     def start_new(self) -> None:
@@ -119,7 +231,9 @@ class ChatSession:
         """
         if session_file is None and conversation.turns:
             conversation.id, conversation.created = new_session_id(), time.time()
-        self.conversation = conversation
+        with self._model_lock:
+            self.model_from_server = False  # a conversation from a file names its model
+            self.conversation = conversation
         self.pending_input = pending
         if self.store is None:
             self.log = None
@@ -158,13 +272,12 @@ class ChatSession:
         Returns:
             The assistant turn, or None when no reply was recorded.
         """
+        self.resolve_model()
         conversation = self.conversation
         user = conversation.add_user(text)
         self._record(lambda log: log.turn(user))
-        model = conversation.model
-        self._report_trim(self.fit_context(model), model)
         try:
-            reply = self._reply(conversation.messages, model)
+            reply = self._reply(conversation.messages, conversation.model)
         except ReplyFailed as failure:
             self.pending_input = conversation.withdraw_user()
             self._record(lambda log: log.withdraw())
@@ -185,47 +298,92 @@ class ChatSession:
         except ReplyFailed as failure:
             self.display.error(f"{failure} The previous reply is kept.")
             return None
-        conversation.pop_reply()
-        conversation.add_reply(reply)
-        self._record(lambda log: log.undo(1))
-        self._record(lambda log: log.turn(reply))
+        self._replace_reply(reply)
         return reply
 
-    def _reply(self, messages: Callable[[], list[dict[str, str]]], model: str) -> Turn:
-        """A reply to ``messages()``; if the server finds the request too long, drop old turns and ask once more.
+    def continue_reply(self) -> Turn | None:
+        """Ask the model to go on with the last reply, which stopped early (Moonshot's partial mode).
+
+        The continuation streams under the reply and joins it as one turn: saved, undone and exported
+        as one.
+
+        Returns:
+            The joined reply, or None when there was nothing to continue or no continuation arrived.
+        """
+        conversation = self.conversation
+        previous = conversation.last_reply
+        if previous is None or conversation.turns[-1] is not previous:
+            self.display.error("There is no reply to continue yet.")
+            return None
+        if not previous.unfinished:
+            self.display.info("The last reply is complete: there is nothing to continue.")
+            return None
+        try:
+            more = self._reply(conversation.messages, conversation.model, partial=True)
+        except ReplyFailed as failure:
+            self.display.error(f"{failure} The reply is kept as it was.")
+            return None
+        joined = _joined(previous, more)
+        self._replace_reply(joined)
+        return joined
+
+    def _replace_reply(self, turn: Turn) -> None:
+        self.conversation.replace_reply(turn)
+        self._record(lambda log: log.undo(1))
+        self._record(lambda log: log.turn(turn))
+
+    def _reply(self, messages: Messages, model: str, *, partial: bool = False) -> Turn:
+        """A reply to ``messages()`` from ``model``, fitted into its window.
+
+        If the server still finds the request too long, the budget is fitted to the server's own count of
+        the input when that leaves room for an answer; otherwise old turns are dropped. Either way the
+        request is sent once more.
 
         Raises:
             ReplyFailed: no reply arrived.
         """
+        profile = self.profile(model)
+        trim = self.fit_context(model)
+        self._report_trim(trim, model)
+        tokens = trim.tokens if trim is not None else local_estimate(messages())
         try:
-            return self._generate(messages(), model)
+            return self._generate(self._request(profile, messages(), tokens, partial), profile)
         except ReplyFailed as failure:
             if not failure.too_long:
                 raise
-            window = failure.window or self.window(model)
+            window = failure.window or profile.window
             if window is None:
                 raise
-            measured = max(local_estimate(messages()), window + 1)
+            counted = self.client.estimate_tokens(messages(), model=model)
+            # The input may fit and only the budget not: size it again from the larger count, with headroom.
+            roomier = max(counted or 0, tokens) + window // 50
+            if counted is not None and roomier + REPLY_FLOOR <= window:
+                return self._generate(self._request(profile, messages(), roomier, partial), profile)
+            measured = max(counted or local_estimate(messages()), window + 1)
             trim = trim_to_fit(self.conversation, measured=measured, window=window)
             if not trim.dropped:
                 raise ReplyFailed(f"Your message alone is too long for {model} ({human(window)} tokens).") from None
             self._record(lambda log: log.context())
             self._report_trim(trim, model, refused=True)
-            return self._generate(messages(), model)
+            return self._generate(self._request(profile, messages(), trim.tokens, partial), profile)
+
+    def _request(
+        self, profile: ModelProfile, messages: list[dict[str, Any]], tokens: int, partial: bool
+    ) -> ChatRequest:
+        conversation = self.conversation
+        return build_request(
+            messages,
+            profile,
+            temperature=conversation.temperature,
+            thinking=conversation.thinking,
+            budget=reply_budget(profile.window, tokens, self.settings.max_tokens),
+            partial=partial,
+        )
 
     # -- the context window ------------------------------------------------------------------------
-    def window(self, model: str) -> int | None:
-        """``model``'s context window: as ``GET /models`` reports it, else from the built-in table."""
-        reported = self.client.reported_window(model)
-        if reported is not None:
-            return reported
-        if model in KNOWN_MODELS:
-            return KNOWN_MODELS[model].context_window
-        try:
-            self.client.list_models(retry_failed=False)  # an unknown model: perhaps the server says
-        except ChatError:
-            return None
-        return self.client.reported_window(model)
+    def window(self, model: str | None = None) -> int | None:
+        """``model``'s context window, from its profile."""
+        return self.profile(model).window
 
     def fit_context(self, model: str, *, target: int | None = None) -> Trim | None:
         """Stop sending the oldest turns if the conversation would not fit ``model``'s window with room to reply.
@@ -283,7 +441,9 @@ class ChatSession:
         usage = Usage.from_record(turn.usage)
         if usage is None:
             return None
-        return usage_line(usage, self.window(turn.model or self.conversation.model))
+        profile = self.profile(turn.model)
+        thinking = profile.thinking_state(turn.thinking) if profile.thinking.value != "never" else None
+        return usage_line(usage, profile.window, thinking=thinking)
 
     # -- documents ---------------------------------------------------------------------------------
     def attach(self, path: Path) -> Document:
@@ -293,7 +453,7 @@ class ChatSession:
             DocumentError: the file cannot be used.
         """
         document = load_document(path, self.client)
-        window = self.window(self.conversation.model)
+        window = self.window()
         tokens = document_tokens(document)
         if window is not None and tokens > window - reply_reserve(window):
             raise DocumentError(
@@ -318,13 +478,14 @@ class ChatSession:
         self._record(lambda log: log.undo(len(removed)))
         return removed
 
-    def _generate(self, messages: list[dict[str, str]], model: str) -> Turn:
-        """Stream a reply to ``messages`` into the display and return it as a turn (not yet added).
+    def _generate(self, request: ChatRequest, profile: ModelProfile) -> Turn:
+        """Stream the reply to ``request`` into the display and return it as a turn (not yet added).
 
         Raises:
             ReplyFailed: nothing of an answer arrived (an error, or Ctrl-C before the first words).
         """
         conversation = self.conversation
+        model = request.model
         content: list[str] = []
         reasoning: list[str] = []
         finished: Finished | None = None
@@ -333,8 +494,7 @@ class ChatSession:
         started = time.time()
         view = self.display.reply(model=model)
         try:
-            events = self.client.stream_chat(messages, model=model, temperature=conversation.temperature)
-            for event in events:
+            for event in self.client.stream_chat(request):
                 if isinstance(event, ContentDelta):
                     content.append(event.text)
                     view.content(event.text)
@@ -351,22 +511,30 @@ class ChatSession:
             view.close()
 
         answer = "".join(content)
+        reason = finished.reason if finished else None
         if not answer:
             if isinstance(failure, ContextTooLong):
                 raise ReplyFailed(str(failure), too_long=True, window=failure.window)
+            if isinstance(failure, ModelNotFound):
+                raise ReplyFailed(f"{failure} {self.current_models(failure.model)}")
             if failure is not None:
                 raise ReplyFailed(str(failure))
             if interrupted:
                 raise ReplyFailed("Interrupted before the reply began.")
+            if reason == "length" and reasoning:
+                raise ReplyFailed(
+                    f"{model} spent the whole reply budget ({request.budget:,} tokens) thinking, before any "
+                    "answer: raise it with --max-tokens, or turn thinking off with /thinking off."
+                )
             raise ReplyFailed("The reply ended before any answer arrived.")
 
-        reason = finished.reason if finished else None
         turn = Turn(
             role="assistant",
             content=answer,
             model=model,
             temperature=conversation.temperature,
             system=conversation.system,
+            thinking=conversation.thinking,
             reasoning_content="".join(reasoning),
             finish_reason=reason,
             interrupted=interrupted,
@@ -375,20 +543,48 @@ class ChatSession:
             created=started,
             finished=time.time(),
         )
+        go_on = "/continue asks the model to go on"
         if interrupted:
-            self.display.warning("⏹ Interrupted: the partial reply is kept, marked as interrupted.")
+            self.display.warning(f"⏹ Interrupted: the partial reply is kept, marked as interrupted ({go_on}).")
         elif failure is not None:
-            self.display.error(f"{failure} The partial reply is kept, marked incomplete.")
+            self.display.error(f"{failure} The partial reply is kept, marked incomplete ({go_on}).")
         elif reason is None:
             self.display.warning(
                 "⚠ The stream ended without a finish reason (connection cut?): "
-                "the reply is incomplete and kept, marked as such."
+                f"the reply is incomplete and kept, marked as such ({go_on})."
             )
         elif reason == "length":
-            self.display.warning("⚠ The reply hit the model's token limit and was cut short.")
+            self.display.warning(
+                f"⚠ The reply used its whole budget of {request.budget:,} tokens and was cut short: {go_on} "
+                "(--max-tokens sets a larger budget)."
+            )
         elif reason == "content_filter":
             self.display.warning("⚠ Moonshot's content filter stopped the reply.")
         line = self.usage_line(turn)
         if line:
             self.display.usage(line)
         return turn
+
+
+def _joined(previous: Turn, more: Turn) -> Turn:
+    """``previous`` continued by ``more``, as one reply: the later request decides how it ended."""
+    spent = Usage.from_record(previous.spent or previous.usage)
+    added = Usage.from_record(more.usage)
+    total = spent + added if spent is not None and added is not None else (spent or added)
+    reasoning = "\n\n".join(part for part in (previous.reasoning_content, more.reasoning_content) if part)
+    return Turn(
+        role="assistant",
+        content=previous.content + more.content,
+        model=more.model,
+        temperature=more.temperature,
+        system=more.system,
+        thinking=more.thinking,
+        reasoning_content=reasoning,
+        finish_reason=more.finish_reason,
+        interrupted=more.interrupted,
+        incomplete=more.incomplete,
+        usage=more.usage,
+        spent=total.record() if total is not None else None,
+        created=previous.created,
+        finished=more.finished,
+    )

@@ -9,24 +9,32 @@ import argparse
 import os
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from kimi_repl import __version__
 from kimi_repl.config import ConfigError, Settings, load_settings
 from kimi_repl.errors import UserError
-from kimi_repl.models import DEFAULT_MODEL, parse_temperature
+from kimi_repl.profile import DEFAULT_MODEL
+from kimi_repl.values import check_model_name, parse_on_off, parse_reply_tokens, parse_temperature
 
 if TYPE_CHECKING:
     from kimi_repl.chat import ChatSession
 
+T = TypeVar("T")
 
-def _temperature(text: str) -> float:
-    try:
-        return parse_temperature(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse ``type`` from one of the parsers in :mod:`kimi_repl.values` (its message kept)."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,16 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chat with Moonshot's Kimi models in the terminal.",
         epilog=(
             "Environment: MOONSHOT_API_KEY (or KIMI_API_KEY), MOONSHOT_BASE_URL, MOONSHOT_MODEL, "
-            "MOONSHOT_TIMEOUT, MOONSHOT_MAX_RETRIES; a .env file in the working directory (or above) "
-            "is read too. Flags win over the environment, the environment over .env."
+            "MOONSHOT_THINKING, MOONSHOT_MAX_TOKENS, MOONSHOT_TIMEOUT, MOONSHOT_MAX_RETRIES; a .env file in "
+            "the working directory (or above) is read too. Flags win over the environment, the environment "
+            "over .env."
         ),
     )
-    parser.add_argument("-m", "--model", help=f"model to chat with (default: $MOONSHOT_MODEL or {DEFAULT_MODEL})")
+    parser.add_argument(
+        "-m",
+        "--model",
+        type=_argument(check_model_name),
+        help=f"model to chat with (default: $MOONSHOT_MODEL, else the server's newest Kimi, {DEFAULT_MODEL} today)",
+    )
     parser.add_argument(
         "-t",
         "--temperature",
-        type=_temperature,
+        type=_argument(parse_temperature),
         help="sampling temperature, 0 to 1 (default: the model's own)",
+    )
+    parser.add_argument(
+        "--thinking",
+        type=_argument(lambda text: parse_on_off(text, "--thinking")),
+        metavar="on|off",
+        help="let models that can switch think before answering (default: on)",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=_argument(lambda text: parse_reply_tokens(text, "--max-tokens")),
+        metavar="N",
+        help="largest reply budget in tokens, thinking included (default: $MOONSHOT_MAX_TOKENS or 32768)",
     )
     parser.add_argument("-s", "--system", help="system prompt sent first with every message")
     parser.add_argument("--base-url", help="API base URL (default: $MOONSHOT_BASE_URL or https://api.moonshot.cn/v1)")
@@ -61,7 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(
-            model=args.model, temperature=args.temperature, system=args.system, base_url=args.base_url
+            model=args.model,
+            temperature=args.temperature,
+            system=args.system,
+            base_url=args.base_url,
+            thinking=args.thinking,
+            max_tokens=args.max_tokens,
         )
     except ConfigError as error:
         print(f"kimi-repl: {error}", file=sys.stderr)
@@ -180,3 +211,5 @@ def _apply_flags(session: ChatSession, args: argparse.Namespace) -> None:
         session.set_temperature(args.temperature)
     if args.system is not None:
         session.set_system(args.system)
+    if args.thinking is not None:
+        session.set_thinking(args.thinking)

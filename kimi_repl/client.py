@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kimi_repl.config import Settings
 from kimi_repl.errors import UserError
-from kimi_repl.models import has_fixed_temperature, recommended_temperature
+from kimi_repl.request import BUDGET_FIELD, LEGACY_BUDGET_FIELD, ChatRequest
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -59,14 +59,15 @@ class ContextTooLong(ChatError):
         self.window = window
 
 
+class ModelNotFound(ChatError):
+    """The server does not serve ``model`` (Moonshot answers 404 for a discontinued id)."""
+
+    def __init__(self, message: str, model: str) -> None:
+        super().__init__(message)
+        self.model = model
+
+
 _TOKEN_LIMIT = re.compile(r"token limit\D{0,20}(\d+)", re.IGNORECASE)
-
-
-def effective_temperature(model: str, chosen: float | None) -> float | None:
-    """The temperature to send for ``model``: None where the model accepts only its own."""
-    if has_fixed_temperature(model):
-        return None
-    return recommended_temperature(model) if chosen is None else chosen
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -99,6 +100,9 @@ class MoonshotClient:
         self._models: list[dict[str, Any]] | None = None
         self._models_error: str | None = None
         self._sdk_lock = threading.Lock()
+        self._models_lock = threading.Lock()
+        self.budget_field = BUDGET_FIELD
+        """The name the server takes the reply budget under (``max_tokens`` once it refused the other)."""
 
     @property
     def sdk(self) -> OpenAI:
@@ -126,10 +130,8 @@ class MoonshotClient:
             )
         return self._sdk
 
-    def stream_chat(
-        self, messages: list[dict[str, str]], *, model: str, temperature: float | None
-    ) -> Iterator[StreamEvent]:
-        """Send ``messages`` with ``stream=True`` and yield what arrives.
+    def stream_chat(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        """Send ``request`` and yield what arrives.
 
         The SDK sends the request (authentication, retries with backoff, timeouts, HTTP errors); the
         server-sent events are read here, as plain JSON: Moonshot's extras (``reasoning_content``, usage
@@ -142,15 +144,12 @@ class MoonshotClient:
         """
         import openai
 
-        params: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
-        sent_temperature = effective_temperature(model, temperature)
-        if sent_temperature is not None:
-            params["temperature"] = sent_temperature
         finish: str | None = None
         usage: dict[str, Any] | None = None
         connection_lost: tuple[type[BaseException], ...] = (openai.APIConnectionError, *_transport_errors())
         try:
-            with self.sdk.chat.completions.with_streaming_response.create(**params) as response:
+            with contextlib.ExitStack() as stack:
+                response = self._open(stack, request)
                 for data in sse_data(response.iter_lines()):
                     if data == "[DONE]":
                         break
@@ -173,14 +172,31 @@ class MoonshotClient:
                         if isinstance(choice.get("usage"), dict):
                             usage = choice["usage"]
         except openai.APIError as error:
-            raise self.error(error, model=model) from None
+            raise self.error(error, model=request.model) from None
         except connection_lost as error:
             cause = error.__cause__ or error
             raise ChatError(f"The connection broke while the reply was streaming ({cause}).") from None
         yield Finished(finish, usage)
 
+    def _open(self, stack: contextlib.ExitStack, request: ChatRequest) -> Any:
+        """Send the request and return the streaming response.
+
+        A server that refuses ``max_completion_tokens`` (older OpenAI-compatible ones) is asked again with
+        ``max_tokens``, and keeps getting that for the rest of the session.
+        """
+        import openai
+
+        create = self.sdk.chat.completions.with_streaming_response.create
+        try:
+            return stack.enter_context(create(**request.arguments(self.budget_field)))
+        except openai.BadRequestError as error:
+            if self.budget_field == LEGACY_BUDGET_FIELD or self.budget_field not in _error_body(error)[1]:
+                raise
+        self.budget_field = LEGACY_BUDGET_FIELD
+        return stack.enter_context(create(**request.arguments(self.budget_field)))
+
     def list_models(self, *, retry_failed: bool = True) -> list[dict[str, Any]]:
-        """``GET /models``, fetched once and cached.
+        """``GET /models``, fetched once and cached (a second caller waits for a fetch under way).
 
         Args:
             retry_failed: ask again after an earlier failure (False for Tab completion, which must not
@@ -189,18 +205,28 @@ class MoonshotClient:
         Raises:
             ChatError: the request failed (now, or earlier when ``retry_failed`` is False).
         """
-        if self._models is None:
-            import openai
+        with self._models_lock:
+            if self._models is None:
+                import openai
 
-            if self._models_error is not None and not retry_failed:
-                raise ChatError(self._models_error)
-            try:
-                page = self.sdk.models.list()
-            except openai.APIError as error:
-                self._models_error = self.describe(error)
-                raise ChatError(self._models_error) from None
-            self._models = [model.model_dump() for model in page.data]
-        return self._models
+                if self._models_error is not None and not retry_failed:
+                    raise ChatError(self._models_error)
+                try:
+                    page = self.sdk.models.list()
+                except openai.APIError as error:
+                    self._models_error = self.describe(error)
+                    raise ChatError(self._models_error) from None
+                self._models = [model.model_dump() for model in page.data if isinstance(model.id, str)]
+            return self._models
+
+    @property
+    def models_fetched(self) -> bool:
+        """Whether ``GET /models`` has answered (so looking at it costs nothing)."""
+        return self._models is not None
+
+    def model_entry(self, model: str) -> dict[str, Any] | None:
+        """``model``'s entry in ``GET /models``, if that was fetched and lists it."""
+        return next((entry for entry in self._models or () if entry.get("id") == model), None)
 
     def estimate_tokens(self, messages: list[dict[str, str]], *, model: str) -> int | None:
         """Moonshot's count of the tokens ``messages`` make for ``model``; None when the server cannot say."""
@@ -258,26 +284,19 @@ class MoonshotClient:
         import openai
 
         text = self.describe(error, model=model)
-        if isinstance(error, openai.BadRequestError):
-            _, message = _error_body(error)
-            if _is_context_overflow(message):
-                found = _TOKEN_LIMIT.search(message)
-                return ContextTooLong(text, int(found.group(1)) if found else None)
+        _, message = _error_body(error)
+        if isinstance(error, openai.BadRequestError) and _is_context_overflow(message):
+            found = _TOKEN_LIMIT.search(message)
+            return ContextTooLong(text, int(found.group(1)) if found else None)
+        if isinstance(error, openai.NotFoundError) and model and _names_the_model(message, model):
+            return ModelNotFound(text, model)
         return ChatError(text)
-
-    def reported_window(self, model: str) -> int | None:
-        """The context window ``GET /models`` reported for ``model``, if it was fetched and said."""
-        for entry in self._models or ():
-            if entry.get("id") == model:
-                window = entry.get("context_length")
-                return window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None
-        return None
 
     def describe(self, error: BaseException, *, model: str | None = None) -> str:
         """One line that says what went wrong and what to do, never containing the API key."""
         import openai
 
-        text = _describe(error, settings=self.settings, model=model or self.settings.model, sdk=openai)
+        text = _describe(error, settings=self.settings, model=model or self.settings.model or "", sdk=openai)
         trace = _trace_id(error)
         if trace:
             text += f" [trace id {trace}]"
@@ -298,6 +317,11 @@ def sse_data(lines: Iterable[str]) -> Iterator[str]:
             data.append(value[1:] if value.startswith(" ") else value)
     if data:
         yield "\n".join(data)
+
+
+def _names_the_model(message: str, model: str) -> bool:
+    """Whether a 404's message is about the model (not a wrong URL)."""
+    return model in message or "model" in message.lower()
 
 
 def _is_context_overflow(message: str) -> bool:
@@ -363,7 +387,9 @@ def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any)
     if isinstance(error, sdk.PermissionDeniedError):
         return f"Permission denied ({status}): {message}"
     if isinstance(error, sdk.NotFoundError):
-        return f"Unknown model {model!r} ({status}: {message.rstrip('.')}). /models lists the ones you can use."
+        if _names_the_model(message, model):
+            return f"The server has no model {model!r} ({status}: {message.rstrip('.')})."
+        return f"Not found ({status}: {message.rstrip('.')}): check that {settings.base_url} is the API's base URL."
     if isinstance(error, sdk.RateLimitError):
         retries = settings.max_retries
         return f"Rate limited by Moonshot (429) after {retries} retries: {message} Wait a moment, then send again."

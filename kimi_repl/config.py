@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
+from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.errors import UserError
-from kimi_repl.models import DEFAULT_MODEL
+from kimi_repl.values import check_model_name, parse_on_off, parse_reply_tokens
+
+T = TypeVar("T")
 
 APP_NAME = "kimi-repl"
 DEFAULT_BASE_URL = "https://api.moonshot.cn/v1"
@@ -23,14 +28,18 @@ class ConfigError(UserError):
 class Settings:
     """Everything the session needs to talk to Moonshot.
 
+    ``model`` is None when nothing names one: the session then picks the default from ``GET /models``.
     ``temperature`` is None until the user chooses one: each model then gets its recommended value.
+    ``thinking`` is None for each model's default. ``max_tokens`` caps the reply budget.
     """
 
     api_key: str
     base_url: str = DEFAULT_BASE_URL
-    model: str = DEFAULT_MODEL
+    model: str | None = None
     temperature: float | None = None
     system: str | None = None
+    thinking: bool | None = None
+    max_tokens: int = DEFAULT_REPLY_CAP
     timeout: float = 180.0
     max_retries: int = 2
     api_key_source: str = "MOONSHOT_API_KEY"
@@ -38,7 +47,8 @@ class Settings:
     def __repr__(self) -> str:  # never let the key reach a log or a traceback
         return (
             f"Settings(api_key='***', base_url={self.base_url!r}, model={self.model!r}, "
-            f"temperature={self.temperature!r}, system={self.system!r})"
+            f"temperature={self.temperature!r}, system={self.system!r}, thinking={self.thinking!r}, "
+            f"max_tokens={self.max_tokens!r})"
         )
 
 
@@ -61,6 +71,8 @@ def load_settings(
     temperature: float | None = None,
     system: str | None = None,
     base_url: str | None = None,
+    thinking: bool | None = None,
+    max_tokens: int | None = None,
     environ: Mapping[str, str] | None = None,
     dotenv: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -90,16 +102,35 @@ def load_settings(
             "no API key. Set MOONSHOT_API_KEY in the environment, or add the line MOONSHOT_API_KEY=sk-... "
             "to a .env file in this folder (keys: https://platform.moonshot.cn)."
         )
+    if model is None and (named := lookup("MOONSHOT_MODEL")):
+        model = _checked(check_model_name, named, "MOONSHOT_MODEL")
+    if thinking is None and (word := lookup("MOONSHOT_THINKING")):
+        thinking = _checked(partial(parse_on_off, what="MOONSHOT_THINKING"), word, "MOONSHOT_THINKING")
+    if max_tokens is None and (count := lookup("MOONSHOT_MAX_TOKENS")):
+        max_tokens = _checked(
+            lambda text: parse_reply_tokens(text, "MOONSHOT_MAX_TOKENS"), count, "MOONSHOT_MAX_TOKENS"
+        )
     return Settings(
         api_key=key[0],
         api_key_source=key[1],
         base_url=(base_url or lookup("MOONSHOT_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
-        model=model or lookup("MOONSHOT_MODEL") or DEFAULT_MODEL,
+        model=model,
         temperature=temperature,
         system=system,
+        thinking=thinking,
+        max_tokens=max_tokens or DEFAULT_REPLY_CAP,
         timeout=_number(lookup("MOONSHOT_TIMEOUT"), "MOONSHOT_TIMEOUT", 180.0),
         max_retries=int(_number(lookup("MOONSHOT_MAX_RETRIES"), "MOONSHOT_MAX_RETRIES", 2)),
     )
+
+
+def _checked(parse: Callable[[str], T], text: str, name: str) -> T:
+    """``parse(text)``, its complaint made a :class:`ConfigError` naming the variable."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        message = str(error)
+        raise ConfigError(message if name in message else f"{name}: {message}") from None
 
 
 def _number(text: str | None, name: str, default: float) -> float:

@@ -1,8 +1,8 @@
 """Token accounting: what a reply used, how full the model's window is, and trimming to fit.
 
 Moonshot reports usage in ``choices[0].usage`` of the last chunk (or a top-level ``usage``); cached
-tokens come as ``cached_tokens`` or ``prompt_tokens_details.cached_tokens``. Windows come from ``GET
-/models`` when it reports ``context_length``, else from the built-in table.
+tokens come as ``cached_tokens`` or ``prompt_tokens_details.cached_tokens``, reasoning tokens as
+``completion_tokens_details.reasoning_tokens``. Windows come from the model profile.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ from kimi_repl.conversation import Conversation, Document, Turn
 REPLY_RESERVE_MAX = 8192
 """Tokens kept free for the reply, at most (a quarter of a small window)."""
 
+DEFAULT_REPLY_CAP = 32_768
+"""The largest reply budget sent unless the user sets another (Moonshot's own examples send 32k)."""
+
+REPLY_FLOOR = 1024
+"""The smallest reply budget sent: below this an answer hardly fits (it is Moonshot's own default)."""
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -24,20 +30,44 @@ class Usage:
     prompt: int = 0
     completion: int = 0
     cached: int = 0
+    reasoning: int = 0
+    """Completion tokens a thinking model spent reasoning (part of ``completion``)."""
 
     @classmethod
     def from_record(cls, usage: Mapping[str, Any] | None) -> Usage | None:
         """Read Moonshot's usage object in any of its shapes; None when there is none."""
         if not usage:
             return None
-        details = usage.get("prompt_tokens_details")
         cached = usage.get("cached_tokens")
-        if cached is None and isinstance(details, Mapping):
-            cached = details.get("cached_tokens")
-        return cls(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")), _count(cached))
+        if cached is None:
+            cached = _detail(usage, "prompt_tokens_details", "cached_tokens")
+        return cls(
+            _count(usage.get("prompt_tokens")),
+            _count(usage.get("completion_tokens")),
+            _count(cached),
+            _count(_detail(usage, "completion_tokens_details", "reasoning_tokens")),
+        )
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.prompt + other.prompt, self.completion + other.completion, self.cached + other.cached)
+        return Usage(
+            self.prompt + other.prompt,
+            self.completion + other.completion,
+            self.cached + other.cached,
+            self.reasoning + other.reasoning,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The usage in Moonshot's own shape, as saved with a turn."""
+        record: dict[str, Any] = {
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "total_tokens": self.total,
+        }
+        if self.cached:
+            record["cached_tokens"] = self.cached
+        if self.reasoning:
+            record["completion_tokens_details"] = {"reasoning_tokens": self.reasoning}
+        return record
 
     @property
     def total(self) -> int:
@@ -46,6 +76,11 @@ class Usage:
 
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _detail(usage: Mapping[str, Any], group: str, name: str) -> Any:
+    details = usage.get(group)
+    return details.get(name) if isinstance(details, Mapping) else None
 
 
 def human(tokens: int) -> str:
@@ -57,21 +92,31 @@ def human(tokens: int) -> str:
     return f"{tokens / 1000:.1f}k"
 
 
-def usage_line(usage: Usage, window: int | None) -> str:
-    """The dim line after a reply: ``↑ 1.2k prompt · ↓ 80 completion · 512 cached · 1.3k / 256k context``."""
-    parts = [f"↑ {human(usage.prompt)} prompt", f"↓ {human(usage.completion)} completion"]
+def usage_line(usage: Usage, window: int | None, *, thinking: str | None = None) -> str:
+    """The dim line after a reply: ``↑ 1.2k prompt · ↓ 80 completion (40 reasoning) · 512 cached · thinking on
+    · 1.3k / 256k context (1%)``.
+
+    Args:
+        thinking: the model's thinking state (``on``, ``off``, ``always``), for models that think.
+    """
+    completion = f"↓ {human(usage.completion)} completion"
+    if usage.reasoning:
+        completion += f" ({human(usage.reasoning)} reasoning)"
+    parts = [f"↑ {human(usage.prompt)} prompt", completion]
     if usage.cached:
         parts.append(f"{human(usage.cached)} cached")
+    if thinking:
+        parts.append(f"thinking {thinking}")
     if window:
         parts.append(f"{human(usage.total)} / {human(window)} context ({100 * usage.total / window:.0f}%)")
     return " · ".join(parts)
 
 
 def session_usage(turns: Iterable[Turn]) -> tuple[Usage, int]:
-    """Totals over every reply that reported usage, and how many replies that was."""
+    """Totals over every reply that reported usage (every request of a continued one), and how many replies."""
     total, replies = Usage(), 0
     for turn in turns:
-        usage = Usage.from_record(turn.usage) if turn.role == "assistant" else None
+        usage = Usage.from_record(turn.spent or turn.usage) if turn.role == "assistant" else None
         if usage is not None:
             total, replies = total + usage, replies + 1
     return total, replies
@@ -93,7 +138,22 @@ def document_tokens(document: Document) -> int:
 
 
 def reply_reserve(window: int) -> int:
+    """Tokens the overflow guard keeps free for the reply."""
     return min(REPLY_RESERVE_MAX, window // 4)
+
+
+def reply_budget(window: int | None, input_tokens: int, cap: int = DEFAULT_REPLY_CAP) -> int:
+    """The reply budget to send: what the window leaves after the input, at most ``cap``.
+
+    The input is an estimate, so a margin is kept (Moonshot refuses a request whose input and budget
+    together exceed the window). Never below :data:`REPLY_FLOOR` (or ``cap``, if the user asked for less):
+    when even that does not fit, the overflow guard has trimmed what it can and the server will say so.
+    """
+    floor = min(cap, REPLY_FLOOR)
+    if window is None:
+        return cap
+    room = window - input_tokens - (input_tokens // 20 + 16)
+    return max(floor, min(cap, room))
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,12 @@ class Turn:
     Attributes:
         created: when the message was sent (user) or the reply began (assistant), seconds since the epoch.
         finished: when the reply ended (assistant turns only).
+        thinking: the thinking choice in force (None: the model's default), like ``temperature``.
         interrupted: the user stopped the reply with Ctrl-C.
         incomplete: the stream ended without a ``finish_reason`` (connection cut).
+        usage: what the server reported for the request that ended this reply (the context meter reads it).
+        spent: usage summed over every request that made this reply, when there were several (a reply
+            continued with /continue); None when it is ``usage``.
     """
 
     role: Role
@@ -36,15 +40,22 @@ class Turn:
     model: str | None = None
     temperature: float | None = None
     system: str | None = None
+    thinking: bool | None = None
     reasoning_content: str = ""
     finish_reason: str | None = None
     interrupted: bool = False
     incomplete: bool = False
     usage: dict[str, Any] | None = None
+    spent: dict[str, Any] | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
 
-    def to_message(self) -> dict[str, str]:
+    @property
+    def unfinished(self) -> bool:
+        """A reply that stopped before the model was done: cut by its budget, interrupted or incomplete."""
+        return self.role == "assistant" and (self.interrupted or self.incomplete or self.finish_reason == "length")
+
+    def to_message(self) -> dict[str, Any]:
         """The OpenAI-shaped message for this turn."""
         return {"role": self.role, "content": self.content}
 
@@ -80,13 +91,14 @@ class Conversation:
     model: str
     temperature: float | None = None
     system: str | None = None
+    thinking: bool | None = None
     turns: list[Turn] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
     context_start: int = 0
     id: str = field(default_factory=new_session_id)
     created: float = field(default_factory=time.time)
 
-    def messages(self) -> list[dict[str, str]]:
+    def messages(self) -> list[dict[str, Any]]:
         """What the API receives: the system prompt, the documents, then the turns still in context."""
         head = [{"role": "system", "content": self.system}] if self.system else []
         head += [{"role": "system", "content": document.content} for document in self.documents]
@@ -96,7 +108,14 @@ class Conversation:
         """Append the user's message, stamped with the settings in force."""
         if self.turns and self.turns[-1].role == "user":
             raise ValueError("a user turn is already waiting for its reply")
-        turn = Turn(role="user", content=content, model=self.model, temperature=self.temperature, system=self.system)
+        turn = Turn(
+            role="user",
+            content=content,
+            model=self.model,
+            temperature=self.temperature,
+            system=self.system,
+            thinking=self.thinking,
+        )
         self.turns.append(turn)
         return turn
 
@@ -126,15 +145,15 @@ class Conversation:
         self.context_start = min(self.context_start, len(self.turns) // 2 * 2)
         return removed
 
-    def pop_reply(self) -> Turn:
-        """Remove the last reply so that it can be generated again."""
+    def replace_reply(self, turn: Turn) -> None:
+        """Put ``turn`` in place of the last reply (a retried or continued reply)."""
         if not self.turns or self.turns[-1].role != "assistant":
-            raise ValueError("there is no reply to remove")
-        return self.turns.pop()
+            raise ValueError("there is no reply to replace")
+        self.turns[-1] = turn
 
     def fresh(self) -> Conversation:
         """A new, empty conversation with the same settings."""
-        return Conversation(model=self.model, temperature=self.temperature, system=self.system)
+        return Conversation(model=self.model, temperature=self.temperature, system=self.system, thinking=self.thinking)
 
     @property
     def last_reply(self) -> Turn | None:

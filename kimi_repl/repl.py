@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import signal
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.completion import ThreadedCompleter
 from prompt_toolkit.formatted_text import FormattedText
@@ -26,6 +28,7 @@ from kimi_repl.chat import ChatSession, message_text
 from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
 from kimi_repl.errors import UserError
+from kimi_repl.profile import Thinking
 from kimi_repl.render import warm_up
 
 PRELOAD_AFTER_SECONDS = 1.0
@@ -149,6 +152,7 @@ class Repl:
     ) -> None:
         self.session = session
         self.registry = registry
+        self._notice: str | None = None  # from the background thread, shown before the next prompt
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history if history is not None else InMemoryHistory(),
             auto_suggest=AutoSuggestFromHistory(),
@@ -163,18 +167,23 @@ class Repl:
         )
 
     def _message(self) -> FormattedText:
+        """The prompt: the model the next message goes to (read at every redraw)."""
         return FormattedText([("class:model", self.session.model), ("class:arrow", " › ")])
 
     def banner(self) -> None:
-        self.session.display.note(
-            f"kimi-repl {__version__} · {self.session.model} · /help · Alt-Enter newline · Ctrl-D quit"
-        )
+        session = self.session
+        profile = session.profile(fetch=False)  # the prompt must not wait for the server
+        thinking = profile.thinking_state(session.conversation.thinking)
+        about = f"{profile.id} · thinking {thinking}" if profile.thinking is not Thinking.NEVER else profile.id
+        session.display.note(f"kimi-repl {__version__} · {about} · /help · Alt-Enter newline · Ctrl-D quit")
 
     def run(self) -> int:
         """Read and handle lines until /exit, Ctrl-D or a hang-up; return the exit status."""
-        # Load the SDK and the markdown renderer while the user types the first message, not after they
-        # send it. Not at once: a quick /exit should not wait for it, and the prompt should appear first.
-        preload = threading.Timer(PRELOAD_AFTER_SECONDS, self._preload)
+        # Load the SDK, the server's models and the markdown renderer while the user types the first
+        # message, not after they send it. Not at once: a quick /exit should not wait for it, and the
+        # prompt should appear first.
+        context = contextvars.copy_context()
+        preload = threading.Timer(PRELOAD_AFTER_SECONDS, self._preload, args=(context,))
         preload.start()
         try:
             with _hangup_ends(self.session):
@@ -185,16 +194,37 @@ class Repl:
         self.farewell()
         return status
 
-    def _preload(self) -> None:
+    def _preload(self, context: contextvars.Context) -> None:
+        """The SDK, ``GET /models`` (the default model comes from it) and the renderer, in the background."""
+        session = self.session
         with contextlib.suppress(Exception):  # any real problem shows when the first message is sent
-            self.session.client.preload()
+            session.client.preload()
+            notice = session.resolve_model() or session.unlisted_warning(session.model)
+            self._show_later(notice, context)
             warm_up()
+
+    def _show_later(self, notice: str | None, context: contextvars.Context) -> None:
+        """From a background thread: show ``notice`` above the prompt, and redraw the prompt (its model)."""
+        app = self.prompt_session.app
+        if not app.is_running:  # between prompts (a reply may be streaming): the loop shows it next
+            self._notice = notice
+            return
+
+        def show() -> None:
+            if notice:
+                run_in_terminal(lambda: self.session.display.note(notice))
+            app.invalidate()
+
+        app.loop.call_soon_threadsafe(show, context=context)  # type: ignore[union-attr]
 
     def _loop(self) -> int:
         failures = 0
         while not self.session.exit_requested:
+            notice, self._notice = self._notice, None
+            if notice:
+                self.session.display.note(notice)
             try:
-                text = self.prompt_session.prompt(self._message(), default=self.session.take_pending_input())
+                text = self.prompt_session.prompt(self._message, default=self.session.take_pending_input())
                 failures = 0
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line

@@ -20,6 +20,7 @@ from typing import Any
 
 from kimi_repl.conversation import Conversation, Document, Turn
 from kimi_repl.errors import UserError, read_user_file
+from kimi_repl.values import check_model_name
 
 FORMAT = "kimi-repl-transcript"
 VERSION = 1
@@ -48,6 +49,7 @@ def turn_record(turn: Turn) -> dict[str, Any]:
         "model": turn.model,
         "temperature": turn.temperature,
         "system": turn.system,
+        "thinking": turn.thinking,
         "created": turn.created,
     }
     if turn.role == "assistant":
@@ -57,6 +59,7 @@ def turn_record(turn: Turn) -> dict[str, Any]:
             interrupted=turn.interrupted,
             incomplete=turn.incomplete,
             usage=turn.usage,
+            spent=turn.spent,
             finished=turn.finished,
         )
     return record
@@ -87,18 +90,19 @@ def turn_from_record(data: Any, where: str) -> Turn:
     if role not in ("user", "assistant"):
         raise TranscriptError(f"{where} has role {role!r}, not 'user' or 'assistant'")
     number = (int, float)
-    usage = _field(data, "usage", (dict,), None, where)
     return Turn(
         role=role,
         content=_field(data, "content", (str,), "", where),
         model=_field(data, "model", (str,), None, where),
         temperature=_field(data, "temperature", number, None, where),
         system=_field(data, "system", (str,), None, where),
+        thinking=_field(data, "thinking", (bool,), None, where),
         reasoning_content=_field(data, "reasoning_content", (str,), "", where),
         finish_reason=_field(data, "finish_reason", (str,), None, where),
         interrupted=_field(data, "interrupted", (bool,), False, where),
         incomplete=_field(data, "incomplete", (bool,), False, where),
-        usage=usage,
+        usage=_field(data, "usage", (dict,), None, where),
+        spent=_field(data, "spent", (dict,), None, where),
         created=_field(data, "created", number, 0.0, where),
         finished=_field(data, "finished", number, None, where),
     )
@@ -132,22 +136,30 @@ def context_start_from(data: dict[str, Any], turns: int, where: str) -> int:
 
 
 def settings_record(conversation: Conversation) -> dict[str, Any]:
-    return {"model": conversation.model, "temperature": conversation.temperature, "system": conversation.system}
+    return {
+        "model": conversation.model,
+        "temperature": conversation.temperature,
+        "system": conversation.system,
+        "thinking": conversation.thinking,
+    }
 
 
 def apply_settings(conversation: Conversation, data: dict[str, Any], where: str) -> None:
-    """Set the conversation's model, temperature and system prompt from ``data`` (checked)."""
+    """Set the conversation's model, temperature, system prompt and thinking choice from ``data`` (checked)."""
     model = _field(data, "model", (str,), conversation.model, where)
     if not model:
         raise TranscriptError(f"{where} does not say which model it used")
-    if any(ch.isspace() for ch in model) or not model.isprintable():
-        raise TranscriptError(f"{where}: the model name {model!r} is not valid")
+    try:
+        check_model_name(model)
+    except ValueError as error:
+        raise TranscriptError(f"{where}: {error}") from None
     temperature = _field(data, "temperature", (int, float), None, where)
     if temperature is not None and not 0 <= temperature <= 1:
         raise TranscriptError(f"{where}: temperature {temperature} is outside 0 to 1")
     conversation.model = model
     conversation.temperature = temperature
     conversation.system = _field(data, "system", (str,), None, where) or None
+    conversation.thinking = _field(data, "thinking", (bool,), None, where)
 
 
 def check_alternation(turns: list[Turn], where: str) -> None:
@@ -262,6 +274,8 @@ def to_markdown(conversation: Conversation) -> str:
         "- **Temperature:** " + ", ".join("model default" if t is None else f"{t:g}" for t in temperatures),
         f"- **Session:** `{conversation.id}`",
     ]
+    if conversation.thinking is not None:
+        lines.append(f"- **Thinking:** {_on_off(conversation.thinking)} (for models that can switch)")
     if conversation.documents:
         lines.append("- **Documents:** " + ", ".join(f"`{' '.join(d.name.split())}`" for d in conversation.documents))
     if conversation.context_start:
@@ -291,6 +305,10 @@ def _meta(turn: Turn) -> dict[str, Any]:
     return record
 
 
+def _on_off(choice: bool | None) -> str:
+    return "model default" if choice is None else "on" if choice else "off"
+
+
 def _heading(turn: Turn, previous: Turn | None) -> str:
     return " ".join(_heading_text(turn, previous).split())  # one line, whatever a loaded model name holds
 
@@ -306,6 +324,8 @@ def _heading_text(turn: Turn, previous: Turn | None) -> str:
                 changes.append(f"temperature → {turn.temperature}")
             if turn.system != previous.system:
                 changes.append("system prompt changed" if turn.system else "system prompt removed")
+            if turn.thinking != previous.thinking:
+                changes.append(f"thinking {_on_off(turn.thinking)}")
         note = f" · _{'; '.join(changes)}_" if changes else ""
         return f"### You · {when}{note}"
     marks = [m for m, on in (("interrupted", turn.interrupted), ("incomplete", turn.incomplete)) if on]

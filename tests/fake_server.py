@@ -4,6 +4,12 @@ It follows ``shared/moonshot-api.md``: OpenAI-shaped chat completions streamed a
 usage inside ``choices[0]`` of the last chunk (optionally also a top-level ``usage`` chunk),
 ``reasoning_content`` for thinking models, Moonshot's error bodies and status codes, ``x-trace-id``.
 
+Two lineups: ``current`` is Moonshot in late 2026 (``GET /models`` with capabilities; the discontinued ids
+answer 404; a request without a budget gets 1,024 tokens, reasoning included; input + budget must fit the
+window; fixed sampling and the thinking switch refused as Moonshot refuses them; partial mode); ``legacy`` is
+the older lineup served the older way (ids only, no default budget, ``max_completion_tokens`` refused as an
+older OpenAI-compatible server refuses it).
+
 Faults are injected two ways:
 - tests queue :class:`Script` objects (``server.script(...)``), each consumed by one chat request;
 - a person types a directive as the message: ``!error 500``, ``!error 429``, ``!cut``, ``!drop``,
@@ -32,22 +38,65 @@ from typing import Any
 TEST_KEY = "sk-fake-test-key"
 BENCH_END = "Bench reply complete."
 
-WINDOWS = {
-    "moonshot-v1-8k": 8_192,
-    "moonshot-v1-32k": 32_768,
-    "moonshot-v1-128k": 131_072,
-    "moonshot-v1-auto": 131_072,
-    "kimi-latest": 131_072,
-    "kimi-k2-0711-preview": 131_072,
-    "kimi-k2-0905-preview": 262_144,
-    "kimi-k2-turbo-preview": 262_144,
-    "kimi-k2-thinking": 262_144,
-    "kimi-k2-thinking-turbo": 262_144,
-    "kimi-k2.5": 262_144,
-    "kimi-k2.6": 262_144,
+
+@dataclass(frozen=True)
+class FakeModel:
+    """How the fake serves one model.
+
+    Attributes:
+        thinking: "never", "switchable" (on unless ``thinking: {"type": "disabled"}``) or "always".
+        fixed: the temperatures the model insists on, (thinking off, thinking on); None if it takes any.
+    """
+
+    window: int
+    thinking: str = "never"
+    images: bool = False
+    video: bool = False
+    fixed: tuple[float, float] | None = None
+
+
+CURRENT_MODELS = {
+    "kimi-k2.6": FakeModel(262_144, "switchable", images=True, video=True, fixed=(0.6, 1.0)),
+    "kimi-k2.5": FakeModel(262_144, "switchable", images=True, fixed=(0.6, 1.0)),
+    "kimi-k2.7-code": FakeModel(262_144, "always", images=True, fixed=(1.0, 1.0)),
+    "kimi-k2.7-code-highspeed": FakeModel(262_144, "always", images=True, fixed=(1.0, 1.0)),
+    "kimi-k3": FakeModel(1_048_576, "always", fixed=(1.0, 1.0)),
+    "moonshot-v1-8k": FakeModel(8_192),
+    "moonshot-v1-32k": FakeModel(32_768),
+    "moonshot-v1-128k": FakeModel(131_072),
+    "moonshot-v1-auto": FakeModel(131_072),
+    "moonshot-v1-8k-vision-preview": FakeModel(8_192, images=True),
+    "moonshot-v1-32k-vision-preview": FakeModel(32_768, images=True),
+    "moonshot-v1-128k-vision-preview": FakeModel(131_072, images=True),
 }
-FIXED_TEMPERATURE = {"kimi-k2-thinking", "kimi-k2-thinking-turbo", "kimi-k2.5", "kimi-k2.6"}
-THINKING = {"kimi-k2-thinking", "kimi-k2-thinking-turbo"}
+"""Moonshot's lineup in late 2026 (``shared/moonshot-api.md``)."""
+
+DISCONTINUED = (
+    "kimi-k2-0711-preview",
+    "kimi-k2-0905-preview",
+    "kimi-k2-turbo-preview",
+    "kimi-k2-thinking",
+    "kimi-k2-thinking-turbo",
+    "kimi-latest",
+)
+
+LEGACY_MODELS = {
+    "moonshot-v1-8k": FakeModel(8_192),
+    "moonshot-v1-32k": FakeModel(32_768),
+    "moonshot-v1-128k": FakeModel(131_072),
+    "moonshot-v1-auto": FakeModel(131_072),
+    "kimi-latest": FakeModel(131_072),
+    "kimi-k2-0711-preview": FakeModel(131_072),
+    "kimi-k2-0905-preview": FakeModel(262_144),
+    "kimi-k2-turbo-preview": FakeModel(262_144),
+    "kimi-k2-thinking": FakeModel(262_144, "always", fixed=(1.0, 1.0)),
+    "kimi-k2-thinking-turbo": FakeModel(262_144, "always", fixed=(1.0, 1.0)),
+}
+"""The older lineup, served the older way: ``/models`` lists ids only, no budget by default, no
+``max_completion_tokens`` (like the OpenAI-compatible servers that predate it)."""
+
+DEFAULT_BUDGET = 1024
+"""What Moonshot uses when a request names no budget ("a reasonable integer such as 1024")."""
 
 ERRORS = {
     400: ("invalid_request_error", "Invalid request: bad parameters"),
@@ -77,6 +126,9 @@ class Script:
             connection mid-body instead of ending the chunked body cleanly.
         error_after: after this many content chunks, send an error object in the stream and end it.
         finish_reason: the last chunk's reason; ``usage_style``: "choice", "top" or "both".
+        cached_tokens: reported as cached, at the top level or (``cached_style="details"``) in
+            ``prompt_tokens_details``.
+        budget_applies: False lets the reply run past its budget (the benchmark's replies).
     """
 
     status: int | None = None
@@ -94,6 +146,8 @@ class Script:
     finish_reason: str = "stop"
     usage_style: str = "choice"
     cached_tokens: int = 0
+    cached_style: str = "top"
+    budget_applies: bool = True
 
 
 @dataclass
@@ -104,6 +158,44 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """What one chat request is answered with, after the budget was applied."""
+
+    model: str
+    text: str
+    reasoning: str
+    prompt_tokens: int
+    finish: str
+    script: Script
+    details: bool  # report completion_tokens_details (today's API)
+
+
+def _cost(ch: str) -> float:
+    return 1.0 if ord(ch) > 0x2E80 else 0.25
+
+
+def within_budget(reasoning: str, text: str, budget: int) -> tuple[str, str, bool]:
+    """Reasoning then text, cut where ``budget`` tokens run out (reasoning spends the budget first).
+
+    Returns:
+        What is sent of each, and whether the budget cut it.
+    """
+    total = estimate_tokens([{"content": reasoning}]) + estimate_tokens([{"content": text}]) - 8
+    if total <= budget:
+        return reasoning, text, False
+    used = 0.0
+    for index, ch in enumerate(reasoning):
+        used += _cost(ch)
+        if used > budget:
+            return reasoning[:index], "", True
+    for index, ch in enumerate(text):
+        used += _cost(ch)
+        if used > budget:
+            return reasoning, text[:index], True
+    return reasoning, text, False
 
 
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:
@@ -158,7 +250,7 @@ def directive_script(message: str) -> Script | None:
     if word == "long":
         return Script(text=markdown_sample(number or 50))
     if word == "bench":  # the benchmark's reply: N KB of markdown, then a line it waits for
-        return Script(text=markdown_sample(number or 20) + BENCH_END + "\n")
+        return Script(text=markdown_sample(number or 20) + BENCH_END + "\n", budget_applies=False)
     if word == "think":
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
     if word == "chinese":
@@ -169,13 +261,24 @@ def directive_script(message: str) -> Script | None:
 class FakeMoonshot:
     """The server; use as a context manager or call :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = TEST_KEY) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = TEST_KEY, lineup: str = "current"
+    ) -> None:
+        """Args:
+        lineup: ``current`` (Moonshot in late 2026) or ``legacy`` (the older lineup, served the older way).
+        """
+        if lineup not in ("current", "legacy"):
+            raise ValueError(f"unknown lineup {lineup!r}")
+        current = lineup == "current"
         self.api_key = api_key
         self.requests: list[Recorded] = []
         self.errors: list[str] = []
         self.scripts: deque[Script] = deque()
-        self.windows = dict(WINDOWS)
-        self.report_context_length = False
+        self.models: dict[str, FakeModel] = dict(CURRENT_MODELS if current else LEGACY_MODELS)
+        self.capabilities = current  # /models reports context_length and supports_* (else ids only)
+        self.default_budget: int | None = DEFAULT_BUDGET if current else None
+        self.budget_counts_input = current  # input + budget must fit the window
+        self.accepts_max_completion_tokens = current
         self.retry_after_ms = 20
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001}
         self.files: dict[str, dict[str, Any]] = {}
@@ -226,6 +329,8 @@ class FakeMoonshot:
                     self.scripts.popleft()
                 return script
         messages = body.get("messages") or []
+        if messages and messages[-1].get("partial"):  # partial mode: go on from the reply so far
+            return Script(text=" …and that is the rest of the answer.")
         last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         directive = directive_script(str(last_user))
         if directive is not None:
@@ -299,15 +404,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path.rstrip("/") == "/v1/models":
             data = []
-            for name, window in self.fake.windows.items():
+            for name, model in self.fake.models.items():
                 entry: dict[str, Any] = {
                     "id": name,
                     "object": "model",
                     "created": 1711000000,
                     "owned_by": "moonshot",
                 }
-                if self.fake.report_context_length:
-                    entry["context_length"] = window
+                if self.fake.capabilities:
+                    entry.update(
+                        context_length=model.window,
+                        supports_reasoning=model.thinking != "never",
+                        supports_image_in=model.images,
+                        supports_video_in=model.video,
+                    )
                 data.append(entry)
             self._send_json(200, {"object": "list", "data": data})
         elif self.path == "/v1/users/me/balance":
@@ -401,58 +511,116 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, {k: v for k, v in record.items() if k not in ("text", "file_type")})
 
     def _chat(self, body: dict[str, Any]) -> None:
+        fake = self.fake
         model = str(body.get("model"))
         messages = body.get("messages") or []
-        if model not in self.fake.windows:
+        served = fake.models.get(model)
+        if served is None:
             return self._error(404, message=f"Not found the model {model} or Permission denied")
-        temperature = body.get("temperature")
-        if temperature is not None:
-            if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 1:
-                return self._error(400, message=f"Invalid request: temperature {temperature} out of range [0, 1]")
-            if model in FIXED_TEMPERATURE and temperature != 1:
-                return self._error(400, message="invalid temperature: only 1 is allowed for this model")
+        refusal = self._refusal(body, served)
+        if refusal:
+            return self._error(400, message=refusal)
+        thinks = served.thinking == "always" or (
+            served.thinking == "switchable" and (body.get("thinking") or {}).get("type") != "disabled"
+        )
+        budget = body.get("max_completion_tokens", body.get("max_tokens", fake.default_budget))
         prompt_tokens = estimate_tokens(messages)
-        window = self.fake.windows[model]
-        if prompt_tokens >= window:
-            return self._error(400, message=f"Invalid request: Your request exceeded model token limit: {window}")
-        script = self.fake.next_script(body)
+        needed = prompt_tokens + ((budget or 0) if fake.budget_counts_input else 0)
+        if needed > served.window or prompt_tokens >= served.window:
+            return self._error(
+                400, message=f"Invalid request: Your request exceeded model token limit: {served.window}"
+            )
+        script = fake.next_script(body)
         time.sleep(script.first_byte_delay)
         if script.status is not None:
             return self._error(script.status, script.error_type, script.message)
-        reasoning = script.reasoning or ("Thinking it over. " * 4 if model in THINKING else "")
+        reasoning = (script.reasoning or "Thinking it over. " * 4) if thinks else ""
         text = script.text if script.text is not None else ""
+        finish = script.finish_reason
+        if budget is not None and script.budget_applies:
+            reasoning, text, cut = within_budget(reasoning, text, budget)
+            finish = "length" if cut else finish
+        reply = _Reply(model, text, reasoning, prompt_tokens, finish, script, details=fake.capabilities)
         if not body.get("stream"):
-            return self._complete(model, text, reasoning, prompt_tokens, script)
-        self._stream(model, text, reasoning, prompt_tokens, script)
+            return self._complete(reply)
+        self._stream(reply)
 
-    def _usage(self, prompt_tokens: int, text: str, script: Script) -> dict[str, Any]:
-        completion = estimate_tokens([{"content": text}])
+    def _refusal(self, body: dict[str, Any], served: FakeModel) -> str | None:
+        """Moonshot's message for a request it refuses before answering, or None."""
+        fake = self.fake
+        model = body.get("model")
+        if "max_completion_tokens" in body and not fake.accepts_max_completion_tokens:
+            return "Unrecognized request argument supplied: max_completion_tokens"
+        for name in ("max_completion_tokens", "max_tokens"):
+            value = body.get(name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                return f"Invalid request: {name} must be a positive integer"
+        thinking = body.get("thinking")
+        if thinking is not None:
+            kind = thinking.get("type") if isinstance(thinking, dict) else None
+            if kind not in ("enabled", "disabled"):
+                return f"Invalid request: thinking.type must be enabled or disabled, not {kind!r}"
+            if served.thinking == "never":
+                return f"Invalid request: {model} does not support thinking"
+            if served.thinking == "always" and kind == "disabled":
+                return f"Invalid request: {model} does not support non-thinking mode"
+        messages = body.get("messages") or []
+        for message in messages:
+            if not message.get("content") and not message.get("tool_calls"):
+                return "Invalid request: message content must not be empty"
+            parts = message.get("content") if isinstance(message.get("content"), list) else []
+            if not served.images and any(isinstance(p, dict) and p.get("type") == "image_url" for p in parts):
+                return f"Invalid request: {model} does not support image input"
+        if messages and messages[-1].get("partial") and messages[-1].get("role") != "assistant":
+            return "Invalid request: only the last assistant message can be partial"
+        temperature = body.get("temperature")
+        if temperature is not None and (not isinstance(temperature, (int, float)) or not 0 <= temperature <= 1):
+            return f"Invalid request: temperature {temperature} out of range [0, 1]"
+        if served.fixed is not None:
+            switched_off = (thinking or {}).get("type") == "disabled"
+            fixed = {"temperature": served.fixed[0 if switched_off else 1], "top_p": 0.95, "n": 1}
+            fixed.update(presence_penalty=0, frequency_penalty=0)
+            for name, value in fixed.items():
+                if body.get(name) is not None and body[name] != value:
+                    return f"invalid {name}: only {value:g} is allowed for this model"
+        return None
+
+    def _usage(self, reply: _Reply) -> dict[str, Any]:
+        completion = estimate_tokens([{"content": reply.text}]) + (
+            estimate_tokens([{"content": reply.reasoning}]) if reply.reasoning else 0
+        )
         usage: dict[str, Any] = {
-            "prompt_tokens": prompt_tokens,
+            "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": completion,
-            "total_tokens": prompt_tokens + completion,
+            "total_tokens": reply.prompt_tokens + completion,
         }
-        if script.cached_tokens:
-            usage["cached_tokens"] = script.cached_tokens
+        cached = reply.script.cached_tokens
+        if cached and reply.script.cached_style == "details":
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        elif cached:
+            usage["cached_tokens"] = cached
+        if reply.reasoning and reply.details:
+            usage["completion_tokens_details"] = {"reasoning_tokens": estimate_tokens([{"content": reply.reasoning}])}
         return usage
 
-    def _complete(self, model: str, text: str, reasoning: str, prompt_tokens: int, script: Script) -> None:
-        message: dict[str, Any] = {"role": "assistant", "content": text}
-        if reasoning:
-            message["reasoning_content"] = reasoning
+    def _complete(self, reply: _Reply) -> None:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
         self._send_json(
             200,
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
                 "object": "chat.completion",
                 "created": int(time.time()),
-                "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": script.finish_reason}],
-                "usage": self._usage(prompt_tokens, text, script),
+                "model": reply.model,
+                "choices": [{"index": 0, "message": message, "finish_reason": reply.finish}],
+                "usage": self._usage(reply),
             },
         )
 
-    def _stream(self, model: str, text: str, reasoning: str, prompt_tokens: int, script: Script) -> None:
+    def _stream(self, reply: _Reply) -> None:
+        script = reply.script
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -463,7 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
             "id": f"chatcmpl-{uuid.uuid4().hex[:8]}",
             "object": "chat.completion.chunk",
             "created": int(time.time()),
-            "model": model,
+            "model": reply.model,
         }
 
         def chunk(
@@ -480,11 +648,11 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             self._event(chunk({"role": "assistant", "content": ""}))
-            for piece in pieces(reasoning):
+            for piece in pieces(reply.reasoning):
                 self._event(chunk({"reasoning_content": piece}))
                 if script.delay:
                     time.sleep(script.delay)
-            for count, piece in enumerate(pieces(text), start=1):
+            for count, piece in enumerate(pieces(reply.text), start=1):
                 self._event(chunk({"content": piece}))
                 if script.error_after is not None and count >= script.error_after:
                     self._event({"error": {"message": "The engine is currently overloaded", "type": "server_error"}})
@@ -500,9 +668,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if script.delay:
                     time.sleep(script.delay)
-            usage = self._usage(prompt_tokens, text, script)
+            usage = self._usage(reply)
             in_choice = usage if script.usage_style in ("choice", "both") else None
-            self._event(chunk({}, script.finish_reason, in_choice))
+            self._event(chunk({}, reply.finish, in_choice))
             if script.usage_style in ("top", "both"):
                 self._event({**base, "choices": [], "usage": usage})
             self._write_chunk(b"data: [DONE]\n\n")
@@ -526,9 +694,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A fake Moonshot API server for trying kimi-repl.")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--key", default=TEST_KEY, help="the API key it accepts ('' accepts any)")
+    parser.add_argument(
+        "--lineup", choices=("current", "legacy"), default="current", help="today's Moonshot, or the older one"
+    )
     args = parser.parse_args()
-    server = FakeMoonshot(port=args.port, api_key=args.key or None)
-    print(f"Fake Moonshot at {server.base_url} (key {args.key or 'any'})", flush=True)
+    server = FakeMoonshot(port=args.port, api_key=args.key or None, lineup=args.lineup)
+    print(f"Fake Moonshot ({args.lineup} lineup) at {server.base_url} (key {args.key or 'any'})", flush=True)
     server.start()
     try:
         while True:

@@ -36,13 +36,9 @@ def test_every_turn_sends_the_system_prompt_then_the_whole_conversation(
 def test_reply_is_recorded_with_model_usage_and_finish_reason(session: ChatSession, server: FakeMoonshot) -> None:
     turn = session.send("hello")
     assert turn is not None
-    assert (turn.model, turn.finish_reason, turn.interrupted, turn.incomplete) == (
-        "kimi-k2-turbo-preview",
-        "stop",
-        False,
-        False,
-    )
+    assert (turn.model, turn.finish_reason, turn.interrupted, turn.incomplete) == ("kimi-k2.6", "stop", False, False)
     assert turn.usage is not None and turn.usage["total_tokens"] > 0
+    assert turn.reasoning_content  # kimi-k2.6 thinks unless told not to
 
 
 def test_failed_request_withdraws_the_user_turn_and_keeps_its_text(
@@ -80,7 +76,7 @@ def test_length_finish_reason_is_reported(session: ChatSession, server: FakeMoon
     server.script(Script(text="long answer", finish_reason="length"))
     turn = session.send("hi")
     assert turn is not None and turn.finish_reason == "length" and not turn.incomplete
-    assert "token limit" in display.output
+    assert "cut short" in display.output and "/continue" in display.output
 
 
 def interrupt_after(seconds: float) -> threading.Timer:
@@ -93,6 +89,7 @@ def interrupt_after(seconds: float) -> threading.Timer:
 def test_ctrl_c_keeps_partial_reply_marked_interrupted(
     session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
+    session.set_thinking(False)  # the answer starts at once
     session.send("warm up")  # the SDK is imported on first use; keep that out of the timing
     server.script(Script(text="x" * 400, chunk_chars=2, delay=0.02))
     interrupt_after(0.6)
@@ -116,19 +113,24 @@ def test_ctrl_c_before_the_reply_begins_withdraws_the_message(
     assert session.take_pending_input() == "never answered"
 
 
-def test_unknown_model_is_one_line_and_nothing_dangles(settings: Settings, display: CapturedDisplay) -> None:
-    session = ChatSession(replace(settings, model="kimi-nope"), display)
+def test_unknown_model_is_one_line_naming_current_models_and_nothing_dangles(
+    settings: Settings, display: CapturedDisplay
+) -> None:
+    session = ChatSession(replace(settings, model="kimi-k2-turbo-preview"), display)
     assert session.send("hi") is None
     assert session.conversation.turns == []
-    assert "Unknown model 'kimi-nope'" in display.output
+    line = display.output.strip()
+    assert "\n" not in line and "no model 'kimi-k2-turbo-preview' (404" in line
+    assert "Current models: kimi-k2.6, kimi-k2.5, kimi-k2.7-code," in line  # the closest first
 
 
 def test_thinking_model_records_reasoning_and_gets_no_temperature(
     settings: Settings, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
-    session = ChatSession(replace(settings, model="kimi-k2-thinking", temperature=0.2), display)
+    session = ChatSession(replace(settings, model="kimi-k2.7-code", temperature=0.2), display)
     server.script(Script(reasoning="Let me see.", text="42"))
     turn = session.send("meaning?")
     assert turn is not None and turn.reasoning_content == "Let me see." and turn.content == "42"
     assert "temperature" not in server.chat_requests()[-1]
-    assert "accepts only its own temperature" in session.describe_temperature()
+    assert "thinking" not in server.chat_requests()[-1]  # it always thinks: no switch is sent
+    assert "refuses any other, so none is sent" in session.describe_temperature()

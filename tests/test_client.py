@@ -11,19 +11,25 @@ from kimi_repl.client import (
     ChatError,
     ContentDelta,
     Finished,
+    ModelNotFound,
     MoonshotClient,
     ReasoningDelta,
     StreamEvent,
     sse_data,
 )
 from kimi_repl.config import Settings
+from kimi_repl.request import ChatRequest
 from tests.fake_server import FakeMoonshot, Script
 
 HELLO = [{"role": "user", "content": "hello"}]
 
 
-def collect(client: MoonshotClient, model: str = "kimi-k2-turbo-preview", **kw: object) -> list[StreamEvent]:
-    return list(client.stream_chat(HELLO, model=model, temperature=kw.get("temperature")))  # type: ignore[arg-type]
+def request(model: str = "moonshot-v1-128k", messages: list[dict[str, str]] = HELLO, **kw: object) -> ChatRequest:
+    return ChatRequest(model=model, messages=messages, budget=4096, **kw)  # type: ignore[arg-type]
+
+
+def collect(client: MoonshotClient, model: str = "moonshot-v1-128k", **kw: object) -> list[StreamEvent]:
+    return list(client.stream_chat(request(model, HELLO, **kw)))
 
 
 def text_of(events: list[StreamEvent]) -> str:
@@ -52,22 +58,35 @@ def test_usage_is_read_from_a_top_level_usage_chunk(settings: Settings, server: 
 
 def test_thinking_model_streams_reasoning_before_content(settings: Settings, server: FakeMoonshot) -> None:
     server.script(Script(reasoning="step by step", text="42"))
-    events = collect(MoonshotClient(settings), model="kimi-k2-thinking")
+    events = collect(MoonshotClient(settings), model="kimi-k2.7-code")
     kinds = [type(e) for e in events]
     assert kinds.index(ReasoningDelta) < kinds.index(ContentDelta)
     assert "".join(e.text for e in events if isinstance(e, ReasoningDelta)) == "step by step"
 
 
-def test_temperature_is_sent_within_range_and_never_to_fixed_temperature_models(
-    settings: Settings, server: FakeMoonshot
-) -> None:
-    client = MoonshotClient(settings)
-    collect(client, temperature=0.2)
-    collect(client, model="moonshot-v1-8k")
-    collect(client, model="kimi-k2-thinking", temperature=0.2)
-    sent = [body.get("temperature") for body in server.chat_requests()]
-    assert sent == [0.2, 0.3, None]
-    assert all(body["stream"] is True for body in server.chat_requests())
+def test_the_request_is_sent_as_built(settings: Settings, server: FakeMoonshot) -> None:
+    collect(MoonshotClient(settings), model="kimi-k2.6", thinking={"type": "disabled"})
+    collect(MoonshotClient(settings), temperature=0.2)
+    first, second = server.chat_requests()
+    assert first["thinking"] == {"type": "disabled"} and "temperature" not in first
+    assert (first["max_completion_tokens"], first["stream"]) == (4096, True) and "max_tokens" not in first
+    assert second["temperature"] == 0.2 and "thinking" not in second
+
+
+def test_a_server_that_refuses_max_completion_tokens_gets_max_tokens_from_then_on(settings: Settings) -> None:
+    with FakeMoonshot(lineup="legacy") as legacy:
+        client = MoonshotClient(replace(settings, base_url=legacy.base_url))
+        assert text_of(collect(client, model="moonshot-v1-8k")) == "Echo 1: hello"
+        assert text_of(collect(client, model="moonshot-v1-8k")) == "Echo 1: hello"
+        sent = legacy.chat_requests()
+    assert ["max_completion_tokens" in body for body in sent] == [True, False, False]
+    assert [body.get("max_tokens") for body in sent] == [None, 4096, 4096]
+
+
+def test_a_bad_request_that_is_not_about_the_budget_is_not_sent_again(settings: Settings, server: FakeMoonshot) -> None:
+    with pytest.raises(ChatError, match="only 1 is allowed"):
+        collect(MoonshotClient(settings), model="kimi-k2.7-code", temperature=0.3)
+    assert len(server.chat_requests()) == 1
 
 
 def test_cut_stream_finishes_without_a_reason(settings: Settings, server: FakeMoonshot) -> None:
@@ -81,12 +100,12 @@ def test_dropped_connection_mid_stream_is_a_chat_error(settings: Settings, serve
     server.script(Script(text="a long reply that gets dropped", cut_after=2, abrupt=True))
     received: list[StreamEvent] = []
     with pytest.raises(ChatError, match="connection broke"):
-        for event in MoonshotClient(settings).stream_chat(HELLO, model="kimi-k2-turbo-preview", temperature=None):
+        for event in MoonshotClient(settings).stream_chat(request()):
             received.append(event)
     assert text_of(received)
 
 
-def error_line(settings: Settings, model: str = "kimi-k2-turbo-preview") -> str:
+def error_line(settings: Settings, model: str = "moonshot-v1-128k") -> str:
     with pytest.raises(ChatError) as caught:
         collect(MoonshotClient(settings), model=model)
     line = str(caught.value)
@@ -99,8 +118,16 @@ def test_bad_key_names_the_variable(settings: Settings) -> None:
     assert "401" in line and "MOONSHOT_API_KEY" in line and "trace id" in line
 
 
-def test_unknown_model(settings: Settings) -> None:
-    assert "Unknown model 'kimi-nope'" in error_line(settings, model="kimi-nope")
+def test_a_discontinued_model_is_model_not_found(settings: Settings) -> None:
+    with pytest.raises(ModelNotFound) as caught:
+        collect(MoonshotClient(settings), model="kimi-k2-turbo-preview")
+    assert caught.value.model == "kimi-k2-turbo-preview"
+    assert "no model 'kimi-k2-turbo-preview' (404" in str(caught.value)
+
+
+def test_a_wrong_base_url_is_not_blamed_on_the_model(settings: Settings, server: FakeMoonshot) -> None:
+    line = error_line(replace(settings, base_url=f"http://127.0.0.1:{server.port}/v2"))
+    assert "404" in line and "base URL" in line and "no model" not in line
 
 
 def test_rate_limit_is_retried_then_succeeds(settings: Settings, server: FakeMoonshot) -> None:
@@ -130,7 +157,7 @@ def test_server_error_after_retries(settings: Settings, server: FakeMoonshot) ->
 def test_context_too_long(settings: Settings) -> None:
     long = [{"role": "user", "content": "word " * 40_000}]
     with pytest.raises(ChatError, match="too long for moonshot-v1-8k"):
-        list(MoonshotClient(settings).stream_chat(long, model="moonshot-v1-8k", temperature=None))
+        list(MoonshotClient(settings).stream_chat(request("moonshot-v1-8k", long)))
 
 
 def test_content_filter(settings: Settings, server: FakeMoonshot) -> None:
@@ -174,7 +201,7 @@ def test_an_error_sent_inside_the_stream_is_a_chat_error(settings: Settings, ser
     server.script(Script(text="partial words here", chunk_chars=4, error_after=2))
     received: list[StreamEvent] = []
     with pytest.raises(ChatError, match="stopped the reply with an error: The engine is currently overloaded"):
-        for event in MoonshotClient(settings).stream_chat(HELLO, model="kimi-k2-turbo-preview", temperature=None):
+        for event in MoonshotClient(settings).stream_chat(request()):
             received.append(event)
     assert text_of(received) == "partial "
 

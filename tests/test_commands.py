@@ -15,7 +15,7 @@ from kimi_repl.config import Settings, sessions_dir
 from kimi_repl.errors import UserError
 from kimi_repl.sessions import SessionStore
 from tests.conftest import CapturedDisplay
-from tests.fake_server import FakeMoonshot, Script
+from tests.fake_server import FakeModel, FakeMoonshot, Script
 
 
 @pytest.fixture
@@ -60,40 +60,51 @@ def test_model_shows_and_switches(
     registry: CommandRegistry, session: ChatSession, display: CapturedDisplay, server: FakeMoonshot
 ) -> None:
     registry.dispatch(session, "/model")
-    assert "Model: kimi-k2-turbo-preview" in display.output
+    assert "Model: kimi-k2.6 · thinking on · 256k context · images" in display.output
     registry.dispatch(session, "/model moonshot-v1-8k")
+    assert "Model: moonshot-v1-8k · 8k context (from the next message on)" in display.output
     assert session.model == "moonshot-v1-8k"
     session.send("hi")
     assert server.chat_requests()[-1]["model"] == "moonshot-v1-8k"
 
 
-def test_model_name_with_spaces_is_refused(registry: CommandRegistry, session: ChatSession) -> None:
-    with pytest.raises(CommandError, match="no spaces"):
-        registry.dispatch(session, "/model kimi latest")
-    assert session.model == "kimi-k2-turbo-preview"
-
-
-def test_switching_to_a_model_the_server_does_not_list_warns(
-    registry: CommandRegistry, session: ChatSession, display: CapturedDisplay
+@pytest.mark.parametrize("name", ["kimi latest", "kimi\u200b-k2.6", "kimi-\u202ek2", "k" * 200])
+def test_a_model_name_with_spaces_or_invisible_characters_is_refused(
+    registry: CommandRegistry, session: ChatSession, name: str
 ) -> None:
-    registry.dispatch(session, "/model kimi-k9")
-    assert "not a model this server lists" in display.output
+    with pytest.raises(CommandError, match="model name"):
+        registry.dispatch(session, f"/model {name}")
+    assert session.model == "kimi-k2.6"
+
+
+def test_switching_to_a_model_the_server_does_not_list_warns_at_once(
+    registry: CommandRegistry, session: ChatSession, display: CapturedDisplay, server: FakeMoonshot
+) -> None:
+    registry.dispatch(session, "/model kimi-k2-turbo-preview")
+    assert "kimi-k2-turbo-preview is not a model this server lists" in display.output
+    assert "Current models: kimi-k2.6," in display.output
+    assert server.chat_requests() == []
 
 
 def test_models_lists_server_models_with_windows(
     registry: CommandRegistry, session: ChatSession, display: CapturedDisplay
 ) -> None:
     registry.dispatch(session, "/models")
-    assert "moonshot-v1-8k" in display.output and "8k context" in display.output
+    lines = display.output.splitlines()
+    assert any("moonshot-v1-8k " in line and "8k context" in line for line in lines)
+    assert any("kimi-k2.6 " in line and "thinking (switchable) · images" in line for line in lines)
+    assert any("kimi-k2.7-code " in line and "always thinks" in line for line in lines)
+    assert any("kimi-k3 " in line and "1024k context" in line for line in lines)
     assert "← current" in display.output
 
 
 def test_model_completion_offers_server_and_builtin_names(
     registry: CommandRegistry, session: ChatSession, server: FakeMoonshot
 ) -> None:
-    server.windows["kimi-server-only"] = 8192
+    server.models["kimi-server-only"] = FakeModel(8192)
     offered = completions(registry, session, "/model kimi-")
-    assert "kimi-server-only" in offered and "kimi-k2-thinking" in offered
+    assert "kimi-server-only" in offered and "kimi-k2.7-code" in offered
+    assert "kimi-k2-turbo-preview" not in offered  # the server does not list it any more
     completions(registry, session, "/model moon")
     assert sum(r.path == "/v1/models" for r in server.requests) == 1
 
@@ -116,6 +127,7 @@ def test_command_names_complete_with_their_summary(registry: CommandRegistry, se
 def test_bad_temperature_is_refused_and_the_old_value_stays(
     registry: CommandRegistry, session: ChatSession, bad: str
 ) -> None:
+    registry.dispatch(session, "/model moonshot-v1-8k")
     registry.dispatch(session, "/temperature 0.4")
     with pytest.raises(CommandError, match=r"it stays 0\.4"):
         registry.dispatch(session, f"/temperature {bad}")
@@ -125,8 +137,9 @@ def test_bad_temperature_is_refused_and_the_old_value_stays(
 def test_temperature_is_sent_from_the_next_turn(
     registry: CommandRegistry, session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
+    registry.dispatch(session, "/model moonshot-v1-8k")
     registry.dispatch(session, "/temperature")
-    assert "0.6 (Moonshot's recommendation" in display.output
+    assert "0.3 (Moonshot's recommendation for moonshot-v1-8k)" in display.output
     registry.dispatch(session, "/temp 0.9")
     session.send("hi")
     assert server.chat_requests()[-1]["temperature"] == 0.9
@@ -135,9 +148,17 @@ def test_temperature_is_sent_from_the_next_turn(
 def test_temperature_explains_fixed_temperature_models(
     registry: CommandRegistry, session: ChatSession, display: CapturedDisplay
 ) -> None:
-    registry.dispatch(session, "/model kimi-k2-thinking")
     registry.dispatch(session, "/temperature 0.5")
-    assert "accepts only its own temperature (1), so none is sent (you chose 0.5)" in display.output
+    assert (
+        "kimi-k2.6 uses 1 with thinking on and refuses any other, so none is sent; "
+        "your choice (0.5) applies to models that take one"
+    ) in display.output
+    registry.dispatch(session, "/thinking off")
+    registry.dispatch(session, "/temperature")
+    assert "kimi-k2.6 uses 0.6 with thinking off" in display.output
+    registry.dispatch(session, "/model kimi-k2.7-code")
+    registry.dispatch(session, "/temperature")
+    assert "kimi-k2.7-code sets its own and refuses any other" in display.output
 
 
 def test_system_sets_shows_and_clears(
@@ -196,7 +217,7 @@ def test_history_lists_turns_compactly(
     display.forget()
     registry.dispatch(session, "/history")
     assert "1  you" in display.output and "first line…" in display.output and "second line" not in display.output
-    assert "2  kimi (kimi-k2-turbo-preview)" in display.output
+    assert "2  kimi (kimi-k2.6)" in display.output
 
 
 def test_undo_removes_the_last_exchange(registry: CommandRegistry, session: ChatSession, server: FakeMoonshot) -> None:
@@ -215,9 +236,9 @@ def test_retry_replaces_the_last_reply_and_can_use_another_model(
     server.script(Script(text="a better answer"))
     registry.dispatch(session, "/retry moonshot-v1-8k")
     assert [t.content for t in session.conversation.turns] == ["question", "a better answer"]
-    assert session.conversation.turns[-1].model == "moonshot-v1-8k" and session.model == "kimi-k2-turbo-preview"
+    assert session.conversation.turns[-1].model == "moonshot-v1-8k" and session.model == "kimi-k2.6"
     assert server.chat_requests()[-1]["messages"] == [{"role": "user", "content": "question"}]
-    assert "the model stays kimi-k2-turbo-preview" in display.output
+    assert "the model stays kimi-k2.6" in display.output
 
 
 def test_failed_retry_keeps_the_previous_reply(

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from kimi_repl.config import DEFAULT_BASE_URL, ConfigError, history_file, load_settings, read_dotenv
-from kimi_repl.models import DEFAULT_MODEL, KNOWN_MODELS, has_fixed_temperature, parse_temperature
+from kimi_repl.context import DEFAULT_REPLY_CAP
+from kimi_repl.values import parse_temperature
 
 
 def test_flags_beat_environment_beat_dotenv_beat_defaults() -> None:
@@ -26,8 +27,34 @@ def test_flags_beat_environment_beat_dotenv_beat_defaults() -> None:
 
 def test_defaults_when_only_a_key_is_given() -> None:
     settings = load_settings(environ={"MOONSHOT_API_KEY": "sk-x"}, dotenv={})
-    assert (settings.base_url, settings.model, settings.temperature) == (DEFAULT_BASE_URL, DEFAULT_MODEL, None)
-    assert DEFAULT_MODEL in KNOWN_MODELS
+    assert (settings.base_url, settings.model, settings.temperature) == (DEFAULT_BASE_URL, None, None)
+    assert (settings.thinking, settings.max_tokens) == (None, DEFAULT_REPLY_CAP)
+
+
+def test_thinking_and_reply_budget_come_from_flags_environment_or_dotenv() -> None:
+    dotenv = {"MOONSHOT_API_KEY": "sk-x", "MOONSHOT_THINKING": "off", "MOONSHOT_MAX_TOKENS": "4096"}
+    settings = load_settings(environ={}, dotenv=dotenv)
+    assert (settings.thinking, settings.max_tokens) == (False, 4096)
+    flagged = load_settings(thinking=True, max_tokens=100, environ={"MOONSHOT_MAX_TOKENS": "9"}, dotenv=dotenv)
+    assert (flagged.thinking, flagged.max_tokens) == (True, 100)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MOONSHOT_MAX_TOKENS", "0"),
+        ("MOONSHOT_MAX_TOKENS", "1.5"),
+        ("MOONSHOT_MAX_TOKENS", "nan"),
+        ("MOONSHOT_MAX_TOKENS", "lots"),
+        ("MOONSHOT_THINKING", "maybe"),
+        ("MOONSHOT_MODEL", "kimi\u200b-k2.6"),
+        ("MOONSHOT_MODEL", "kimi k2"),
+    ],
+)
+def test_bad_values_in_the_environment_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name) as caught:
+        load_settings(environ={"MOONSHOT_API_KEY": "sk-x", name: value.encode().decode("unicode_escape")}, dotenv={})
+    assert "\n" not in str(caught.value)
 
 
 def test_kimi_api_key_is_accepted() -> None:
@@ -81,11 +108,3 @@ def test_temperature_outside_moonshot_range_is_refused(text: str) -> None:
 @pytest.mark.parametrize(("text", "value"), [("0", 0.0), ("0.3", 0.3), ("1", 1.0)])
 def test_temperature_in_range_is_accepted(text: str, value: float) -> None:
     assert parse_temperature(text) == value
-
-
-def test_reasoning_models_have_fixed_temperature() -> None:
-    assert has_fixed_temperature("kimi-k2-thinking")
-    assert has_fixed_temperature("kimi-k2.6")
-    assert has_fixed_temperature("kimi-k2-thinking-2027-preview")
-    assert not has_fixed_temperature("kimi-k2-turbo-preview")
-    assert not has_fixed_temperature("moonshot-v1-8k")

@@ -73,8 +73,8 @@ def test_tab_completes_commands_and_model_names(launch: Launch, server: FakeMoon
     term.type("/mode")
     term.type("\t")
     term.wait_for("/models")  # the menu offers both
-    term.type(" kimi-k2-thi")
-    term.wait_for("kimi-k2-thinking-turbo")
+    term.type(" kimi-k2.7")
+    term.wait_for("kimi-k2.7-code-highspeed")
     term.ctrl("c")
     term.wait_for_prompt(2)
     term.line("/quit")
@@ -82,13 +82,13 @@ def test_tab_completes_commands_and_model_names(launch: Launch, server: FakeMoon
 
 
 def test_temperature_refuses_bad_values_and_sends_good_ones(launch: Launch, server: FakeMoonshot) -> None:
-    term = launch()
+    term = launch("-m", "moonshot-v1-32k")
     term.wait_for_prompt(1)
     term.line("/temperature 1.5")
     term.wait_for("✗ Temperature must be between 0 and 1")
     term.wait_for_prompt(2)
     term.line("/temperature hot")
-    term.wait_for("not 'hot'; it stays 0.6")
+    term.wait_for("not 'hot'; it stays 0.3")
     term.wait_for_prompt(3)
     term.line("/temperature 0.2")
     term.wait_for("Temperature: 0.2")
@@ -259,7 +259,7 @@ def test_closing_the_terminal_mid_reply_saves_the_partial_reply(launch: Launch, 
 
 
 def test_thinking_streams_live_then_collapses_and_the_usage_line_follows(launch: Launch, server: FakeMoonshot) -> None:
-    term = launch("-m", "kimi-k2-thinking")
+    term = launch("-m", "kimi-k2.7-code")
     term.wait_for_prompt(1)
     server.script(Script(reasoning="Considering the question carefully. " * 20, text="**42**", delay=0.03))
     term.line("meaning of life?")

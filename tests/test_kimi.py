@@ -17,7 +17,7 @@ from kimi_repl.errors import UserError
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
 from tests.conftest import CapturedDisplay
-from tests.fake_server import FakeMoonshot, Script
+from tests.fake_server import FakeModel, FakeMoonshot, Script
 
 
 @pytest.fixture
@@ -41,6 +41,14 @@ def terminal(settings: Settings) -> tuple[ChatSession, CapturedDisplay]:
         ({"prompt_tokens": 19, "completion_tokens": 13, "cached_tokens": 8}, Usage(19, 13, 8)),
         ({"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 4}}, Usage(5, 1, 4)),
         ({"prompt_tokens": "x", "completion_tokens": None}, Usage(0, 0, 0)),
+        (
+            {"prompt_tokens": 9, "completion_tokens": 70, "completion_tokens_details": {"reasoning_tokens": 60}},
+            Usage(9, 70, 0, 60),
+        ),
+        (
+            {"prompt_tokens": 9, "completion_tokens": 7, "cached_tokens": 3, "prompt_tokens_details": {"x": 1}},
+            Usage(9, 7, 3),
+        ),
     ],
 )
 def test_usage_is_read_in_every_shape(record: dict[str, object], expected: Usage) -> None:
@@ -51,6 +59,8 @@ def test_usage_is_read_in_every_shape(record: dict[str, object], expected: Usage
 def test_usage_line_shows_tokens_and_how_full_the_window_is() -> None:
     line = usage_line(Usage(12_000, 345, 1_024), 131_072)
     assert line == "↑ 12.0k prompt · ↓ 345 completion · 1.0k cached · 12.3k / 128k context (9%)"
+    line = usage_line(Usage(12_000, 1_345, 0, 1_000), 262_144, thinking="on")
+    assert line == "↑ 12.0k prompt · ↓ 1.3k completion (1.0k reasoning) · thinking on · 13.3k / 256k context (5%)"
     assert human(262_144) == "256k" and human(8_192) == "8k" and human(999) == "999"
 
 
@@ -63,8 +73,9 @@ def test_usage_line_after_each_reply_matches_the_server(
     turn = session.send("hello")
     assert turn is not None and turn.usage is not None
     usage = Usage.from_record(turn.usage)
-    assert usage is not None and usage.cached == 2
-    assert f"↑ {usage.prompt} prompt · ↓ {usage.completion} completion · 2 cached" in display.output
+    assert usage is not None and usage.cached == 2 and usage.reasoning > 0
+    completion = f"↓ {usage.completion} completion ({usage.reasoning} reasoning)"
+    assert f"↑ {usage.prompt} prompt · {completion} · 2 cached · thinking on" in display.output
     assert "/ 256k context" in display.output
 
 
@@ -83,10 +94,10 @@ def test_usage_totals_for_the_session(
 
 
 def test_window_comes_from_models_when_the_server_reports_it(session: ChatSession, server: FakeMoonshot) -> None:
-    server.report_context_length = True
-    server.windows["kimi-custom"] = 65_536
+    server.models["kimi-custom"] = FakeModel(65_536)
     assert session.window("kimi-custom") == 65_536  # unknown to the table: asked the server
     assert session.window("moonshot-v1-8k") == 8_192
+    assert session.window("kimi-k3") == 1_048_576
     assert session.window("no-such-model") is None
 
 
@@ -130,9 +141,23 @@ def test_the_local_estimate_is_used_when_the_server_cannot_count(
     assert "Internal server error" not in display.output
 
 
+def test_a_context_too_long_error_when_the_input_fits_shrinks_the_budget_and_sends_again(
+    settings: Settings, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    session = small_window_session(settings, display)
+    session.send("one")
+    server.script(Script(status=400, message="Invalid request: Your request exceeded model token limit: 8192"))
+    turn = session.send("two")
+    assert turn is not None and turn.content == "Echo 2: two"  # nothing dropped
+    first, second = server.chat_requests()[-2:]
+    assert second["max_completion_tokens"] < first["max_completion_tokens"]
+    assert "refused" not in display.output
+
+
 def test_a_context_too_long_error_drops_old_turns_and_sends_again(
     settings: Settings, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
+    server.estimate_status = 500  # the server cannot count: the local estimate is all there is
     session = small_window_session(settings, display)
     session.send("one")
     session.send("two")
@@ -194,7 +219,7 @@ def test_dropped_turns_survive_a_session_file_and_both_transcripts(
 def thinking_session(settings: Settings, *, show: bool) -> tuple[ChatSession, CapturedDisplay]:
     display = CapturedDisplay(terminal=True, width=120)
     display.show_thinking = show
-    return ChatSession(replace(settings, model="kimi-k2-thinking"), display), display
+    return ChatSession(replace(settings, model="kimi-k2.6"), display), display
 
 
 def test_thinking_collapses_to_one_line_when_hidden(settings: Settings, server: FakeMoonshot) -> None:
@@ -228,12 +253,15 @@ def test_reasoning_is_kept_but_not_sent_back(settings: Settings, server: FakeMoo
     assert "reasoning_content" not in json.dumps(sent)
 
 
-def test_thinking_command(registry: CommandRegistry, session: ChatSession, display: CapturedDisplay) -> None:
+def test_thinking_show_and_hide_change_only_the_display(
+    registry: CommandRegistry, session: ChatSession, display: CapturedDisplay
+) -> None:
     registry.dispatch(session, "/thinking show")
     assert session.display.show_thinking and "shown in full" in display.output
     registry.dispatch(session, "/thinking hide")
     assert not session.display.show_thinking
-    with pytest.raises(CommandError, match="show or hide"):
+    assert session.conversation.thinking is None
+    with pytest.raises(CommandError, match=r"on or off.*show, hide"):
         registry.dispatch(session, "/thinking loud")
 
 

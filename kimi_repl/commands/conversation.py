@@ -1,4 +1,4 @@
-"""/clear, /history, /undo, /retry, /copy: looking at and editing the conversation."""
+"""/clear, /history, /undo, /retry, /continue, /copy: looking at and editing the conversation."""
 
 from __future__ import annotations
 
@@ -71,6 +71,10 @@ def register(registry: CommandRegistry) -> None:
         model = check_model_name(argument) if argument else None
         if session.retry(model) is not None and model and model != session.model:
             session.display.note(f"Retried with {model}; the model stays {session.model}.")
+
+    @cmd("continue", "Ask the model to go on with a reply that was cut short, interrupted or incomplete.")
+    def continue_(session: ChatSession, argument: str) -> None:
+        session.continue_reply()
 
     @cmd("copy", "Copy the last reply to the clipboard (OSC 52: works over SSH).")
     def copy(session: ChatSession, argument: str) -> None:

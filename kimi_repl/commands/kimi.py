@@ -8,6 +8,8 @@ from kimi_repl.chat import ChatSession
 from kimi_repl.commands.files import path_candidates, user_path
 from kimi_repl.commands.registry import CommandError, CommandRegistry
 from kimi_repl.context import Usage, document_tokens, human, local_estimate, session_usage
+from kimi_repl.profile import Thinking
+from kimi_repl.values import parse_on_off
 
 BALANCE_PARTS = (("voucher_balance", "voucher"), ("cash_balance", "cash"))
 
@@ -31,25 +33,26 @@ def register(registry: CommandRegistry) -> None:
         rows = [
             ("replies", str(replies)),
             ("prompt tokens", f"{total.prompt:,}"),
+            ("cached prompt tokens", f"{total.cached:,}"),
             ("completion tokens", f"{total.completion:,}"),
+            ("reasoning tokens", f"{total.reasoning:,} (part of the completion)"),
         ]
-        if total.cached:
-            rows.append(("cached prompt tokens", f"{total.cached:,}"))
         last = next((t for t in reversed(conversation.turns) if Usage.from_record(t.usage)), None)
-        window = session.window(conversation.model)
+        window = session.window()
         if last is not None:
             used = Usage.from_record(last.usage) or Usage()
             of = f" of {human(window)} ({100 * used.total / window:.0f}%)" if window else ""
             rows.append(("context at the last reply", f"{human(used.total)}{of} for {conversation.model}"))
         if conversation.context_start:
             rows.append(("not sent any more", f"the {conversation.context_start} oldest turns"))
+        rows.append(("reply budget", f"up to {session.settings.max_tokens:,} tokens, as the window allows"))
         session.display.rows(rows, title="Usage this session")
 
     @cmd("compact", "Stop sending the oldest turns so the conversation uses at most half the window.")
     def compact(session: ChatSession, argument: str) -> None:
         conversation = session.conversation
         model = conversation.model
-        window = session.window(model)
+        window = session.window()
         if window is None:
             raise CommandError(f"The context window of {model} is unknown, so there is nothing to measure against.")
         trim = session.fit_context(model, target=window // 2)
@@ -64,19 +67,31 @@ def register(registry: CommandRegistry) -> None:
 
     @cmd(
         "thinking",
-        "Show a thinking model's reasoning in full, or hide it behind one line.",
-        usage="show|hide",
-        arguments=lambda session, argument: ["show", "hide"],
+        "Turn the model's thinking on or off; show or hide its reasoning on screen.",
+        usage="[on|off|show|hide]",
+        arguments=lambda session, argument: ["on", "off", "show", "hide"],
     )
     def thinking(session: ChatSession, argument: str) -> None:
-        if argument in ("show", "on"):
-            session.display.show_thinking = True
-        elif argument in ("hide", "off"):
-            session.display.show_thinking = False
+        display = session.display
+        if argument in ("show", "hide"):
+            display.show_thinking = argument == "show"
         elif argument:
-            raise CommandError(f"/thinking takes show or hide, not {argument!r}.")
-        state = "shown in full" if session.display.show_thinking else "collapsed to one line"
-        session.display.info(f"Thinking: {state}. Reasoning is always kept in the transcript.")
+            try:
+                on = parse_on_off(argument, "/thinking")
+            except ValueError as error:
+                raise CommandError(f"{error} (or show, hide).") from None
+            profile = session.profile()
+            if profile.thinking is Thinking.SWITCHABLE:
+                session.set_thinking(on)
+            elif profile.thinking is Thinking.ALWAYS:
+                raise CommandError(f"{profile.id} always thinks: it cannot be switched off. Nothing changed.")
+            elif profile.known:
+                raise CommandError(f"{profile.id} does not think: there is nothing to switch. Nothing changed.")
+            else:
+                raise CommandError(f"{profile.id} is not a model kimi-repl knows can switch thinking. Nothing changed.")
+        state = session.profile().thinking_state(session.conversation.thinking)
+        shown = "shown in full" if display.show_thinking else "collapsed to one line"
+        display.info(f"Thinking: {state} for {session.model}; reasoning is {shown} (always kept in the transcript).")
 
     @cmd("balance", "Show your Moonshot account balance.")
     def balance(session: ChatSession, argument: str) -> None:

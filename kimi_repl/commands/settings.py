@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 
 from kimi_repl.chat import ChatSession
-from kimi_repl.client import ChatError
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.models import KNOWN_MODELS, parse_temperature
+from kimi_repl.context import human
+from kimi_repl.profile import BUILT_IN, ModelProfile, Thinking
+from kimi_repl.values import check_model_name as checked_model_name
+from kimi_repl.values import parse_temperature
 
 
 def model_names(session: ChatSession, argument: str = "") -> list[str]:
-    """Models from ``GET /models`` (fetched once) and the built-in list, sorted and unique."""
-    names = set(KNOWN_MODELS)
-    with contextlib.suppress(ChatError):  # without the server, completion offers the built-in names
-        names.update(str(model["id"]) for model in session.client.list_models(retry_failed=False))
-    return sorted(names)
+    """Models from ``GET /models`` (fetched once), else the built-in list, sorted and unique."""
+    listed = session.listed_models()
+    return sorted(set(listed) if listed else set(BUILT_IN))
 
 
 def check_model_name(name: str) -> str:
     """``name`` if it can be a model name.
 
     Raises:
-        CommandError: it has spaces.
+        CommandError: it has spaces, invisible characters, or is too long.
     """
-    if len(name.split()) > 1:
-        raise CommandError(f"A model name has no spaces: {name!r}. /models lists them.")
-    return name
+    try:
+        return checked_model_name(name)
+    except ValueError as error:
+        raise CommandError(f"{error}. /models lists them.") from None
+
+
+def capabilities(profile: ModelProfile) -> str:
+    """``256k context · thinking (switchable) · images`` for /models."""
+    parts = [f"{human(profile.window)} context"] if profile.window else []
+    if profile.thinking is Thinking.SWITCHABLE:
+        parts.append("thinking (switchable)")
+    elif profile.thinking is Thinking.ALWAYS:
+        parts.append("always thinks")
+    if profile.images:
+        parts.append("images")
+    return " · ".join(parts)
 
 
 def register(registry: CommandRegistry) -> None:
@@ -35,23 +47,23 @@ def register(registry: CommandRegistry) -> None:
 
     @cmd("model", "Show the model, or switch to NAME for the next turn.", usage="[NAME]", arguments=model_names)
     def model(session: ChatSession, argument: str) -> None:
-        if not argument:
-            session.display.info(f"Model: {session.model}")
-            return
-        session.set_model(check_model_name(argument))
-        session.display.info(f"Model: {argument} (from the next message on)")
-        if argument not in model_names(session):
-            session.display.warning(f"{argument} is not a model this server lists; /models shows those that are.")
+        if argument:
+            session.set_model(check_model_name(argument))
+        session.display.info(f"Model: {session.describe_model()}" + (" (from the next message on)" if argument else ""))
+        warning = session.unlisted_warning(argument) if argument else None
+        if warning:
+            session.display.warning(warning)
 
-    @cmd("models", "List the models the server offers.")
+    @cmd("models", "List the models the server offers, with what each can do.")
     def models(session: ChatSession, argument: str) -> None:
-        listed = session.client.list_models()
+        listed = session.listed_models()
+        if listed is None:
+            session.client.list_models()  # ask again, to show why it fails
+            listed = session.listed_models() or []
         rows = []
-        for entry in sorted(listed, key=lambda m: str(m.get("id"))):
-            name = str(entry.get("id"))
-            window = session.window(name)
+        for name in sorted(listed):
             mark = "← current" if name == session.model else ""
-            rows.append((name, f"{window // 1024}k context {mark}".strip() if window else mark))
+            rows.append((name, capabilities(session.profile(name)), mark))
         session.display.rows(rows, title="Models")
 
     def temperatures(session: ChatSession, argument: str) -> Iterable[str]:

@@ -1,0 +1,80 @@
+"""The one place a chat request is decided: the conversation + the model's profile + the session's choices.
+
+What goes out follows the profile: no sampling parameter a model fixes, a ``thinking`` switch only for models
+that have one, and always a reply budget (Moonshot's default of about 1,024 tokens would cut long answers,
+and a thinking model's reasoning spends the same budget).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kimi_repl.profile import ModelProfile
+
+BUDGET_FIELD = "max_completion_tokens"
+LEGACY_BUDGET_FIELD = "max_tokens"
+"""What older OpenAI-compatible servers take instead (``max_tokens`` is deprecated on Moonshot)."""
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A streamed chat completion, ready to send.
+
+    Attributes:
+        budget: the reply budget in tokens (sent as ``max_completion_tokens`` or, to older servers,
+            ``max_tokens``).
+        thinking: Moonshot's ``thinking`` object, or None to send none.
+    """
+
+    model: str
+    messages: Sequence[Mapping[str, Any]]
+    budget: int
+    temperature: float | None = None
+    thinking: Mapping[str, str] | None = None
+
+    def arguments(self, budget_field: str = BUDGET_FIELD) -> dict[str, Any]:
+        """Keyword arguments for the openai SDK's ``chat.completions.create``."""
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(self.messages),
+            "stream": True,
+            budget_field: self.budget,
+        }
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.thinking is not None:
+            params["extra_body"] = {"thinking": dict(self.thinking)}
+        return params
+
+
+def build_request(
+    messages: Sequence[Mapping[str, Any]],
+    profile: ModelProfile,
+    *,
+    temperature: float | None,
+    thinking: bool | None,
+    budget: int,
+    partial: bool = False,
+) -> ChatRequest:
+    """The request for ``messages`` to the model ``profile`` describes.
+
+    Args:
+        temperature: the user's choice (None: the model's recommendation, where it takes one).
+        thinking: the user's thinking choice (None: the model's default).
+        partial: the last message is the assistant's unfinished reply, to be continued (Moonshot's partial
+            mode): it is marked ``"partial": true``.
+    """
+    sent = list(messages)
+    if partial:
+        if not sent or sent[-1].get("role") != "assistant":
+            raise ValueError("partial mode needs the assistant's reply as the last message")
+        sent[-1] = {**sent[-1], "partial": True}
+    return ChatRequest(
+        model=profile.id,
+        messages=sent,
+        budget=budget,
+        temperature=profile.temperature_to_send(temperature),
+        thinking=profile.thinking_field(thinking),
+    )

@@ -1,0 +1,69 @@
+"""Every value a person types or a file holds, parsed and checked in one place.
+
+Each parser raises :class:`ValueError` with a message fit to show as one line; callers wrap it in their own
+:class:`~kimi_repl.errors.UserError` subclass (a bad flag, a bad command argument, a damaged file).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+
+TEMPERATURE_MIN = 0.0
+TEMPERATURE_MAX = 1.0
+MAX_MODEL_NAME = 128
+MAX_REPLY_TOKENS = 1_048_576
+"""No model has a larger window; a budget above it is a typo."""
+
+# Unicode categories that never belong in an identifier: controls, format characters (zero-width and bidi
+# controls among them), surrogates, private use, unassigned, and every kind of space or line separator.
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"}
+
+
+def parse_temperature(text: str) -> float:
+    """A temperature typed by the user, within Moonshot's range."""
+    value = _finite(text, "Temperature", f"a number from {TEMPERATURE_MIN:g} to {TEMPERATURE_MAX:g}")
+    if not TEMPERATURE_MIN <= value <= TEMPERATURE_MAX:
+        raise ValueError(f"Temperature must be between 0 and 1 (Moonshot's range), not {text}")
+    return value
+
+
+def parse_reply_tokens(text: str, what: str = "The reply budget") -> int:
+    """A token count for the reply budget: a whole number from 1 to 1,048,576."""
+    value = _finite(text, what, "a whole number of tokens")
+    if value != int(value) or not 1 <= value <= MAX_REPLY_TOKENS:
+        raise ValueError(f"{what} must be a whole number of tokens from 1 to {MAX_REPLY_TOKENS:,}, not {text}")
+    return int(value)
+
+
+def parse_on_off(text: str, what: str) -> bool:
+    """``on`` / ``off`` (and the usual synonyms) as a bool."""
+    word = text.strip().lower()
+    if word in ("on", "true", "yes", "1", "enabled"):
+        return True
+    if word in ("off", "false", "no", "0", "disabled"):
+        return False
+    raise ValueError(f"{what} takes on or off, not {text!r}")
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it can be a model id: printable, no spaces or invisible characters, not too long."""
+    if not name:
+        raise ValueError("A model name cannot be empty")
+    if len(name) > MAX_MODEL_NAME:
+        raise ValueError(f"A model name has at most {MAX_MODEL_NAME} characters, not {len(name)}")
+    for ch in name:
+        if unicodedata.category(ch) in _INVISIBLE:
+            what = "a space" if ch.isspace() else f"an invisible or control character (U+{ord(ch):04X})"
+            raise ValueError(f"A model name cannot contain {what}: {name!r}")
+    return name
+
+
+def _finite(text: str, what: str, expected: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be {expected}, not {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be {expected}, not {text}")
+    return value
