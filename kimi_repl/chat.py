@@ -158,8 +158,9 @@ class ChatSession:
         """A sentence naming the models the server lists, the closest to ``near`` first."""
         listed = self.listed_models()
         if not listed:
-            return "/models lists the models you can use."
-        return f"Current models: {', '.join(closest(near, listed))}. Switch with /model NAME."
+            return "/models lists the models you can use." if self.interactive else ""
+        switch = "Switch with /model NAME." if self.interactive else "Choose one with -m NAME."
+        return f"Current models: {', '.join(closest(near, listed))}. {switch}"
 
     # -- settings ----------------------------------------------------------------------------------
     def set_model(self, name: str) -> None:
@@ -492,7 +493,7 @@ class ChatSession:
         failure: ChatError | None = None
         interrupted = False
         started = time.time()
-        view = self.display.reply(model=model)
+        view = self.display.reply(model=model, resume=request.prefix)
         try:
             for event in self.client.stream_chat(request):
                 if isinstance(event, ContentDelta):
@@ -516,7 +517,7 @@ class ChatSession:
             if isinstance(failure, ContextTooLong):
                 raise ReplyFailed(str(failure), too_long=True, window=failure.window)
             if isinstance(failure, ModelNotFound):
-                raise ReplyFailed(f"{failure} {self.current_models(failure.model)}")
+                raise ReplyFailed(f"{failure} {self.current_models(failure.model)}".rstrip())
             if failure is not None:
                 raise ReplyFailed(str(failure))
             if interrupted:
@@ -554,9 +555,9 @@ class ChatSession:
                 f"the reply is incomplete and kept, marked as such ({go_on})."
             )
         elif reason == "length":
+            capped = " (--max-tokens raises it)" if request.budget >= self.settings.max_tokens else ""
             self.display.warning(
-                f"⚠ The reply used its whole budget of {request.budget:,} tokens and was cut short: {go_on} "
-                "(--max-tokens sets a larger budget)."
+                f"⚠ The reply reached its budget of {request.budget:,} tokens{capped} and was cut short: {go_on}."
             )
         elif reason == "content_filter":
             self.display.warning("⚠ Moonshot's content filter stopped the reply.")

@@ -84,9 +84,11 @@ def _detail(usage: Mapping[str, Any], group: str, name: str) -> Any:
 
 
 def human(tokens: int) -> str:
-    """``12345`` as ``12.3k``, ``262144`` as ``256k``."""
+    """``12345`` as ``12.3k``, ``262144`` as ``256k``, ``1048576`` as ``1M``."""
     if tokens < 1000:
         return str(tokens)
+    if tokens % 1_048_576 == 0:
+        return f"{tokens // 1_048_576}M"
     if tokens % 1024 == 0 and tokens >= 8192:
         return f"{tokens // 1024}k"
     return f"{tokens / 1000:.1f}k"

@@ -131,12 +131,11 @@ PREFERRED_MODELS = (
     "kimi-k2-turbo-preview",
     "kimi-k2-0905-preview",
     "kimi-latest",
-    "moonshot-v1-auto",
-    "moonshot-v1-128k",
-    "moonshot-v1-32k",
-    "moonshot-v1-8k",
 )
 """The default model is the first of these the server lists (a chat client wants the flagship)."""
+
+OLDER_MODELS = ("moonshot-v1-auto", "moonshot-v1-128k", "moonshot-v1-32k", "moonshot-v1-8k")
+"""The default when the server lists no Kimi model at all."""
 
 
 def built_in(model: str) -> ModelProfile | None:
@@ -183,14 +182,18 @@ def profile_for(model: str, entry: Mapping[str, Any] | None = None) -> ModelProf
 
 
 def choose_default(listed: Iterable[str]) -> str:
-    """The default model among the ids the server lists: the first preferred one, else the first Kimi, else
-    the first listed (a server that is not Moonshot's serves its own); :data:`DEFAULT_MODEL` if none."""
+    """The default model among the ids the server lists.
+
+    The first preferred one; else the first Kimi model listed (a lineup newer than this table); else the
+    best moonshot-v1; else the first listed (a server that is not Moonshot's serves its own models);
+    :data:`DEFAULT_MODEL` when the list is empty.
+    """
     ids = list(listed)
     available = set(ids)
-    for model in PREFERRED_MODELS:
-        if model in available:
-            return model
-    return next((m for m in ids if m.startswith("kimi-")), ids[0] if ids else DEFAULT_MODEL)
+    preferred = next((m for m in PREFERRED_MODELS if m in available), None)
+    newer = next((m for m in ids if m.startswith("kimi-")), None)
+    older = next((m for m in OLDER_MODELS if m in available), None)
+    return preferred or newer or older or (ids[0] if ids else DEFAULT_MODEL)
 
 
 def closest(name: str, listed: Iterable[str], *, limit: int = 6) -> list[str]:

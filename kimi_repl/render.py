@@ -133,6 +133,26 @@ class BlockSplitter:
         self._lines, self._partial, self._fence = [], [], None
         return rest
 
+    def reopening(self) -> str:
+        """What a continuation of this text needs in front of it to render as the block it continues.
+
+        Inside a code fence: the fence's opening line (the rest is code, not prose, and its closing fence
+        must not open a new one); inside a table: the header and its rule. Otherwise nothing.
+        """
+        lines = self._lines
+        if self._fence is not None and lines:
+            return lines[0] + "\n"
+        if len(lines) >= 2 and lines[0].lstrip().startswith("|") and set(lines[1].strip()) <= set("|-: "):
+            return "\n".join(lines[:2]) + "\n"
+        return ""
+
+
+def reopening(text: str) -> str:
+    """:meth:`BlockSplitter.reopening` for a whole text (a reply being continued)."""
+    splitter = BlockSplitter()
+    splitter.feed(text + "\n" if text and not text.endswith("\n") else text)
+    return splitter.reopening()
+
 
 @dataclass
 class RenderStats:
@@ -291,7 +311,13 @@ class MarkdownReplyView:
     4.2 s") when the answer starts.
     """
 
-    def __init__(self, console: Console, *, waiting_for: str = "the reply", show_thinking: bool = False) -> None:
+    def __init__(
+        self, console: Console, *, waiting_for: str = "the reply", show_thinking: bool = False, resume: str = ""
+    ) -> None:
+        """Args:
+        resume: the reply this one continues (``/continue``): its unfinished block's opening is fed
+            first, unprinted, so that the continuation renders as the code or table it continues.
+        """
         from rich.live import Live
         from rich.spinner import Spinner
 
@@ -300,6 +326,8 @@ class MarkdownReplyView:
         self.waiting = True  # nothing has arrived yet: the live region shows a spinner
         self.spinner = Spinner("dots", Text(f"waiting for {sanitize(waiting_for)}…", style="dim"), style="cyan")
         self.splitter = BlockSplitter()
+        if resume:
+            self.splitter.feed(reopening(sanitize(resume)))
         self.stats = RenderStats()
         self._printed_blocks = 0
         self._thinking_started: float | None = None
@@ -421,10 +449,14 @@ class Display:
         self.console = console or Console(highlight=False)
         self.err_console = err_console or (console if console is not None else Console(highlight=False, stderr=True))
 
-    def reply(self, *, model: str = "the reply") -> ReplyView:
-        """A view for the next streamed reply: markdown in a terminal, plain text otherwise."""
+    def reply(self, *, model: str = "the reply", resume: str = "") -> ReplyView:
+        """A view for the next streamed reply: markdown in a terminal, plain text otherwise.
+
+        Args:
+            resume: the reply this one continues, if it does.
+        """
         if self.console.is_terminal:
-            return MarkdownReplyView(self.console, waiting_for=model, show_thinking=self.show_thinking)
+            return MarkdownReplyView(self.console, waiting_for=model, show_thinking=self.show_thinking, resume=resume)
         return PlainReplyView(self.console.file)
 
     def gap(self) -> None:

@@ -34,6 +34,12 @@ class ChatRequest:
     temperature: float | None = None
     thinking: Mapping[str, str] | None = None
 
+    @property
+    def prefix(self) -> str:
+        """The reply this request continues (partial mode), or ""."""
+        last = self.messages[-1] if self.messages else {}
+        return str(last.get("content") or "") if last.get("partial") else ""
+
     def arguments(self, budget_field: str = BUDGET_FIELD) -> dict[str, Any]:
         """Keyword arguments for the openai SDK's ``chat.completions.create``."""
         params: dict[str, Any] = {

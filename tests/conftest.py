@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from kimi_repl.chat import ChatSession
 from kimi_repl.config import Settings
 from kimi_repl.render import Display
 from tests.fake_server import TEST_KEY, FakeMoonshot
+from tests.terminal import Terminal, clean_environment
 
 USER_VARIABLES = (
     "MOONSHOT_API_KEY",
@@ -87,3 +88,30 @@ def display() -> CapturedDisplay:
 @pytest.fixture
 def session(settings: Settings, display: CapturedDisplay) -> ChatSession:
     return ChatSession(settings, display)
+
+
+Launch = Callable[..., Terminal]
+
+
+@pytest.fixture
+def launch(isolated_user: Path, tmp_path: Path, server: FakeMoonshot) -> Iterator[Launch]:
+    """Start the installed kimi-repl in a pty; by default pointed at the fake server with the test key.
+
+    ``to=`` points it at another fake server (the older lineup); keyword arguments set environment variables.
+    """
+    started: list[Terminal] = []
+
+    def start(*args: str, rows: int = 60, cols: int = 100, to: FakeMoonshot | None = None, **env: str) -> Terminal:
+        values = {"MOONSHOT_BASE_URL": (to or server).base_url, "MOONSHOT_API_KEY": TEST_KEY, **env}
+        values = {name: value for name, value in values.items() if value}
+        terminal = Terminal(
+            list(args), clean_environment(isolated_user, **values), cwd=tmp_path / "work", rows=rows, cols=cols
+        )
+        started.append(terminal)
+        return terminal
+
+    yield start
+    for terminal in started:
+        terminal.close()
+        assert "Traceback" not in terminal.log(), terminal.log()
+        assert TEST_KEY not in terminal.log()

@@ -282,7 +282,9 @@ class FakeMoonshot:
         self.retry_after_ms = 20
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001}
         self.files: dict[str, dict[str, Any]] = {}
+        self.remainders: dict[str, str] = {}  # a reply cut by its budget -> what the model had left to say
         self.estimate_status: int | None = None  # answer /tokenizers/estimate-token-count with this error
+        self.models_status: int | None = None  # answer GET /models with this error
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -330,7 +332,8 @@ class FakeMoonshot:
                 return script
         messages = body.get("messages") or []
         if messages and messages[-1].get("partial"):  # partial mode: go on from the reply so far
-            return Script(text=" …and that is the rest of the answer.")
+            rest = self.remainders.get(str(messages[-1].get("content")))
+            return Script(text=rest if rest is not None else " …and that is the rest of the answer.")
         last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
         directive = directive_script(str(last_user))
         if directive is not None:
@@ -403,6 +406,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if self.path.rstrip("/") == "/v1/models":
+            if self.fake.models_status is not None:
+                return self._error(self.fake.models_status)
             data = []
             for name, model in self.fake.models.items():
                 entry: dict[str, Any] = {
@@ -538,8 +543,13 @@ class _Handler(BaseHTTPRequestHandler):
         text = script.text if script.text is not None else ""
         finish = script.finish_reason
         if budget is not None and script.budget_applies:
+            whole = text
             reasoning, text, cut = within_budget(reasoning, text, budget)
-            finish = "length" if cut else finish
+            if cut:
+                finish = "length"
+                last = messages[-1] if messages else {}
+                so_far = str(last.get("content")) if last.get("partial") else ""
+                fake.remainders[so_far + text] = whole[len(text) :]
         reply = _Reply(model, text, reasoning, prompt_tokens, finish, script, details=fake.capabilities)
         if not body.get("stream"):
             return self._complete(reply)

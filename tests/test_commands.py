@@ -94,7 +94,7 @@ def test_models_lists_server_models_with_windows(
     assert any("moonshot-v1-8k " in line and "8k context" in line for line in lines)
     assert any("kimi-k2.6 " in line and "thinking (switchable) · images" in line for line in lines)
     assert any("kimi-k2.7-code " in line and "always thinks" in line for line in lines)
-    assert any("kimi-k3 " in line and "1024k context" in line for line in lines)
+    assert any("kimi-k3 " in line and "1M context" in line for line in lines)
     assert "← current" in display.output
 
 

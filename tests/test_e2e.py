@@ -2,36 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
-
-from tests.fake_server import TEST_KEY, FakeMoonshot, Script, markdown_sample
-from tests.terminal import Terminal, clean_environment
-
-Launch = Callable[..., Terminal]
-
-
-@pytest.fixture
-def launch(isolated_user: Path, tmp_path: Path, server: FakeMoonshot) -> Iterator[Launch]:
-    """Start kimi-repl in a pty; by default pointed at the fake server with the test key."""
-    started: list[Terminal] = []
-
-    def start(*args: str, rows: int = 60, cols: int = 100, **env: str) -> Terminal:
-        values = {"MOONSHOT_BASE_URL": server.base_url, "MOONSHOT_API_KEY": TEST_KEY, **env}
-        values = {name: value for name, value in values.items() if value}
-        terminal = Terminal(
-            list(args), clean_environment(isolated_user, **values), cwd=tmp_path / "work", rows=rows, cols=cols
-        )
-        started.append(terminal)
-        return terminal
-
-    yield start
-    for terminal in started:
-        terminal.close()
-        assert "Traceback" not in terminal.log(), terminal.log()
-        assert TEST_KEY not in terminal.log()
+from tests.conftest import Launch
+from tests.fake_server import FakeMoonshot, Script, markdown_sample
 
 
 def test_two_turns_keep_the_history_and_ctrl_d_exits_zero(launch: Launch, server: FakeMoonshot) -> None:

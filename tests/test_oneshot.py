@@ -12,9 +12,10 @@ from tests.terminal import Terminal, clean_environment, installed_command
 
 
 def run(
-    home: Path, server: FakeMoonshot, *args: str, stdin: str | None = None, key: str = TEST_KEY
+    home: Path, server: FakeMoonshot, *args: str, stdin: str | None = None, key: str = TEST_KEY, **variables: str
 ) -> subprocess.CompletedProcess[str]:
     env = clean_environment(home, MOONSHOT_BASE_URL=server.base_url, **({"MOONSHOT_API_KEY": key} if key else {}))
+    env.update(variables)
     return subprocess.run(
         [installed_command(), *args],
         input=stdin,
@@ -75,6 +76,10 @@ def test_a_cut_reply_exits_one_after_printing_what_arrived(isolated_user: Path, 
         (("-r", "no-such-session", "-p", "hi"), None, TEST_KEY, "no saved session"),
         (("-p", "hi"), None, "", "MOONSHOT_API_KEY"),
         (("--frobnicate",), None, TEST_KEY, "unrecognized arguments"),
+        (("--max-tokens", "0", "-p", "hi"), None, TEST_KEY, "whole number of tokens"),
+        (("--max-tokens", "1e9", "-p", "hi"), None, TEST_KEY, "whole number of tokens"),
+        (("--thinking", "maybe", "-p", "hi"), None, TEST_KEY, "--thinking takes on or off"),
+        (("-m", "kimi\u200bk2", "-p", "hi"), None, TEST_KEY, "invisible or control character"),
     ],
 )
 def test_bad_usage_or_configuration_exits_two(
@@ -115,3 +120,33 @@ def test_an_unwritable_home_still_answers_with_a_warning(isolated_user: Path, se
     result = run(blocked, server, "-p", "hello")
     assert result.returncode == 0 and result.stdout == "Echo 1: hello\n"
     assert "Sessions cannot be saved" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_discontinued_model_exits_one_naming_the_current_models(isolated_user: Path, server: FakeMoonshot) -> None:
+    result = run(isolated_user, server, "-m", "kimi-k2-turbo-preview", "-p", "hi")
+    assert result.returncode == 1 and result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and "no model 'kimi-k2-turbo-preview'" in line
+    assert "Current models: kimi-k2.6, kimi-k2.5" in line and "-m NAME" in line
+
+
+def test_with_no_model_configured_one_shot_asks_the_servers_default(isolated_user: Path, server: FakeMoonshot) -> None:
+    result = run(isolated_user, server, "-p", "hello")
+    assert (result.returncode, result.stdout) == (0, "Echo 1: hello\n")
+    body = server.chat_requests()[-1]
+    assert (body["model"], body["max_completion_tokens"]) == ("kimi-k2.6", 32_768)
+
+
+def test_thinking_and_the_budget_from_flags_and_the_environment(isolated_user: Path, server: FakeMoonshot) -> None:
+    run(isolated_user, server, "--thinking", "off", "-p", "one", MOONSHOT_MAX_TOKENS="2000")
+    run(isolated_user, server, "--max-tokens", "700", "-p", "two", MOONSHOT_THINKING="off")
+    first, second = server.chat_requests()
+    assert (first["thinking"], first["max_completion_tokens"]) == ({"type": "disabled"}, 2000)
+    assert (second["thinking"], second["max_completion_tokens"]) == ({"type": "disabled"}, 700)
+
+
+def test_the_older_lineup_in_one_shot(isolated_user: Path) -> None:
+    with FakeMoonshot(lineup="legacy") as legacy:
+        result = run(isolated_user, legacy, "-p", "hello")
+        assert (result.returncode, result.stdout) == (0, "Echo 1: hello\n")
+        assert legacy.chat_requests()[-1]["model"] == "kimi-k2-turbo-preview"
