@@ -13,7 +13,7 @@ from openai import OpenAI
 
 def read(client: OpenAI, message: str) -> int:
     stream = client.chat.completions.create(
-        model="kimi-k2-turbo-preview", messages=[{"role": "user", "content": message}], stream=True
+        model="kimi-k2.6", messages=[{"role": "user", "content": message}], stream=True
     )
     size = 0
     for chunk in stream:

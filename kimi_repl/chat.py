@@ -37,7 +37,7 @@ from kimi_repl.context import (
 )
 from kimi_repl.conversation import Conversation, Document, Turn, new_session_id
 from kimi_repl.documents import DocumentError, load_document
-from kimi_repl.profile import DEFAULT_MODEL, ModelProfile, built_in, choose_default, closest, profile_for
+from kimi_repl.profile import DEFAULT_MODEL, ModelProfile, Thinking, built_in, choose_default, closest, profile_for
 from kimi_repl.render import Display
 from kimi_repl.request import ChatRequest, build_request
 from kimi_repl.sessions import SessionLog, SessionStore
@@ -182,23 +182,17 @@ class ChatSession:
         self.conversation.thinking = on
         self._record(lambda log: log.settings())
 
-    def thinking_state(self, model: str | None = None) -> str:
-        """``on``, ``off``, ``always`` or ``never`` for ``model`` with this session's choice."""
-        return self.profile(model).thinking_state(self.conversation.thinking)
-
     def describe_model(self) -> str:
         """One line about the current model: thinking, window, images."""
         profile = self.profile()
-        parts = [profile.id]
-        if profile.thinking.value != "never":
-            parts.append(f"thinking {profile.thinking_state(self.conversation.thinking)}")
+        parts = [profile.id, profile.thinking_label(self.conversation.thinking)]
         if profile.window:
             parts.append(f"{human(profile.window)} context")
         if profile.images:
             parts.append("images")
         if not profile.known:
             parts.append("unknown to kimi-repl: no sampling parameters are sent unless you choose them")
-        return " · ".join(parts)
+        return " · ".join(part for part in parts if part)
 
     def describe_temperature(self) -> str:
         """The temperature in force for the current model, and where it comes from."""
@@ -208,8 +202,8 @@ class ChatSession:
         if profile.fixed_sampling:
             fixed = profile.fixed_temperature_now(self.conversation.thinking)
             uses = f"uses {fixed:g}" if fixed is not None else "sets its own"
-            state = profile.thinking_state(self.conversation.thinking)
-            when = f" with thinking {state}" if profile.thinking.value == "switchable" else ""
+            switchable = profile.thinking is Thinking.SWITCHABLE
+            when = f" with {profile.thinking_label(self.conversation.thinking)}" if switchable else ""
             return f"{profile.id} {uses}{when} and refuses any other, so none is sent{yours}."
         if chosen is not None:
             return f"{chosen:g}"
@@ -348,7 +342,7 @@ class ChatSession:
         self._report_trim(trim, model)
         tokens = trim.tokens if trim is not None else local_estimate(messages())
         try:
-            return self._generate(self._request(profile, messages(), tokens, partial), profile)
+            return self._generate(self._request(profile, messages(), tokens, partial))
         except ReplyFailed as failure:
             if not failure.too_long:
                 raise
@@ -359,14 +353,14 @@ class ChatSession:
             # The input may fit and only the budget not: size it again from the larger count, with headroom.
             roomier = max(counted or 0, tokens) + window // 50
             if counted is not None and roomier + REPLY_FLOOR <= window:
-                return self._generate(self._request(profile, messages(), roomier, partial), profile)
+                return self._generate(self._request(profile, messages(), roomier, partial))
             measured = max(counted or local_estimate(messages()), window + 1)
             trim = trim_to_fit(self.conversation, measured=measured, window=window)
             if not trim.dropped:
                 raise ReplyFailed(f"Your message alone is too long for {model} ({human(window)} tokens).") from None
             self._record(lambda log: log.context())
             self._report_trim(trim, model, refused=True)
-            return self._generate(self._request(profile, messages(), trim.tokens, partial), profile)
+            return self._generate(self._request(profile, messages(), trim.tokens, partial))
 
     def _request(
         self, profile: ModelProfile, messages: list[dict[str, Any]], tokens: int, partial: bool
@@ -443,8 +437,7 @@ class ChatSession:
         if usage is None:
             return None
         profile = self.profile(turn.model)
-        thinking = profile.thinking_state(turn.thinking) if profile.thinking.value != "never" else None
-        return usage_line(usage, profile.window, thinking=thinking)
+        return usage_line(usage, profile.window, thinking=profile.thinking_label(turn.thinking))
 
     # -- documents ---------------------------------------------------------------------------------
     def attach(self, path: Path) -> Document:
@@ -479,7 +472,7 @@ class ChatSession:
         self._record(lambda log: log.undo(len(removed)))
         return removed
 
-    def _generate(self, request: ChatRequest, profile: ModelProfile) -> Turn:
+    def _generate(self, request: ChatRequest) -> Turn:
         """Stream the reply to ``request`` into the display and return it as a turn (not yet added).
 
         Raises:

@@ -228,7 +228,7 @@ class MoonshotClient:
         """``model``'s entry in ``GET /models``, if that was fetched and lists it."""
         return next((entry for entry in self._models or () if entry.get("id") == model), None)
 
-    def estimate_tokens(self, messages: list[dict[str, str]], *, model: str) -> int | None:
+    def estimate_tokens(self, messages: list[dict[str, Any]], *, model: str) -> int | None:
         """Moonshot's count of the tokens ``messages`` make for ``model``; None when the server cannot say."""
         import openai
 

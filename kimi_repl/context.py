@@ -94,12 +94,12 @@ def human(tokens: int) -> str:
     return f"{tokens / 1000:.1f}k"
 
 
-def usage_line(usage: Usage, window: int | None, *, thinking: str | None = None) -> str:
+def usage_line(usage: Usage, window: int | None, *, thinking: str = "") -> str:
     """The dim line after a reply: ``↑ 1.2k prompt · ↓ 80 completion (40 reasoning) · 512 cached · thinking on
     · 1.3k / 256k context (1%)``.
 
     Args:
-        thinking: the model's thinking state (``on``, ``off``, ``always``), for models that think.
+        thinking: the model's thinking label (``thinking on``), for models that think.
     """
     completion = f"↓ {human(usage.completion)} completion"
     if usage.reasoning:
@@ -108,7 +108,7 @@ def usage_line(usage: Usage, window: int | None, *, thinking: str | None = None)
     if usage.cached:
         parts.append(f"{human(usage.cached)} cached")
     if thinking:
-        parts.append(f"thinking {thinking}")
+        parts.append(thinking)
     if window:
         parts.append(f"{human(usage.total)} / {human(window)} context ({100 * usage.total / window:.0f}%)")
     return " · ".join(parts)

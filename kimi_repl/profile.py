@@ -75,10 +75,15 @@ class ModelProfile:
         return self.fixed_temperature[1 if self.thinks(choice) else 0]
 
     def thinking_state(self, choice: bool | None) -> str:
-        """``on``, ``off``, ``always`` or ``never``, for the banner, /model and the usage line."""
+        """``on``, ``off``, ``always`` or ``never``."""
         if self.thinking is Thinking.SWITCHABLE:
             return "on" if self.thinks(choice) else "off"
         return str(self.thinking.value)
+
+    def thinking_label(self, choice: bool | None) -> str:
+        """``thinking on`` (off, always) for the banner, /model and the usage line; "" for a model that never
+        thinks."""
+        return "" if self.thinking is Thinking.NEVER else f"thinking {self.thinking_state(choice)}"
 
 
 def _k2_6(model: str, images: bool = True) -> ModelProfile:

@@ -28,7 +28,6 @@ from kimi_repl.chat import ChatSession, message_text
 from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
 from kimi_repl.errors import UserError
-from kimi_repl.profile import Thinking
 from kimi_repl.render import warm_up
 
 PRELOAD_AFTER_SECONDS = 1.0
@@ -173,9 +172,8 @@ class Repl:
     def banner(self) -> None:
         session = self.session
         profile = session.profile(fetch=False)  # the prompt must not wait for the server
-        thinking = profile.thinking_state(session.conversation.thinking)
-        about = f"{profile.id} · thinking {thinking}" if profile.thinking is not Thinking.NEVER else profile.id
-        session.display.note(f"kimi-repl {__version__} · {about} · /help · Alt-Enter newline · Ctrl-D quit")
+        parts = (f"kimi-repl {__version__}", profile.id, profile.thinking_label(session.conversation.thinking))
+        session.display.note(" · ".join(p for p in parts if p) + " · /help · Alt-Enter newline · Ctrl-D quit")
 
     def run(self) -> int:
         """Read and handle lines until /exit, Ctrl-D or a hang-up; return the exit status."""

@@ -59,7 +59,7 @@ def test_usage_is_read_in_every_shape(record: dict[str, object], expected: Usage
 def test_usage_line_shows_tokens_and_how_full_the_window_is() -> None:
     line = usage_line(Usage(12_000, 345, 1_024), 131_072)
     assert line == "↑ 12.0k prompt · ↓ 345 completion · 1.0k cached · 12.3k / 128k context (9%)"
-    line = usage_line(Usage(12_000, 1_345, 0, 1_000), 262_144, thinking="on")
+    line = usage_line(Usage(12_000, 1_345, 0, 1_000), 262_144, thinking="thinking on")
     assert line == "↑ 12.0k prompt · ↓ 1.3k completion (1.0k reasoning) · thinking on · 13.3k / 256k context (5%)"
     assert human(262_144) == "256k" and human(8_192) == "8k" and human(999) == "999"
 
