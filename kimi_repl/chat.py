@@ -216,44 +216,94 @@ class ChatSession:
         """A new, empty conversation with the same settings, saved in a new session file."""
         self.adopt(self.conversation.fresh())
 
-    def adopt(self, conversation: Conversation, *, session_file: Path | None = None, pending: str = "") -> None:
-        """Make ``conversation`` the current one.
+    def adopt(self, conversation: Conversation, *, pending: str = "") -> None:
+        """Make ``conversation`` (new, or loaded from a transcript) the current one, saved as a new session.
 
         Args:
-            session_file: its session file, to append to (a resumed session); without it the conversation
-                is saved as a new session, its turns written at once.
             pending: a message that never got its reply, put back at the prompt.
         """
-        if session_file is None and conversation.turns:
+        if conversation.turns:
             conversation.id, conversation.created = new_session_id(), time.time()
-        with self._model_lock:
-            self.model_from_server = False  # a conversation from a file names its model
-            self.conversation = conversation
-        self.pending_input = pending
-        if self.store is None:
-            self.log = None
-        elif session_file is not None:
-            self.log = self.store.continue_log(session_file, conversation)
-        else:
+        self._switch(conversation, pending)
+        if self.store is not None:
             self.log = self.store.new_log(conversation)
             if conversation.turns:
                 self._record(lambda log: log.turn(*conversation.turns))
 
+    def resume(self, path: Path) -> None:
+        """Take up the saved session in ``path`` and append to it from now on.
+
+        If another kimi-repl has it open, it is forked: its turns go on in a new session, and a note says so.
+
+        Raises:
+            TranscriptError: it cannot be read.
+        """
+        if self.store is None:
+            raise TranscriptError("sessions are not saved in this mode")
+        resumed = self.store.resume(path)
+        for note in resumed.notes:
+            self.display.warning(note)
+        if resumed.log is None:
+            forked_from = resumed.conversation.id
+            self.adopt(resumed.conversation, pending=resumed.pending)
+            self.display.warning(
+                f"⚠ Session {forked_from} is {resumed.busy}: continuing in a new session, "
+                f"{self.conversation.id}, forked from it."
+            )
+            return
+        self._switch(resumed.conversation, resumed.pending)
+        self.log = resumed.log
+
+    def _switch(self, conversation: Conversation, pending: str) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        with self._model_lock:
+            self.model_from_server = False  # a conversation from a file names its model
+            self.conversation = conversation
+        self.pending_input = pending
+
     def take_pending_input(self) -> str:
-        """The text to pre-fill the next prompt with, once."""
+        """The message that never got its reply (a failed request, or a resumed session), once."""
         text, self.pending_input = self.pending_input, ""
         return text
 
     def _record(self, action: Callable[[SessionLog], None]) -> None:
-        """Apply ``action`` to the session file; a failure is reported once and the chat goes on."""
-        if self.log is None:
+        """Apply ``action`` to the session file. A failure is reported at once (the chat goes on); so is the
+        first write that works again, which saves everything."""
+        log = self.log
+        if log is None:
             return
+        was_dirty = log.dirty
         try:
-            action(self.log)
+            action(log)
         except TranscriptError as error:
             if not self._autosave_failed:
                 self._autosave_failed = True
-                self.display.warning(f"⚠ {error}. The chat goes on unsaved: /save it somewhere to keep it.")
+                self.display.warning(
+                    f"⚠ {error}. The chat goes on; it is saved as soon as writing works again (or /save it elsewhere)."
+                )
+            return
+        if was_dirty and self._autosave_failed:
+            self._autosave_failed = False
+            self.display.note(f"The session is saved again ({log.path}).")
+
+    def flush(self) -> str | None:
+        """Save whatever an earlier failure left unsaved; return why it still cannot be saved, or None."""
+        log = self.log
+        if log is None or not log.dirty:
+            return None
+        try:
+            log.save_whole()
+        except TranscriptError as error:
+            return str(error)
+        self._autosave_failed = False
+        return None
+
+    def close(self) -> None:
+        """The session ends: its lock goes, and a session this run made but left empty is removed."""
+        if self.log is not None:
+            self.log.close()
 
     # -- turns -------------------------------------------------------------------------------------
     def send(self, text: str) -> Turn | None:
@@ -269,6 +319,11 @@ class ChatSession:
         """
         self.resolve_model()
         conversation = self.conversation
+        too_long = self._too_long_alone(text)
+        if too_long:
+            self.pending_input = text
+            self.display.error(f"{too_long} ↑ brings your message back." if self.interactive else too_long)
+            return None
         user = conversation.add_user(text)
         self._record(lambda log: log.turn(user))
         try:
@@ -276,11 +331,26 @@ class ChatSession:
         except ReplyFailed as failure:
             self.pending_input = conversation.withdraw_user()
             self._record(lambda log: log.withdraw())
-            self.display.error(f"{failure} Your message is back at the prompt." if self.interactive else str(failure))
+            self.display.error(f"{failure} ↑ brings your message back." if self.interactive else str(failure))
             return None
         conversation.add_reply(reply)
         self._record(lambda log: log.turn(reply))
         return reply
+
+    def _too_long_alone(self, text: str) -> str | None:
+        """Why ``text`` cannot be sent at all to the current model (too long for its window, even with every
+        older turn dropped), or None. Counted here, cautiously: nothing is sent to find out."""
+        window = self.window()
+        if window is None:
+            return None
+        conversation = self.conversation
+        tokens = local_estimate([*conversation.preamble(), {"role": "user", "content": text}])
+        if tokens <= window:
+            return None
+        return (
+            f"Your message is about {human(tokens)} tokens: too long for {conversation.model}'s {human(window)} "
+            "window (a model with a larger one may take it). Nothing was sent."
+        )
 
     def retry(self, model: str | None = None) -> Turn | None:
         """Generate the last reply again (with ``model`` if given), replacing it once the new one arrived."""
@@ -487,8 +557,9 @@ class ChatSession:
         interrupted = False
         started = time.time()
         view = self.display.reply(model=model, resume=request.prefix)
+        events = self.client.stream_chat(request)
         try:
-            for event in self.client.stream_chat(request):
+            for event in events:
                 if isinstance(event, ContentDelta):
                     content.append(event.text)
                     view.content(event.text)
@@ -497,12 +568,16 @@ class ChatSession:
                     view.reasoning(event.text)
                 else:
                     finished = event
+                if self.display.gone:  # nobody is reading any more (a hang-up, a closed pipe)
+                    interrupted = True
+                    break
         except KeyboardInterrupt:
             interrupted = True
         except ChatError as exc:
             failure = exc
         finally:
-            view.close()
+            events.close()
+            view.close()  # never raises: a terminal that went away only sets display.gone
 
         answer = "".join(content)
         reason = finished.reason if finished else None

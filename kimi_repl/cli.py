@@ -6,15 +6,15 @@ Exit statuses: 0 success, 1 an API error in one-shot mode, 2 bad usage or config
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from kimi_repl import __version__
-from kimi_repl.config import ConfigError, Settings, load_settings
+from kimi_repl.config import Settings, load_settings
 from kimi_repl.errors import UserError
 from kimi_repl.profile import DEFAULT_MODEL
 from kimi_repl.values import check_model_name, parse_on_off, parse_reply_tokens, parse_temperature
@@ -82,10 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(UserError):
+    """The command line, or what came with it, cannot be used."""
+
+
+MAX_PIPED_BYTES = 32 * 1024 * 1024
+"""The most read from a pipe: more is surely a mistake (``cat /dev/zero | kimi-repl``), and no model takes it."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kimi-repl; return the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.resume is not None and not args.resume.strip():
+            raise UsageError("-r needs a session id (or its number in /sessions); -c takes the latest")
         settings = load_settings(
             model=args.model,
             temperature=args.temperature,
@@ -94,11 +104,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             thinking=args.thinking,
             max_tokens=args.max_tokens,
         )
-    except ConfigError as error:
+        question = _question(args)
+        if question is None and not sys.stdout.isatty():
+            raise UsageError(
+                "standard output is not a terminal, so there is nowhere to chat: run kimi-repl in a terminal, or "
+                "ask one question with -p TEXT (or a pipe) and the reply goes to standard output"
+            )
+    except UserError as error:
         print(f"kimi-repl: {error}", file=sys.stderr)
         return 2
     try:
-        return _run(args, settings)
+        return _run(args, settings, question)
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a bug: one line, the details in the error log, never a traceback
@@ -110,11 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
+def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> int:
     from kimi_repl.chat import ChatSession
     from kimi_repl.config import sessions_dir
     from kimi_repl.render import Display
-    from kimi_repl.sessions import SessionStore, load_file
+    from kimi_repl.sessions import SessionStore
     from kimi_repl.transcript import TranscriptError
 
     display = Display()
@@ -124,24 +140,33 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         display.warning(f"⚠ Sessions cannot be saved ({error.strerror or error}); /save still works.")
         store = None
     session = ChatSession(settings, display, store=store)
-    path: Path | None = None
-    if args.continue_ or args.resume:
-        try:
-            if store is None:
-                raise TranscriptError("there are no saved sessions to resume")
-            path = store.find(args.resume) if args.resume else store.latest()
-            if path is not None:
-                conversation, pending = load_file(path)
-                session.adopt(conversation, session_file=path, pending=pending)
-        except UserError as error:
-            print(f"kimi-repl: {error}", file=sys.stderr)
-            return 2
-        _apply_flags(session, args)
+    try:
+        resumed = False
+        if args.continue_ or args.resume is not None:
+            try:
+                if store is None:
+                    raise TranscriptError("there are no saved sessions to resume")
+                path = store.find(args.resume) if args.resume is not None else store.latest()
+                if path is not None:
+                    session.resume(path)
+                    resumed = True
+            except UserError as error:
+                print(f"kimi-repl: {error}", file=sys.stderr)
+                return 2
+            _apply_flags(session, args)
+        if question is not None:
+            return _one_shot(session, question)
+        return _interactive(session, resumed=resumed, asked_to_continue=args.continue_)
+    finally:
+        problem = session.flush()
+        if problem:
+            display.error(f"{problem}: the last changes are not saved.")
+        session.close()
+        if display.gone:
+            _silence_stdout()
 
-    question = _question(args)
-    if question is not None:
-        return _one_shot(session, question)
 
+def _interactive(session: ChatSession, *, resumed: bool, asked_to_continue: bool) -> int:
     from prompt_toolkit.history import History, InMemoryHistory
 
     from kimi_repl.commands import build_registry
@@ -149,30 +174,49 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from kimi_repl.config import history_file
     from kimi_repl.repl import Repl, SecretFilteringHistory
 
+    display = session.display
     history: History
     try:
-        history = SecretFilteringHistory(history_file(), settings.api_key)
+        history = SecretFilteringHistory(history_file(), session.settings.api_key)
     except OSError as error:
         display.warning(f"⚠ Input history cannot be kept ({error.strerror or error}).")
         history = InMemoryHistory()
     repl = Repl(session, build_registry(), history=history)
     repl.banner()
-    if path is not None:
+    if resumed:
         describe_switch(session, f"Resumed session {session.conversation.id}")
-    elif args.continue_:
+    elif asked_to_continue:
         display.note("No saved session to continue: starting a new one.")
     return repl.run()
 
 
+def _silence_stdout() -> None:
+    """Standard output went away (``kimi-repl -p ... | head -1``): point it at /dev/null, so that Python's own
+    flush at exit does not complain about the broken pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def _piped_input() -> str | None:
-    """Standard input, if it is a pipe or a file (not a terminal, nor something that may never end)."""
+    """Standard input, if it is a pipe or a file (not a terminal, nor something that may never end).
+
+    Raises:
+        UsageError: it is not UTF-8 text, or too much.
+    """
     try:
         mode = os.fstat(sys.stdin.fileno()).st_mode
     except (OSError, ValueError):
         return None
     if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
         return None
-    return str(sys.stdin.read())
+    data = sys.stdin.buffer.read(MAX_PIPED_BYTES + 1)
+    if len(data) > MAX_PIPED_BYTES:
+        raise UsageError(f"standard input is more than {MAX_PIPED_BYTES // 1_048_576} MB: too much to send")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"standard input is not UTF-8 text (byte {error.start + 1} cannot be read)") from None
 
 
 def _question(args: argparse.Namespace) -> str | None:
@@ -196,6 +240,8 @@ def _one_shot(session: ChatSession, question: str) -> int:
         return 2
     session.interactive = False
     reply = session.send(text)
+    if session.display.gone:
+        return 141  # the reader closed the pipe (| head -1): the shell's status for SIGPIPE, and nothing said
     if reply is None:
         return 1
     if reply.interrupted:

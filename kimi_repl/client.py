@@ -9,7 +9,7 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,7 +130,7 @@ class MoonshotClient:
             )
         return self._sdk
 
-    def stream_chat(self, request: ChatRequest) -> Iterator[StreamEvent]:
+    def stream_chat(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
         """Send ``request`` and yield what arrives.
 
         The SDK sends the request (authentication, retries with backoff, timeouts, HTTP errors); the

@@ -11,7 +11,16 @@ from typing import TypeVar
 
 from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.errors import UserError
-from kimi_repl.values import check_model_name, parse_on_off, parse_reply_tokens
+from kimi_repl.files import read_regular_file
+from kimi_repl.values import (
+    check_api_key,
+    check_model_name,
+    parse_base_url,
+    parse_on_off,
+    parse_reply_tokens,
+    parse_retries,
+    parse_timeout,
+)
 
 T = TypeVar("T")
 
@@ -52,17 +61,37 @@ class Settings:
         )
 
 
-def read_dotenv(start: Path | None = None) -> dict[str, str]:
-    """Values of the nearest ``.env`` file, searching from ``start`` (the working directory) upwards."""
-    from dotenv import dotenv_values, find_dotenv
+MAX_DOTENV_BYTES = 1_048_576
 
-    if start is None:
-        path = find_dotenv(usecwd=True)
-    else:
-        path = next((str(p / ".env") for p in (start, *start.parents) if (p / ".env").is_file()), "")
-    if not path:
-        return {}
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+def read_dotenv(start: Path | None = None) -> dict[str, str]:
+    """Values of the nearest ``.env`` file, searching from ``start`` (the working directory) upwards.
+
+    A folder named ``.env`` (a virtual environment) is passed over, as python-dotenv does.
+
+    Raises:
+        ConfigError: the nearest ``.env`` is not a regular file (a FIFO would hang start-up), cannot be read,
+            is too big or is not UTF-8 text.
+    """
+    import io
+
+    from dotenv import dotenv_values
+
+    here = start if start is not None else Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / ".env"
+        try:
+            if not os.path.lexists(candidate) or candidate.is_dir():
+                continue
+        except OSError:
+            continue
+        data = read_regular_file(candidate, max_bytes=MAX_DOTENV_BYTES, kind="a .env file", error=ConfigError)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{candidate} is not UTF-8 text (byte {error.start + 1} cannot be read)") from None
+        return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+    return {}
 
 
 def load_settings(
@@ -102,6 +131,11 @@ def load_settings(
             "no API key. Set MOONSHOT_API_KEY in the environment, or add the line MOONSHOT_API_KEY=sk-... "
             "to a .env file in this folder (keys: https://platform.moonshot.cn)."
         )
+    _checked(partial(check_api_key, what=key[1]), key[0], key[1])
+    base_url = _checked(partial(parse_base_url, what="--base-url"), base_url, "--base-url") if base_url else None
+    if base_url is None and (address := lookup("MOONSHOT_BASE_URL")):
+        base_url = _checked(partial(parse_base_url, what="MOONSHOT_BASE_URL"), address, "MOONSHOT_BASE_URL")
+    timeout, retries = lookup("MOONSHOT_TIMEOUT"), lookup("MOONSHOT_MAX_RETRIES")
     if model is None and (named := lookup("MOONSHOT_MODEL")):
         model = _checked(check_model_name, named, "MOONSHOT_MODEL")
     if thinking is None and (word := lookup("MOONSHOT_THINKING")):
@@ -113,14 +147,14 @@ def load_settings(
     return Settings(
         api_key=key[0],
         api_key_source=key[1],
-        base_url=(base_url or lookup("MOONSHOT_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+        base_url=base_url or DEFAULT_BASE_URL,
         model=model,
         temperature=temperature,
         system=system,
         thinking=thinking,
         max_tokens=max_tokens or DEFAULT_REPLY_CAP,
-        timeout=_number(lookup("MOONSHOT_TIMEOUT"), "MOONSHOT_TIMEOUT", 180.0),
-        max_retries=int(_number(lookup("MOONSHOT_MAX_RETRIES"), "MOONSHOT_MAX_RETRIES", 2)),
+        timeout=_checked(partial(parse_timeout, what="MOONSHOT_TIMEOUT"), timeout, "") if timeout else 180.0,
+        max_retries=_checked(partial(parse_retries, what="MOONSHOT_MAX_RETRIES"), retries, "") if retries else 2,
     )
 
 
@@ -131,18 +165,6 @@ def _checked(parse: Callable[[str], T], text: str, name: str) -> T:
     except ValueError as error:
         message = str(error)
         raise ConfigError(message if name in message else f"{name}: {message}") from None
-
-
-def _number(text: str | None, name: str, default: float) -> float:
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, not {text!r}.") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative.")
-    return value
 
 
 def state_dir() -> Path:

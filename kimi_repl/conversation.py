@@ -98,11 +98,14 @@ class Conversation:
     id: str = field(default_factory=new_session_id)
     created: float = field(default_factory=time.time)
 
-    def messages(self) -> list[dict[str, Any]]:
-        """What the API receives: the system prompt, the documents, then the turns still in context."""
+    def preamble(self) -> list[dict[str, Any]]:
+        """What goes before the turns, always: the system prompt, then the documents."""
         head = [{"role": "system", "content": self.system}] if self.system else []
-        head += [{"role": "system", "content": document.content} for document in self.documents]
-        return head + [turn.to_message() for turn in self.turns[self.context_start :]]
+        return head + [{"role": "system", "content": document.content} for document in self.documents]
+
+    def messages(self) -> list[dict[str, Any]]:
+        """What the API receives: the preamble, then the turns still in context."""
+        return self.preamble() + [turn.to_message() for turn in self.turns[self.context_start :]]
 
     def add_user(self, content: str) -> Turn:
         """Append the user's message, stamped with the settings in force."""

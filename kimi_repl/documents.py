@@ -11,7 +11,8 @@ from pathlib import Path
 
 from kimi_repl.client import ChatError, MoonshotClient
 from kimi_repl.conversation import Document
-from kimi_repl.errors import UserError, read_user_file
+from kimi_repl.errors import UserError
+from kimi_repl.files import read_regular_file
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 """Moonshot's limit for one file."""
@@ -30,7 +31,7 @@ def read_file(path: Path) -> bytes:
     Raises:
         DocumentError: missing, a folder, unreadable, empty or too big.
     """
-    data = read_user_file(path, max_bytes=MAX_UPLOAD_BYTES, kind="a document Moonshot takes", error=DocumentError)
+    data = read_regular_file(path, max_bytes=MAX_UPLOAD_BYTES, kind="a document Moonshot takes", error=DocumentError)
     if not data:
         raise DocumentError(f"{path} is empty")
     return data

@@ -9,20 +9,25 @@ the new text into lines; rendering happens once per block plus a bounded number 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import re
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
 
+from kimi_repl.sanitize import for_clipboard, for_terminal, marked, one_line
+
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
+    from markdown_it.token import Token
     from rich.markdown import Markdown
 
 CODE_THEME = "monokai"
@@ -30,19 +35,12 @@ LIVE_REFRESH_PER_SECOND = 15
 THINKING_PREVIEW_LINES = 6
 THINKING_TAIL_CHARS = 2000
 
-# Model output is untrusted: drop every C0/C1 control character (ESC above all) but tab and newline, so
-# no reply, file or transcript can move the cursor, retitle the window, or write to the clipboard.
-_CONTROL = {c: None for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if c not in (0x09, 0x0A)}
+_CODE_TOKENS = frozenset({"fence", "code_block", "code_inline"})
 
 
 def _now() -> float:
     """The clock the live region and the thinking timer run on (tests replace it)."""
     return time.monotonic()
-
-
-def sanitize(text: str) -> str:
-    """``text`` without terminal control characters (tab and newline are kept)."""
-    return text.translate(_CONTROL)
 
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})([^`]*)$")
@@ -194,16 +192,53 @@ def _markdown_template() -> tuple[Markdown, MarkdownIt]:
 
 
 def chat_markdown(text: str) -> Markdown:
-    """``text`` as rich Markdown, keeping the line breaks the model wrote (as chat UIs do)."""
+    """``text`` (untrusted) as rich Markdown, made safe, keeping the line breaks the model wrote (as chat UIs do).
+
+    Every token is sanitised for what it is: prose loses control, bidi and invisible characters, code shows
+    them as markers, and a link whose text is not its target shows the target after it.
+    """
     template, parser = _markdown_template()
     markdown = copy.copy(template)
     markdown.markup = text
     markdown.parsed = parser.parse(text)
-    for token in markdown.parsed:
-        for child in token.children or ():
-            if child.type == "softbreak":
-                child.type = "hardbreak"
+    _make_safe(markdown.parsed)
     return markdown
+
+
+def _make_safe(tokens: list[Token]) -> None:
+    for token in tokens:
+        token.content = marked(token.content) if token.type in _CODE_TOKENS else for_terminal(token.content)
+        for name, value in (token.attrs or {}).items():
+            token.attrs[name] = for_terminal(str(value))
+        if token.type == "softbreak":
+            token.type = "hardbreak"
+        if token.children:
+            _make_safe(token.children)
+            _show_link_targets(token.children)
+
+
+def _show_link_targets(children: list[Token]) -> None:
+    """After each link whose text is not its target, add `` (target)``: no link can pass for another."""
+    from markdown_it.token import Token
+
+    index, opened = 0, -1
+    while index < len(children):
+        token = children[index]
+        if token.type == "link_open":
+            opened = index
+        elif token.type == "link_close" and opened >= 0:
+            href = str(children[opened].attrs.get("href", ""))
+            shown = "".join(t.content for t in children[opened + 1 : index] if t.type in ("text", "code_inline"))
+            if _plain_target(shown) != _plain_target(href):
+                children.insert(index + 1, Token("text", "", 0, content=f" ({href})"))
+                index += 1
+            opened = -1
+        index += 1
+
+
+def _plain_target(url: str) -> str:
+    """``url`` without its scheme and trailing slash, lower case: ``example.com`` names ``https://example.com/``."""
+    return re.sub(r"^(?:https?://|mailto:)", "", url.strip().lower()).rstrip("/")
 
 
 def warm_up() -> None:
@@ -324,10 +359,10 @@ class MarkdownReplyView:
         self.console = console
         self.show_thinking = show_thinking
         self.waiting = True  # nothing has arrived yet: the live region shows a spinner
-        self.spinner = Spinner("dots", Text(f"waiting for {sanitize(waiting_for)}…", style="dim"), style="cyan")
+        self.spinner = Spinner("dots", Text(f"waiting for {one_line(waiting_for)}…", style="dim"), style="cyan")
         self.splitter = BlockSplitter()
         if resume:
-            self.splitter.feed(reopening(sanitize(resume)))
+            self.splitter.feed(reopening(resume))
         self.stats = RenderStats()
         self._printed_blocks = 0
         self._thinking_started: float | None = None
@@ -368,7 +403,7 @@ class MarkdownReplyView:
         self.waiting = False
         if self._thinking_done:
             return
-        text = sanitize(text)
+        text = for_terminal(text)
         if self._thinking_started is None:
             self._thinking_started = _now()
             if self.show_thinking:
@@ -382,7 +417,7 @@ class MarkdownReplyView:
     def content(self, text: str) -> None:
         self.waiting = False
         self._end_thinking()
-        for block in self.splitter.feed(sanitize(text)):
+        for block in self.splitter.feed(text):
             self._print_block(block)
 
     def _end_thinking(self) -> None:
@@ -420,34 +455,90 @@ class PlainReplyView:
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         self._ends_with_newline = True
+        self._held = ""  # a last character whose meaning depends on the next one (a joiner, a \r)
         self.stats = RenderStats()
 
     def reasoning(self, text: str) -> None:
         """Thinking is not part of the answer a pipe asked for."""
 
     def content(self, text: str) -> None:
-        if text:
-            self._stream.write(sanitize(text))
+        text, self._held = self._held + text, ""
+        if text.endswith(("\u200c", "\u200d")):  # a joiner: whether it stays depends on both its neighbours
+            text, self._held = text[:-2], text[-2:]
+        elif text.endswith("\r"):  # perhaps half of \r\n
+            text, self._held = text[:-1], text[-1]
+        self._write(text)
+
+    def _write(self, text: str) -> None:
+        clean = for_terminal(text)
+        if clean:
+            self._stream.write(clean)
             self._stream.flush()
-            self._ends_with_newline = text.endswith("\n")
+            self._ends_with_newline = clean.endswith("\n")
 
     def close(self) -> None:
+        self._write(self._held)
         if not self._ends_with_newline:
             self._stream.write("\n")
         self._stream.flush()
+
+
+class GuardedStream:
+    """A text stream whose writes never fail: once the other end is gone (a closed terminal, a closed pipe),
+    what is written is dropped and :attr:`gone` is set, so that the program can save its work and leave."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError):  # EIO from a hung-up terminal, EPIPE, a closed file
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self.gone = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class Display:
     """The one place that writes to the terminal: replies, notices, errors, tables.
 
     Notices are printed with soft wrapping so each stays one logical line; errors and warnings go to
-    ``err_console`` (standard error unless told otherwise) so a pipe receives only the answer.
+    ``err_console`` (standard error unless told otherwise) so a pipe receives only the answer. Writing to a
+    terminal or pipe that has gone away never raises: :attr:`gone` says so instead.
     """
 
     def __init__(self, console: Console | None = None, err_console: Console | None = None) -> None:
         self.show_thinking = False
-        self.console = console or Console(highlight=False)
-        self.err_console = err_console or (console if console is not None else Console(highlight=False, stderr=True))
+        self._out = GuardedStream(sys.stdout)
+        self.console = console or Console(highlight=False, file=self._out)  # type: ignore[arg-type]
+        self.err_console = err_console or (
+            console if console is not None else Console(highlight=False, file=GuardedStream(sys.stderr))  # type: ignore[arg-type]
+        )
+
+    @property
+    def gone(self) -> bool:
+        """Standard output went away (the terminal hung up, or the pipe was closed)."""
+        return self._out.gone
+
+    @contextlib.contextmanager
+    def working(self, what: str) -> Iterator[None]:
+        """A spinner while a slow step runs (in a terminal); Ctrl-C stops the step."""
+        if not self.console.is_terminal:
+            yield
+            return
+        with self.console.status(Text(f"{one_line(what)} (Ctrl-C stops)", style="dim"), spinner="dots"):
+            yield
 
     def reply(self, *, model: str = "the reply", resume: str = "") -> ReplyView:
         """A view for the next streamed reply: markdown in a terminal, plain text otherwise.
@@ -465,7 +556,7 @@ class Display:
             self.console.print()
 
     def _line(self, console: Console, message: str, style: str) -> None:
-        console.print(Text(" ".join(sanitize(message).split()), style=style), soft_wrap=True)
+        console.print(Text(one_line(message), style=style), soft_wrap=True)
 
     def info(self, message: str) -> None:
         """A neutral one-line notice."""
@@ -490,7 +581,7 @@ class Display:
 
     def text(self, message: str) -> None:
         """Untrusted text shown as it is (a system prompt), line breaks kept."""
-        self.console.print(Text(sanitize(message)))
+        self.console.print(Text(for_terminal(message)))
 
     def rows(self, rows: Sequence[Sequence[str]], *, title: str | None = None) -> None:
         """A borderless table, first column bold: for /help, /models, /history, /sessions."""
@@ -503,16 +594,20 @@ class Display:
         for index in range(columns):
             table.add_column(style="bold" if index == 0 else None, no_wrap=index == 0)
         for row in rows:
-            table.add_row(*(Text(sanitize(cell)) for cell in row))
+            table.add_row(*(Text(one_line(cell)) for cell in row))
         self.console.print(table)
 
     def copy_to_clipboard(self, text: str) -> bool:
-        """Send ``text`` to the terminal's clipboard with OSC 52; False when not writing to a terminal."""
+        """Send ``text``, made safe, to the terminal's clipboard with OSC 52; False when not writing to a terminal.
+
+        What lands in the clipboard is what the screen showed: no escape sequence (``ESC[201~`` would end a
+        shell's bracketed paste and run what follows), no bidi or invisible characters.
+        """
         if not self.console.is_terminal:
             return False
         import base64
 
-        payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        payload = base64.b64encode(for_clipboard(text).encode("utf-8", errors="replace")).decode("ascii")
         self.console.file.write(f"\x1b]52;c;{payload}\x07")
         self.console.file.flush()
         return True

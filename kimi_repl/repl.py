@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,10 +129,11 @@ def log_internal_error(secret: str) -> Path | None:
     """Append the current exception's traceback (without the key) to the error log; return its path."""
     try:
         path = state_dir() / "error.log"
-        text = traceback.format_exc().replace(secret, "***") if secret else traceback.format_exc()
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as log:
-            log.write(text + "\n")
+        when = time.strftime("%Y-%m-%d %H:%M:%S %z")
+        text = f"--- {when} · kimi-repl {__version__} ---\n{traceback.format_exc()}"
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
+            log.write((text.replace(secret, "***") if secret else text) + "\n")
         return path
     except OSError:
         return None
@@ -152,6 +154,7 @@ class Repl:
         self.session = session
         self.registry = registry
         self._notice: str | None = None  # from the background thread, shown before the next prompt
+        self._warned_unsaved = False
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history if history is not None else InMemoryHistory(),
             auto_suggest=AutoSuggestFromHistory(),
@@ -217,17 +220,21 @@ class Repl:
 
     def _loop(self) -> int:
         failures = 0
-        while not self.session.exit_requested:
+        while not (self.session.exit_requested and self._may_leave()):
             notice, self._notice = self._notice, None
             if notice:
                 self.session.display.note(notice)
+            pending = self.session.take_pending_input()
+            if pending:
+                self._recall(pending)
             try:
-                text = self.prompt_session.prompt(self._message, default=self.session.take_pending_input())
+                text = self.prompt_session.prompt(self._message)
                 failures = 0
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
-                break
+                self.session.exit_requested = True
+                continue
             except Exception as error:  # a broken terminal: report it, and give up if it keeps failing
                 failures += 1
                 self._internal_error(error)
@@ -236,6 +243,27 @@ class Repl:
                 continue
             self.handle(text)
         return 0
+
+    def _recall(self, text: str) -> None:
+        """Make ``text`` (a message that got no reply) the latest history entry: ↑ brings it back.
+
+        It is not put back in the input line: what is typed next must never be glued to it.
+        """
+        history = self.prompt_session.history
+        strings = history.get_strings()
+        if not strings or strings[-1] != text:
+            history.append_string(text)
+
+    def _may_leave(self) -> bool:
+        """Leaving is asked for: fine, unless the session could not be saved; then say so once and stay."""
+        session = self.session
+        problem = session.flush()
+        if problem is None or self._warned_unsaved or session.display.gone:
+            return True
+        self._warned_unsaved = True
+        session.exit_requested = False
+        session.display.error(f"{problem}: the session is not saved. /save PATH elsewhere, or quit again to leave.")
+        return False
 
     def farewell(self) -> None:
         """Say how to come back to this conversation, if it was saved."""

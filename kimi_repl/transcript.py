@@ -1,4 +1,4 @@
-"""Conversations on disk: the lossless JSON form, the readable Markdown form, and atomic writes.
+"""Conversations on disk: the lossless JSON form and the readable Markdown form.
 
 Both forms load back to the same turns. The Markdown form keeps each turn's metadata in an HTML comment
 (``<!-- kimi-repl:turn {...} -->``) that renderers hide, followed by the text exactly as it was; a line of
@@ -9,21 +9,22 @@ one line, leaving the current conversation alone.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
 from kimi_repl.conversation import Conversation, Document, Turn
-from kimi_repl.errors import UserError, read_user_file
+from kimi_repl.errors import UserError
+from kimi_repl.files import read_regular_file, write_file
+from kimi_repl.sanitize import escape_for_file, json_dumps, unescape_from_file
 from kimi_repl.values import check_model_name
 
 FORMAT = "kimi-repl-transcript"
-VERSION = 1
+VERSION = 2
+"""2: the Markdown form escapes control, bidi and invisible characters (version 1 files still load)."""
 MAX_FILE_BYTES = 64 * 1024 * 1024
 REDACTED = "[API key removed]"
 
@@ -181,7 +182,7 @@ def to_json(conversation: Conversation) -> str:
         **_context_record(conversation),
         "turns": [turn_record(turn) for turn in conversation.turns],
     }
-    return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    return json_dumps(document, indent=1) + "\n"
 
 
 def _context_record(conversation: Conversation) -> dict[str, Any]:
@@ -232,16 +233,19 @@ def _conversation_from_document(data: Any, where: str) -> Conversation:
 
 def _comment_json(data: dict[str, Any]) -> str:
     # ">" only occurs inside strings, where \u003e means the same: this keeps "-->" out of the comment.
-    return json.dumps(data, ensure_ascii=False).replace(">", "\\u003e")
+    return json_dumps(data).replace(">", "\\u003e")
 
 
 def _escape(text: str) -> str:
-    """Backslash-escape every line that would read as one of our markers."""
-    return "\n".join("\\" + line if _ESCAPED_MARK.match(line) else line for line in text.split("\n"))
+    """Text as written in the Markdown form: unsafe characters as visible markers, and a backslash before every
+    line that would read as one of our markers."""
+    lines = escape_for_file(text).split("\n")
+    return "\n".join("\\" + line if _ESCAPED_MARK.match(line) else line for line in lines)
 
 
-def _unescape(text: str) -> str:
-    return "\n".join(line[1:] if _ESCAPED_MARK.match(line) else line for line in text.split("\n"))
+def _unescape(text: str, version: int) -> str:
+    lines = "\n".join(line[1:] if _ESCAPED_MARK.match(line) else line for line in text.split("\n"))
+    return unescape_from_file(lines) if version >= 2 else lines
 
 
 def _clock(seconds: float) -> str:
@@ -277,11 +281,12 @@ def to_markdown(conversation: Conversation) -> str:
     if conversation.thinking is not None:
         lines.append(f"- **Thinking:** {_on_off(conversation.thinking)} (for models that can switch)")
     if conversation.documents:
-        lines.append("- **Documents:** " + ", ".join(f"`{' '.join(d.name.split())}`" for d in conversation.documents))
+        names = ", ".join(f"`{' '.join(escape_for_file(d.name).split())}`" for d in conversation.documents)
+        lines.append(f"- **Documents:** {names}")
     if conversation.context_start:
         lines.append(f"- **Not sent any more** (dropped to fit the window): turns 1 to {conversation.context_start}")
     if conversation.system:
-        lines += ["- **System prompt:**", "", _quote(conversation.system)]
+        lines += ["- **System prompt:**", "", _quote(escape_for_file(conversation.system))]
     lines += ["", "---", ""]
     previous: Turn | None = None
     for turn in turns:
@@ -345,6 +350,7 @@ def from_markdown(text: str, where: str) -> Conversation:
     if not (head.startswith(prefix) and head.endswith(" -->")):
         raise TranscriptError(f"{where} is not a kimi-repl transcript (no kimi-repl header)")
     header = _parse_comment(head[len(prefix) : -4], where)
+    version = header["version"] if isinstance(header.get("version"), int) else VERSION
     sections: list[tuple[dict[str, Any], list[str]]] = []
     turn_prefix = f"{_MARK}turn "
     for line in lines[1:]:
@@ -362,8 +368,10 @@ def from_markdown(text: str, where: str) -> Conversation:
             thinking, marker, body = body.partition("\n" + _ANSWER + "\n\n")
             if not marker:
                 raise TranscriptError(f"{place}: the thinking section is not closed")
-            reasoning = _unescape(thinking.removeprefix(_THINKING_OPEN).removesuffix(_THINKING_CLOSE.rstrip("\n")))
-        turns.append(turn_from_record({**meta, "content": _unescape(body), "reasoning_content": reasoning}, place))
+            thinking = thinking.removeprefix(_THINKING_OPEN).removesuffix(_THINKING_CLOSE.rstrip("\n"))
+            reasoning = _unescape(thinking, version)
+        content = _unescape(body, version)
+        turns.append(turn_from_record({**meta, "content": content, "reasoning_content": reasoning}, place))
     return _conversation_from_document({**header, "turns": [turn_record(t) for t in turns]}, where)
 
 
@@ -390,58 +398,13 @@ def encode(text: str) -> bytes:
     return text.encode("utf-8", errors="replace")
 
 
-def atomic_write(path: Path, text: str, *, overwrite: bool, secret: str | None = None, private: bool = False) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a crash leaves old or new, never half.
-
-    Args:
-        overwrite: replace an existing file; otherwise refuse if ``path`` exists.
-        private: mode 0600 instead of the user's usual mode.
-
-    Raises:
-        TranscriptError: the file exists (and ``overwrite`` is false) or cannot be written.
-    """
-    import tempfile
-
-    data = encode(redact(text, secret))
-    folder = path.parent
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as error:
-        raise TranscriptError(f"cannot write in {folder}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if not private:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            try:
-                os.link(temporary, path)  # fails if path exists: no race between the check and the write
-            except FileExistsError:
-                raise TranscriptError(f"{path} already exists; use /save! to replace it") from None
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-    except OSError as error:
-        raise TranscriptError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-
-
 def read_text(path: Path) -> str:
     """The text of a file to load, refusing what is missing, unreadable, binary or too big.
 
     Raises:
         TranscriptError: with one line saying which.
     """
-    data = read_user_file(path, max_bytes=MAX_FILE_BYTES, kind="a transcript", error=TranscriptError)
+    data = read_regular_file(path, max_bytes=MAX_FILE_BYTES, kind="a transcript", error=TranscriptError)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -452,5 +415,10 @@ def save(conversation: Conversation, path: Path, *, overwrite: bool, secret: str
     """Write ``conversation`` to ``path``: JSON for ``.json``, Markdown otherwise; return the format's name."""
     as_json = path.suffix.lower() == ".json"
     text = to_json(conversation) if as_json else to_markdown(conversation)
-    atomic_write(path, text, overwrite=overwrite, secret=secret)
+    try:
+        write_file(path, encode(redact(text, secret)), overwrite=overwrite, error=TranscriptError)
+    except TranscriptError as error:
+        if not overwrite and str(error).endswith("already exists"):
+            raise TranscriptError(f"{error}; use /save! to replace it") from None
+        raise
     return "JSON" if as_json else "Markdown"

@@ -46,6 +46,51 @@ def parse_on_off(text: str, what: str) -> bool:
     raise ValueError(f"{what} takes on or off, not {text!r}")
 
 
+MAX_TIMEOUT = 86_400.0
+MAX_RETRIES = 10
+
+
+def parse_timeout(text: str, what: str = "The timeout") -> float:
+    """Seconds to wait for the server: a finite number above 0 (at most a day)."""
+    value = _finite(text, what, "a number of seconds")
+    if not 0 < value <= MAX_TIMEOUT:
+        raise ValueError(f"{what} must be more than 0 and at most {MAX_TIMEOUT:g} seconds, not {text}")
+    return value
+
+
+def parse_retries(text: str, what: str = "The number of retries") -> int:
+    """How often a failed request is tried again: a whole number from 0 to 10."""
+    value = _finite(text, what, "a whole number")
+    if value != int(value) or not 0 <= value <= MAX_RETRIES:
+        raise ValueError(f"{what} must be a whole number from 0 to {MAX_RETRIES}, not {text}")
+    return int(value)
+
+
+def parse_base_url(text: str, what: str = "The base URL") -> str:
+    """An http(s) URL with a host (and a valid port, if any), without a trailing slash."""
+    from urllib.parse import urlsplit
+
+    url = text.strip()
+    problem = f"{what} must be an http:// or https:// URL such as https://api.moonshot.cn/v1, not {text!r}"
+    if not url or any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(problem)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError:
+        raise ValueError(problem) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(problem)
+    return url.rstrip("/")
+
+
+def check_api_key(key: str, what: str) -> str:
+    """``key`` if it can be sent in a header (printable ASCII, no spaces); the message never shows it."""
+    if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
+        raise ValueError(f"{what} holds characters an API key cannot have (spaces, control or non-ASCII characters)")
+    return key
+
+
 def check_model_name(name: str) -> str:
     """``name`` if it can be a model id: printable, no spaces or invisible characters, not too long."""
     if not name:

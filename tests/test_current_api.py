@@ -229,11 +229,12 @@ def test_the_thinking_choice_is_saved_and_restored_on_resume(
     assert session.log is not None
     conversation, _ = load_file(session.log.path)
     assert conversation.thinking is False and conversation.turns[-1].thinking is False
+    session.close()
     resumed = saved_session(settings, CapturedDisplay())
-    resumed.adopt(conversation, session_file=session.log.path)
+    resumed.resume(session.log.path)
     resumed.send("two")
     assert server.chat_requests()[-1]["thinking"] == {"type": "disabled"}
-    assert "**Thinking:** off" in to_markdown(conversation)
+    assert "**Thinking:** off" in to_markdown(resumed.conversation)
 
 
 def test_a_fixed_temperature_is_never_sent_and_temperature_says_what_the_model_uses(

@@ -125,7 +125,9 @@ def test_server_error_is_one_line_and_the_message_can_be_sent_again(launch: Laun
     term.line("are you there?")
     term.wait_for("✗ Moonshot server error (500) after 2 retries")
     term.wait_for_prompt(2)
-    term.line("")  # the failed message waits at the prompt: Enter sends it again
+    term.type("\x1b[A")  # ↑ brings the failed message back
+    term.wait_for("› are you there?", timeout=5)
+    term.line("")
     term.wait_for("Echo 1: are you there?")
     assert [m["role"] for m in server.chat_requests()[-1]["messages"]] == ["user"]
 
@@ -200,9 +202,11 @@ def test_a_killed_process_keeps_every_finished_turn(launch: Launch, server: Fake
     assert term.child.wait() != 0  # killed
 
     again = launch("-c")
-    again.wait_for("never got a reply: it is back at the prompt")
+    again.wait_for("never got a reply: ↑ brings it back")
     again.wait_for_prompt(1)
-    again.line("")  # the unanswered message waits at the prompt: Enter sends it
+    again.type("\x1b[A")
+    again.wait_for("› three")
+    again.line("")
     again.wait_for("Echo 3: three")
     assert [m["content"] for m in server.chat_requests()[-1]["messages"]] == [
         "one",

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kimi_repl import render
-from kimi_repl.render import BlockSplitter, MarkdownReplyView, PlainReplyView, sanitize
+from kimi_repl.render import BlockSplitter, MarkdownReplyView, PlainReplyView
 from tests.conftest import CapturedDisplay
 from tests.fake_server import markdown_sample
 
@@ -63,13 +63,6 @@ def test_splitting_keeps_every_character_whatever_the_chunking(text: str, step: 
     pieces.append(splitter.flush())
     assert "".join(pieces).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
     assert pieces[:-1] == [b for b in split_all(text, len(text) or 1) if b][: len(pieces) - 1]
-
-
-def test_sanitize_removes_terminal_control_sequences() -> None:
-    hostile = "a\x1b]0;pwned\x07b\x1b[2Jc\x9b31md\re\x08f\x1b]52;c;ZXZpbA==\x07g\tt\nn"
-    clean = sanitize(hostile)
-    assert "\x1b" not in clean and "\x07" not in clean and "\x9b" not in clean and "\r" not in clean
-    assert clean.startswith("a]0;pwnedb[2Jc31mdef") and "\tt\nn" in clean
 
 
 def screen_of(output: str, width: int = 100, height: int = 60) -> list[str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ ENTER = "\r"
 ALT_ENTER = "\x1b\r"
 CTRL_C = "\x03"
 CTRL_D = "\x04"
+UP = "\x1b[A"
 TAB = "\t"
 
 
@@ -88,14 +91,48 @@ def test_double_slash_sends_text_starting_with_a_slash(
     assert user_messages(server) == ["/usr/bin is a folder"]
 
 
-def test_failed_message_waits_at_the_next_prompt(
+def type_when(keys: PipeInput, ready: Callable[[], bool], text: str) -> threading.Thread:
+    """Type ``text`` once ``ready()`` holds and the next prompt has had a moment to appear, as a person would."""
+
+    def wait_then_type() -> None:
+        deadline = time.monotonic() + 10
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        keys.send_text(text)
+
+    typist = threading.Thread(target=wait_then_type, daemon=True)
+    typist.start()
+    return typist
+
+
+def test_a_failed_message_comes_back_with_up(
     session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     server.script(Script(status=401))
-    run(session, keys, "important question" + ENTER + ENTER + CTRL_D)
+    type_when(keys, lambda: len(server.chat_requests()) == 1, UP + ENTER + CTRL_D)
+    run(session, keys, "important question" + ENTER)
     assert user_messages(server) == ["important question", "important question"]
-    assert "rejected the API key" in display.output
+    assert "rejected the API key" in display.output and "↑ brings your message back" in display.output
     assert [t.role for t in session.conversation.turns] == ["user", "assistant"]
+
+
+def test_what_is_typed_after_a_failure_never_merges_with_the_failed_message(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+) -> None:
+    server.script(Script(status=401))
+    run(session, keys, "first try" + ENTER + "/model moonshot-v1-8k" + ENTER + "hello" + ENTER + CTRL_D)
+    assert session.model == "moonshot-v1-8k"
+    assert user_messages(server) == ["first try", "hello"]
+
+
+def test_a_resumed_message_without_a_reply_is_the_first_up(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+) -> None:
+    session.pending_input = "unanswered before the crash"
+    type_when(keys, lambda: len(server.chat_requests()) == 1, UP + UP + ENTER + CTRL_D)
+    run(session, keys, "something else" + ENTER)
+    assert user_messages(server) == ["something else", "unanswered before the crash"]
 
 
 def test_an_internal_error_is_one_line_and_the_loop_goes_on(

@@ -91,13 +91,14 @@ def test_a_torn_last_line_is_skipped_and_everything_before_it_kept(saved: ChatSe
     assert pending == ""
 
 
-def test_damage_before_the_last_line_is_refused(saved: ChatSession) -> None:
+def test_damage_before_the_last_line_loads_what_came_before_it(saved: ChatSession) -> None:
     saved.send("one")
+    saved.send("two")
     assert saved.log is not None
     lines = saved.log.path.read_text().splitlines()
-    saved.log.path.write_text("\n".join([lines[0], "{garbage", *lines[1:]]) + "\n")
-    with pytest.raises(TranscriptError, match="line 2 is damaged"):
-        load_file(saved.log.path)
+    saved.log.path.write_text("\n".join([*lines[:4], "{garbage", *lines[4:]]) + "\n")
+    conversation, pending = load_file(saved.log.path)
+    assert [t.content for t in conversation.turns] == ["one", "Echo 1: one"] and pending == ""
 
 
 def test_a_message_without_its_reply_comes_back_as_pending(saved: ChatSession, server: FakeMoonshot) -> None:
@@ -115,7 +116,12 @@ def test_autosave_failure_is_reported_once_and_the_chat_goes_on(
     store.folder.rmdir()
     assert saved.send("one") is not None
     assert saved.send("two") is not None
-    assert display.output.count("The chat goes on unsaved") == 1
+    assert display.output.count("The chat goes on; it is saved as soon as writing works again") == 1
+    store.folder.mkdir()
+    saved.send("three")
+    assert "The session is saved again" in display.output
+    assert saved.log is not None
+    assert [t.content for t in load_file(saved.log.path)[0].turns][::2] == ["one", "two", "three"]
 
 
 def test_sessions_are_found_by_number_id_or_prefix(
@@ -144,9 +150,9 @@ def test_resuming_appends_to_the_same_file(settings: Settings, display: Captured
     first.send("one")
     assert first.log is not None
     path = first.log.path
+    first.close()
     second = ChatSession(settings, display, store=store)
-    conversation, pending = load_file(path)
-    second.adopt(conversation, session_file=path, pending=pending)
+    second.resume(path)
     second.send("two")
     assert store.paths() == [path]
     assert [t.content for t in load_file(path)[0].turns][-1] == "Echo 2: two"

@@ -17,7 +17,6 @@ from kimi_repl.sessions import SessionLog, load_file
 from kimi_repl.transcript import (
     REDACTED,
     TranscriptError,
-    atomic_write,
     from_json,
     from_markdown,
     save,
@@ -193,7 +192,7 @@ def test_save_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
     assert [p.name for p in folder.iterdir()] == ["chat.md"], "a temporary file was left behind"
 
 
-def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_save_that_fails_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
     path = folder / "chat.json"
@@ -204,17 +203,19 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path: Path, mon
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(TranscriptError, match="No space left on device"):
-        atomic_write(path, "new", overwrite=True)
+        save(conversation_with("x"), path, overwrite=True, secret=None)
     assert path.read_text() == "old"
     assert [p.name for p in folder.iterdir()] == ["chat.json"]
 
 
-def test_saved_files_follow_the_umask(tmp_path: Path) -> None:
+def test_new_files_are_private_and_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
     save(conversation_with("x"), tmp_path / "c.md", overwrite=False, secret=None)
-    mode = stat.S_IMODE((tmp_path / "c.md").stat().st_mode)
-    umask = os.umask(0)
-    os.umask(umask)
-    assert mode == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "c.md").stat().st_mode) == 0o600
+    shared = tmp_path / "shared.md"
+    shared.write_text("old")
+    shared.chmod(0o640)
+    save(conversation_with("x"), shared, overwrite=True, secret=None)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o640
 
 
 def test_unwritable_folder_is_one_line(tmp_path: Path) -> None:
@@ -261,11 +262,14 @@ def test_missing_folder_and_unreadable_files_are_refused(tmp_path: Path, monkeyp
         load_file(tmp_path)
     locked = tmp_path / "locked.json"
     locked.write_text(VALID)
+    real_open = os.open
 
-    def refuse(self: Path) -> bytes:  # what chmod 000 does to anyone but root
-        raise PermissionError(13, "Permission denied", str(self))
+    def refuse(path: Any, *args: Any, **kwargs: Any) -> int:  # what chmod 000 does to anyone but root
+        if str(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(TranscriptError, match="permission denied"):
         load_file(locked)
 
@@ -284,5 +288,9 @@ def test_session_files_replay_to_the_same_conversation(tmp_path: Path, conversat
     conversation.turns = conversation.turns[: len(conversation.turns) // 2 * 2]
     path = tmp_path / f"{conversation.id}.jsonl"
     path.unlink(missing_ok=True)
-    SessionLog(path, conversation, secret=None).turn(*conversation.turns)
-    assert load_file(path) == (conversation, "")
+    log = SessionLog(path, conversation, secret=None)
+    log.turn(*conversation.turns)
+    try:
+        assert load_file(path) == (conversation, "")
+    finally:
+        log.close()

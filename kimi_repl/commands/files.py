@@ -25,21 +25,30 @@ def user_path(argument: str) -> Path:
     return Path(os.path.expanduser(text))
 
 
+MAX_CANDIDATES = 500
+
+
 def path_candidates(session: ChatSession, argument: str) -> Iterable[str]:
-    """Files and folders that complete the path typed so far."""
-    typed = argument
-    folder, _, prefix = typed.rpartition("/")
+    """Files and folders that complete the path typed so far (a hostile folder yields fewer, never an error)."""
+    folder, _, prefix = argument.rpartition("/")
     base = Path(os.path.expanduser(folder + "/" if folder else "."))
+    lead = folder + "/" if folder else ""
+    found: list[str] = []
     try:
-        entries = sorted(os.scandir(base), key=lambda e: e.name)
+        with os.scandir(base) as entries:
+            for entry in entries:
+                if not entry.name.startswith(prefix) or (entry.name.startswith(".") and not prefix.startswith(".")):
+                    continue
+                try:
+                    folder_mark = "/" if entry.is_dir() else ""  # a symlink loop raises here
+                except OSError:
+                    folder_mark = ""
+                found.append(lead + entry.name + folder_mark)
+                if len(found) >= MAX_CANDIDATES:
+                    break
     except OSError:
         return []
-    lead = folder + "/" if folder else ""
-    return [
-        lead + entry.name + ("/" if entry.is_dir() else "")
-        for entry in entries
-        if entry.name.startswith(prefix) and (prefix.startswith(".") or not entry.name.startswith("."))
-    ]
+    return sorted(found)
 
 
 def save_command(session: ChatSession, argument: str, *, overwrite: bool) -> None:
@@ -54,9 +63,8 @@ def save_command(session: ChatSession, argument: str, *, overwrite: bool) -> Non
 
 def resume_path(session: ChatSession, path: Path) -> None:
     """Switch to the session in ``path``, appending to it from now on."""
-    conversation, pending = load_file(path)
-    session.adopt(conversation, session_file=path, pending=pending)
-    describe_switch(session, f"Resumed session {conversation.id}")
+    session.resume(path)
+    describe_switch(session, f"Resumed session {session.conversation.id}")
 
 
 def describe_switch(session: ChatSession, what: str) -> None:
@@ -64,7 +72,7 @@ def describe_switch(session: ChatSession, what: str) -> None:
     session.display.info(f"{what}: {len(conversation.turns)} turns, model {conversation.model}.")
     show_history(session, last=RESUME_PREVIEW_TURNS)
     if session.pending_input:
-        session.display.note("Your last message never got a reply: it is back at the prompt.")
+        session.display.note("Your last message never got a reply: ↑ brings it back.")
 
 
 def register(registry: CommandRegistry) -> None:

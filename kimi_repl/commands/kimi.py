@@ -95,7 +95,8 @@ def register(registry: CommandRegistry) -> None:
 
     @cmd("balance", "Show your Moonshot account balance.")
     def balance(session: ChatSession, argument: str) -> None:
-        amounts = session.client.balance()
+        with session.display.working("Asking Moonshot for your balance…"):
+            amounts = session.client.balance()
         unit = currency(session.settings.base_url)
         available = amounts.get("available_balance")
         text = f"Balance: {available:.2f} {unit} available" if available is not None else f"Balance in {unit}"
@@ -127,8 +128,8 @@ def register(registry: CommandRegistry) -> None:
             session.display.info(f"Removed {count} document{'s' if count != 1 else ''}.")
             return
         path = user_path(argument)
-        session.display.note(f"Reading {path.name}…")
-        document = session.attach(path)
+        with session.display.working(f"Reading {path.name} (large or binary files are sent to Moonshot to extract)…"):
+            document = session.attach(path)
         how = "extracted by Moonshot" if document.file_id else "plain text"
         tokens = human(document_tokens(document))
         session.display.info(

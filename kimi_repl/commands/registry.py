@@ -13,6 +13,7 @@ from prompt_toolkit.document import Document
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.errors import UserError
+from kimi_repl.sanitize import marked
 
 Handler = Callable[[ChatSession, str], None]
 ArgumentCompleter = Callable[[ChatSession, str], Iterable[str]]
@@ -112,7 +113,12 @@ class SlashCompleter(Completer):
         self.session = session
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
-        text = document.text_before_cursor
+        try:
+            yield from self._completions(document.text_before_cursor)
+        except Exception:  # completion is a convenience: a hostile file system or a bug must not break the prompt
+            return
+
+    def _completions(self, text: str) -> Iterator[Completion]:
         if not text.startswith("/") or "\n" in text:
             return
         name, space, argument = text[1:].partition(" ")
@@ -128,4 +134,4 @@ class SlashCompleter(Completer):
             return
         for value in command.arguments(self.session, argument):
             if value.startswith(argument) and value != argument:
-                yield Completion(value, start_position=-len(argument))
+                yield Completion(value, start_position=-len(argument), display=marked(value))

@@ -49,17 +49,20 @@ def register(registry: CommandRegistry) -> None:
     def model(session: ChatSession, argument: str) -> None:
         if argument:
             session.set_model(check_model_name(argument))
-        session.display.info(f"Model: {session.describe_model()}" + (" (from the next message on)" if argument else ""))
-        warning = session.unlisted_warning(argument) if argument else None
+        with session.display.working("Asking the server about its models…"):
+            about = session.describe_model()
+            warning = session.unlisted_warning(argument) if argument else None
+        session.display.info(f"Model: {about}" + (" (from the next message on)" if argument else ""))
         if warning:
             session.display.warning(warning)
 
     @cmd("models", "List the models the server offers, with what each can do.")
     def models(session: ChatSession, argument: str) -> None:
-        listed = session.listed_models()
-        if listed is None:
-            session.client.list_models()  # ask again, to show why it fails
-            listed = session.listed_models() or []
+        with session.display.working("Asking the server for its models…"):
+            listed = session.listed_models()
+            if listed is None:
+                session.client.list_models()  # ask again, to show why it fails
+                listed = session.listed_models() or []
         rows = []
         for name in sorted(listed):
             mark = "← current" if name == session.model else ""
