@@ -253,6 +253,8 @@ class ChatSession:
             return
         self._switch(resumed.conversation, resumed.pending)
         self.log = resumed.log
+        if resumed.pending:  # it goes back to the prompt: the file says so too, so the two never differ
+            self._record(lambda log: log.withdraw(resumed.pending))
 
     def _switch(self, conversation: Conversation, pending: str) -> None:
         if self.log is not None:
@@ -330,7 +332,7 @@ class ChatSession:
             reply = self._reply(conversation.messages, conversation.model)
         except ReplyFailed as failure:
             self.pending_input = conversation.withdraw_user()
-            self._record(lambda log: log.withdraw())
+            self._record(lambda log: log.withdraw(text))
             self.display.error(f"{failure} ↑ brings your message back." if self.interactive else str(failure))
             return None
         conversation.add_reply(reply)
@@ -393,8 +395,9 @@ class ChatSession:
         return joined
 
     def _replace_reply(self, turn: Turn) -> None:
+        """Put ``turn`` in place of the last reply: one line in the file (a reply after a reply replaces it), so
+        a crash leaves the old reply or the new one, never neither."""
         self.conversation.replace_reply(turn)
-        self._record(lambda log: log.undo(1))
         self._record(lambda log: log.turn(turn))
 
     def _reply(self, messages: Messages, model: str, *, partial: bool = False) -> Turn:

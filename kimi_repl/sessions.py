@@ -123,6 +123,7 @@ class SessionLog:
         self._created_here = False
         self._lock = lock
         self._write = write
+        self._pending = ""  # the message last taken back to the prompt, for a rewrite of the whole file
         self.dirty = False
         """A write failed: the file lacks something; the next write rewrites it whole."""
 
@@ -155,6 +156,8 @@ class SessionLog:
                 except OSError:
                     with contextlib.suppress(OSError):
                         os.ftruncate(fd, end)  # no torn line stays behind
+                        if not end:
+                            os.unlink(self.path)  # nor a file that holds nothing
                     raise
             finally:
                 os.close(fd)
@@ -199,10 +202,14 @@ class SessionLog:
         records = self._opening() + [{"event": "turn", **turn_record(turn)} for turn in conversation.turns]
         if conversation.context_start:
             records.append({"event": "context", "context_start": conversation.context_start})
+        if self._pending:
+            records.append({"event": "withdraw", "pending": self._pending})
         return records
 
     def turn(self, *turns: Turn) -> None:
         """Record messages or replies, in order, in one write (the first also writes what came before)."""
+        if any(turn.role == "user" for turn in turns):
+            self._pending = ""
         if not self._started:
             self._created_here = True
             self._append(*self._snapshot())
@@ -229,10 +236,15 @@ class SessionLog:
         if self._started:
             self._append({"event": "settings", **settings_record(self.conversation)})
 
-    def withdraw(self) -> None:
-        """Record that the last user message got no reply and was taken back."""
+    def withdraw(self, text: str) -> None:
+        """Record that the last user message got no reply and was taken back to the prompt, as ``text``.
+
+        The text stays in the file as the pending message, so that it comes back after a crash too, until
+        the next message is sent.
+        """
+        self._pending = text
         if self._started:
-            self._append({"event": "withdraw"})
+            self._append({"event": "withdraw", "pending": text})
 
     def undo(self, count: int) -> None:
         """Record that the last ``count`` turns were removed."""
@@ -291,6 +303,7 @@ def replay(data: bytes, where: str) -> Replay:
     """
     result = Replay(Conversation(model=DEFAULT_MODEL))
     conversation = result.conversation
+    pending = [""]  # the message taken back to the prompt, as the last withdraw said
     header_seen = False
     for number, line, end in _lines(data):
         if not line.strip():
@@ -301,7 +314,7 @@ def replay(data: bytes, where: str) -> Replay:
             if not isinstance(record, dict):
                 raise ValueError("not an object")
             if header_seen:
-                _apply(conversation, record, f"{where}, line {number}")
+                _apply(conversation, record, f"{where}, line {number}", pending)
             else:
                 _read_header(conversation, record, where)
                 header_seen = True
@@ -321,6 +334,8 @@ def replay(data: bytes, where: str) -> Replay:
     last = conversation.turns[-1] if conversation.turns else None
     if last is not None and last.role == "user":
         result.pending = conversation.remove_last(1)[0].content
+    else:
+        result.pending = pending[0]
     return result
 
 
@@ -338,8 +353,11 @@ def _read_header(conversation: Conversation, record: dict[str, Any], where: str)
         conversation.created = float(created)
 
 
-def _apply(conversation: Conversation, record: dict[str, Any], place: str) -> None:
+def _apply(conversation: Conversation, record: dict[str, Any], place: str, pending: list[str]) -> None:
     """Replay one event, keeping the turns alternating whatever the file says.
+
+    Args:
+        pending: holds the message last taken back to the prompt (updated here).
 
     Raises:
         TranscriptError, ValueError: the record is damaged.
@@ -354,9 +372,16 @@ def _apply(conversation: Conversation, record: dict[str, Any], place: str) -> No
             turns.pop()  # an unanswered message sent again, or a reply written twice: the later one counts
         if turn.role == "user" or turns:
             turns.append(turn)
+        if turn.role == "user":
+            pending[0] = ""  # the next message was sent: nothing waits at the prompt any more
     elif event == "withdraw":
+        text = record.get("pending", "")
+        if not isinstance(text, str):
+            raise ValueError("a damaged withdraw")
         if turns and turns[-1].role == "user":
-            turns.pop()
+            taken = turns.pop().content
+            text = text or taken
+        pending[0] = text
     elif event == "undo":
         count = record.get("turns")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
