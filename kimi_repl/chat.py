@@ -616,7 +616,9 @@ class ChatSession:
             finished=time.time(),
         )
         go_on = "/continue asks the model to go on"
-        if interrupted:
+        if self.display.gone:
+            pass  # nobody is there to tell: the reply is saved, marked interrupted
+        elif interrupted:
             self.display.warning(f"⏹ Interrupted: the partial reply is kept, marked as interrupted ({go_on}).")
         elif failure is not None:
             self.display.error(f"{failure} The partial reply is kept, marked incomplete ({go_on}).")

@@ -101,12 +101,18 @@ def launch(isolated_user: Path, tmp_path: Path, server: FakeMoonshot) -> Iterato
     """
     started: list[Terminal] = []
 
-    def start(*args: str, rows: int = 60, cols: int = 100, to: FakeMoonshot | None = None, **env: str) -> Terminal:
+    def start(
+        *args: str,
+        rows: int = 60,
+        cols: int = 100,
+        to: FakeMoonshot | None = None,
+        preexec: Callable[[], None] | None = None,
+        **env: str,
+    ) -> Terminal:
         values = {"MOONSHOT_BASE_URL": (to or server).base_url, "MOONSHOT_API_KEY": TEST_KEY, **env}
         values = {name: value for name, value in values.items() if value}
-        terminal = Terminal(
-            list(args), clean_environment(isolated_user, **values), cwd=tmp_path / "work", rows=rows, cols=cols
-        )
+        environment = clean_environment(isolated_user, **values)
+        terminal = Terminal(list(args), environment, cwd=tmp_path / "work", rows=rows, cols=cols, preexec=preexec)
         started.append(terminal)
         return terminal
 

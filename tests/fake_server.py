@@ -13,7 +13,8 @@ older OpenAI-compatible server refuses it).
 Faults are injected two ways:
 - tests queue :class:`Script` objects (``server.script(...)``), each consumed by one chat request;
 - a person types a directive as the message: ``!error 500``, ``!error 429``, ``!cut``, ``!drop``,
-  ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!think``, ``!chinese``.
+  ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!think``, ``!chinese``, ``!hostile`` (escape
+  sequences, bidi and invisible characters, a spoofed link).
 
 Run it by hand: ``python -m tests.fake_server --port 8765`` then
 ``MOONSHOT_BASE_URL=http://127.0.0.1:8765/v1 MOONSHOT_API_KEY=sk-test kimi-repl``.
@@ -230,6 +231,16 @@ def markdown_sample(kilobytes: int) -> str:
     return "".join(parts)
 
 
+HOSTILE_REPLY = (
+    "Clearing your screen\x1b[2J\x1b[H and retitling it\x1b]0;pwned\x07, writing your clipboard "
+    "\x1b]52;c;cm0gLXJmIH4=\x07, ending a paste \x1b[201~ and a C1 CSI \x9b31m.\n\n"
+    "Log in at [https://bank.example/login](https://evil.example/x).\n\n"
+    "Reversed: \u202eelif.exe\u202c and hidden\u200bspace, \U000e0069\U000e0067\U000e006e tags.\n\n"
+    '```python\nif access_level != "user\u202e \u2066// Check if admin\u2069 \u2066":\n    grant()\n```\n'
+)
+"""A reply that tries every trick a reply can try on a terminal, a clipboard and a file."""
+
+
 def directive_script(message: str) -> Script | None:
     """The script a hand-typed ``!directive`` asks for, if any."""
     words = message.strip().split()
@@ -253,6 +264,8 @@ def directive_script(message: str) -> Script | None:
         return Script(text=markdown_sample(number or 20) + BENCH_END + "\n", budget_applies=False)
     if word == "think":
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
+    if word == "hostile":
+        return Script(text=HOSTILE_REPLY)
     if word == "chinese":
         return Script(text="# 你好\n\n这是一个**中文**回答。\n\n- 第一点\n- 第二点\n\n```python\nprint('你好')\n```\n")
     return None
@@ -285,6 +298,7 @@ class FakeMoonshot:
         self.remainders: dict[str, str] = {}  # a reply cut by its budget -> what the model had left to say
         self.estimate_status: int | None = None  # answer /tokenizers/estimate-token-count with this error
         self.models_status: int | None = None  # answer GET /models with this error
+        self.get_delay = 0.0  # seconds before answering any GET (a slow server)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -403,6 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routes ---------------------------------------------------------------------------------
     def do_GET(self) -> None:
         self._record(None)
+        time.sleep(self.fake.get_delay)
         if not self._authorized():
             return
         if self.path.rstrip("/") == "/v1/models":
@@ -707,8 +722,10 @@ def main() -> None:
     parser.add_argument(
         "--lineup", choices=("current", "legacy"), default="current", help="today's Moonshot, or the older one"
     )
+    parser.add_argument("--get-delay", type=float, default=0.0, help="seconds before answering each GET")
     args = parser.parse_args()
     server = FakeMoonshot(port=args.port, api_key=args.key or None, lineup=args.lineup)
+    server.get_delay = args.get_delay
     print(f"Fake Moonshot ({args.lineup} lineup) at {server.base_url} (key {args.key or 'any'})", flush=True)
     server.start()
     try:

@@ -51,9 +51,16 @@ class Terminal:
         cwd: Path,
         rows: int = 40,
         cols: int = 100,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.child = pexpect.spawn(
-            installed_command(), args, env=dict(env), cwd=str(cwd), dimensions=(rows, cols), echo=False
+            installed_command(),
+            args,
+            env=dict(env),
+            cwd=str(cwd),
+            dimensions=(rows, cols),
+            echo=False,
+            preexec_fn=preexec,
         )
         self.screen = _Screen(cols, rows, self.child.send)
         self.stream = pyte.ByteStream(self.screen)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kimi_repl.config import DEFAULT_BASE_URL, ConfigError, history_file, load_settings, read_dotenv
 from kimi_repl.context import DEFAULT_REPLY_CAP
-from kimi_repl.values import parse_temperature
+from kimi_repl.values import parse_base_url, parse_retries, parse_temperature, parse_timeout
 
 
 def test_flags_beat_environment_beat_dotenv_beat_defaults() -> None:
@@ -108,3 +110,56 @@ def test_temperature_outside_moonshot_range_is_refused(text: str) -> None:
 @pytest.mark.parametrize(("text", "value"), [("0", 0.0), ("0.3", 0.3), ("1", 1.0)])
 def test_temperature_in_range_is_accepted(text: str, value: float) -> None:
     assert parse_temperature(text) == value
+
+
+def test_a_dotenv_that_is_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / ".env")
+    with pytest.raises(ConfigError, match="is a named pipe"):
+        read_dotenv(tmp_path)
+
+
+def test_a_dotenv_folder_is_a_virtual_environment_and_is_passed_over(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MOONSHOT_MODEL=kimi-k2.5\n")
+    nested = tmp_path / "project"
+    (nested / ".env").mkdir(parents=True)  # python -m venv .env
+    assert read_dotenv(nested) == {"MOONSHOT_MODEL": "kimi-k2.5"}
+
+
+def test_an_unreadable_or_undecodable_dotenv_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / ".env"
+    path.write_bytes(b"MOONSHOT_API_KEY=\xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        read_dotenv(tmp_path)
+    real_open = os.open
+
+    def refuse(name: Any, *args: Any, **kwargs: Any) -> int:
+        if str(name) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        read_dotenv(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("parse", "good", "bad"),
+    [
+        (parse_timeout, [("0.5", 0.5), ("180", 180.0)], ["0", "-1", "nan", "inf", "1e309", "soon", "100000"]),
+        (parse_retries, [("0", 0), ("3", 3), ("2.0", 2)], ["1.5", "-1", "nan", "inf", "11", "x"]),
+        (
+            parse_base_url,
+            [
+                ("https://api.moonshot.ai/v1/", "https://api.moonshot.ai/v1"),
+                ("http://[::1]:8080/v1", "http://[::1]:8080/v1"),
+            ],
+            ["http://[::1", "ftp://x", "moonshot.cn", "http://", "http://x:99999", "http://a b", "https://x\x1b"],
+        ),
+    ],
+)
+def test_numbers_and_urls_are_checked(parse: Any, good: list[tuple[str, Any]], bad: list[str]) -> None:
+    for text, value in good:
+        assert parse(text) == value
+    for text in bad:
+        with pytest.raises(ValueError):
+            parse(text)
