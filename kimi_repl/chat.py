@@ -7,22 +7,16 @@ the request builder's (``request.py``), and the wire the client's (``client.py``
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.client import (
-    ChatError,
-    ContentDelta,
-    ContextTooLong,
-    Finished,
-    ModelNotFound,
-    MoonshotClient,
-    ReasoningDelta,
-)
-from kimi_repl.config import Settings
+from kimi_repl.client import ChatError, ContextTooLong, ModelNotFound, MoonshotClient
+from kimi_repl.config import Role, Settings
 from kimi_repl.context import (
     REPLY_FLOOR,
     Trim,
@@ -35,10 +29,21 @@ from kimi_repl.context import (
     trim_to_fit,
     usage_line,
 )
-from kimi_repl.conversation import Conversation, Document, Turn, new_session_id
+from kimi_repl.conversation import Conversation, Document, Image, Turn, new_session_id
 from kimi_repl.documents import DocumentError, load_document
-from kimi_repl.profile import DEFAULT_MODEL, ModelProfile, Thinking, built_in, choose_default, closest, profile_for
+from kimi_repl.images import ImageError, read_image
+from kimi_repl.profile import (
+    DEFAULT_MODEL,
+    PREFERRED_MODELS,
+    ModelProfile,
+    Thinking,
+    built_in,
+    choose_default,
+    closest,
+    profile_for,
+)
 from kimi_repl.render import Display
+from kimi_repl.reply import MAX_SEARCH_ROUNDS, Round, after_search, stream_round
 from kimi_repl.request import ChatRequest, build_request
 from kimi_repl.sessions import SessionLog, SessionStore
 from kimi_repl.transcript import TranscriptError
@@ -93,14 +98,24 @@ class ChatSession:
             temperature=settings.temperature,
             system=settings.system,
             thinking=settings.thinking,
+            web=settings.web,
         )
         self.model_from_server = settings.model is None
         self.log: SessionLog | None = store.new_log(self.conversation) if store else None
         self.pending_input = ""
+        self.edit_request: str | None = None
+        """Text to open in the editor at the next prompt (/edit), or None."""
+        self.confirm: Callable[[str], bool] = lambda question: False
+        """Asks a yes/no question (the REPL answers it at the terminal; elsewhere the answer is no)."""
         self.exit_requested = False
         self.interactive = True  # False in one-shot mode: there is no prompt to put a message back at
         self._autosave_failed = False
         self._model_lock = threading.Lock()
+        self._search_thinking_off = False  # the server refused thinking while searching: searches go without
+        self.attachments: list[Image] = []
+        """Pictures to send with the next message."""
+        self.role: Role | None = settings.roles.get(settings.role) if settings.role else None
+        self._before_role: tuple[str, float | None, str | None, bool | None] | None = None
 
     @property
     def model(self) -> str:
@@ -181,6 +196,69 @@ class ChatSession:
         """Choose thinking on or off (it applies to models that can switch)."""
         self.conversation.thinking = on
         self._record(lambda log: log.settings())
+
+    def set_web(self, on: bool) -> None:
+        """Offer Moonshot's web search to the model (or stop offering it) from the next message on."""
+        self.conversation.web = on
+        self._record(lambda log: log.settings())
+
+    # -- roles ---------------------------------------------------------------------------------------
+    def apply_role(self, role: Role) -> None:
+        """Take ``role``'s model, temperature, system prompt and thinking (what it sets); /role clear undoes it."""
+        conversation = self.conversation
+        if self._before_role is None:
+            self._before_role = (
+                conversation.model,
+                conversation.temperature,
+                conversation.system,
+                conversation.thinking,
+            )
+        if role.model is not None:
+            with self._model_lock:
+                self.model_from_server = False
+                conversation.model = role.model
+        if role.temperature is not None:
+            conversation.temperature = role.temperature
+        if role.system is not None:
+            conversation.system = role.system or None
+        if role.thinking is not None:
+            conversation.thinking = role.thinking
+        self.role = role
+        self._record(lambda log: log.settings())
+
+    def clear_role(self) -> Role | None:
+        """Leave the role: the settings go back to what they were before it; return the role left (or None)."""
+        left, self.role = self.role, None
+        if self._before_role is not None:
+            conversation = self.conversation
+            conversation.model, conversation.temperature, conversation.system, conversation.thinking = self._before_role
+            self._before_role = None
+            self._record(lambda log: log.settings())
+        return left
+
+    # -- pictures ------------------------------------------------------------------------------------
+    def attach_image(self, path: Path) -> Image:
+        """Read a picture to send with the next message.
+
+        Raises:
+            ImageError: the file is not a picture that can be sent, or the model takes none.
+        """
+        self._check_images_taken(sending=False)
+        image = read_image(path)
+        self.attachments.append(image)
+        return image
+
+    def _check_images_taken(self, *, sending: bool = True) -> None:
+        """Raises ImageError naming a model that takes pictures, if the current one does not."""
+        model = self.conversation.model
+        if self.profile().images:
+            return
+        listed = self.listed_models() or list(PREFERRED_MODELS)
+        able = next((m for m in closest(model, listed, limit=len(listed)) if self.profile(m, fetch=False).images), None)
+        switch = f": /model {able} does" if able else ""
+        if not sending:
+            raise ImageError(f"{model} takes no pictures{switch}.")
+        raise ImageError(f"{model} takes no pictures{switch} (/image clear drops them). Nothing was sent.")
 
     def describe_model(self) -> str:
         """One line about the current model: thinking, window, images."""
@@ -321,12 +399,19 @@ class ChatSession:
         """
         self.resolve_model()
         conversation = self.conversation
+        try:
+            if self.attachments:
+                self._check_images_taken()
+        except ImageError as refusal:
+            self.pending_input = text
+            self.display.error(f"{refusal} ↑ brings your message back." if self.interactive else str(refusal))
+            return None
         too_long = self._too_long_alone(text)
         if too_long:
             self.pending_input = text
             self.display.error(f"{too_long} ↑ brings your message back." if self.interactive else too_long)
             return None
-        user = conversation.add_user(text)
+        user = conversation.add_user(text, self.attachments)
         self._record(lambda log: log.turn(user))
         try:
             reply = self._reply(conversation.messages, conversation.model)
@@ -337,6 +422,7 @@ class ChatSession:
             return None
         conversation.add_reply(reply)
         self._record(lambda log: log.turn(reply))
+        self.attachments.clear()  # sent: the next message goes without them
         return reply
 
     def _too_long_alone(self, text: str) -> str | None:
@@ -346,7 +432,8 @@ class ChatSession:
         if window is None:
             return None
         conversation = self.conversation
-        tokens = local_estimate([*conversation.preamble(), {"role": "user", "content": text}])
+        message = Turn(role="user", content=text, images=self.attachments).to_message()
+        tokens = local_estimate([*conversation.preamble(), message])
         if tokens <= window:
             return None
         return (
@@ -439,12 +526,14 @@ class ChatSession:
         self, profile: ModelProfile, messages: list[dict[str, Any]], tokens: int, partial: bool
     ) -> ChatRequest:
         conversation = self.conversation
+        web = conversation.web
         return build_request(
             messages,
             profile,
             temperature=conversation.temperature,
-            thinking=conversation.thinking,
+            thinking=False if web and self._search_thinking_off else conversation.thinking,
             budget=reply_budget(profile.window, tokens, self.settings.max_tokens),
+            web=web,
             partial=partial,
         )
 
@@ -510,7 +599,8 @@ class ChatSession:
         if usage is None:
             return None
         profile = self.profile(turn.model)
-        return usage_line(usage, profile.window, thinking=profile.thinking_label(turn.thinking))
+        thinking = profile.thinking_label(turn.thinking)
+        return usage_line(usage, profile.window, thinking=thinking, searches=len(turn.searches))
 
     # -- documents ---------------------------------------------------------------------------------
     def attach(self, path: Path) -> Document:
@@ -548,70 +638,94 @@ class ChatSession:
     def _generate(self, request: ChatRequest) -> Turn:
         """Stream the reply to ``request`` into the display and return it as a turn (not yet added).
 
+        A round that asks for a web search is answered and the request sent again (at most
+        :data:`MAX_SEARCH_ROUNDS` times); the turn holds every round's text and the searches.
+
         Raises:
             ReplyFailed: nothing of an answer arrived (an error, or Ctrl-C before the first words).
         """
+        started = time.time()
+        rounds: list[Round] = []
+        while True:
+            view = self.display.reply(model=request.model, resume=request.prefix)
+            current = stream_round(
+                functools.partial(self.client.stream_chat, request), view, gone=lambda: self.display.gone
+            )
+            if self._refused_thinking_while_searching(request, current):
+                request = replace(request, thinking={"type": "disabled"})
+                continue
+            rounds.append(current)
+            if not current.searching or len(rounds) > MAX_SEARCH_ROUNDS:
+                break
+            for call in current.calls:
+                about = f" for “{call.query}”" if call.query else ""
+                results = f" ({human(call.result_tokens)} tokens of results)" if call.result_tokens else ""
+                self.display.note(f"⌕ Searching the web{about}…{results}")
+            request = after_search(request, current)
+        return self._turn(request, rounds, started)
+
+    def _refused_thinking_while_searching(self, request: ChatRequest, current: Round) -> bool:
+        """Whether the server refused a search with thinking on, and thinking can go off for searches: then it
+        does, for the rest of the session, and the user is told once."""
+        failure = current.failure
+        if failure is None or failure.status != 400 or isinstance(failure, ContextTooLong) or current.content:
+            return False
+        if not (request.tools and request.thinks) or self.profile(request.model).thinking is not Thinking.SWITCHABLE:
+            return False
+        self._search_thinking_off = True
+        self.display.warning(
+            f"⚠ Moonshot does not let {request.model} think while it searches, so thinking is off in requests "
+            f"that may search (/web off searches no more). It said: {failure}"
+        )
+        return True
+
+    def _turn(self, request: ChatRequest, rounds: list[Round], started: float) -> Turn:
+        """The reply that ``rounds`` make, with the warnings and usage line it calls for.
+
+        Raises:
+            ReplyFailed: no answer arrived.
+        """
         conversation = self.conversation
         model = request.model
-        content: list[str] = []
-        reasoning: list[str] = []
-        finished: Finished | None = None
-        failure: ChatError | None = None
-        interrupted = False
-        started = time.time()
-        view = self.display.reply(model=model, resume=request.prefix)
-        events = self.client.stream_chat(request)
-        try:
-            for event in events:
-                if isinstance(event, ContentDelta):
-                    content.append(event.text)
-                    view.content(event.text)
-                elif isinstance(event, ReasoningDelta):
-                    reasoning.append(event.text)
-                    view.reasoning(event.text)
-                else:
-                    finished = event
-                if self.display.gone:  # nobody is reading any more (a hang-up, a closed pipe)
-                    interrupted = True
-                    break
-        except KeyboardInterrupt:
-            interrupted = True
-        except ChatError as exc:
-            failure = exc
-        finally:
-            events.close()
-            view.close()  # never raises: a terminal that went away only sets display.gone
-
-        answer = "".join(content)
-        reason = finished.reason if finished else None
+        last = rounds[-1]
+        answer = "".join(r.content for r in rounds)
+        reasoning = "\n\n".join(r.reasoning for r in rounds if r.reasoning)
+        searches = [call.record() for r in rounds if r.searching for call in r.calls]
+        failure, interrupted, reason = last.failure, last.interrupted, last.reason
         if not answer:
             if isinstance(failure, ContextTooLong):
                 raise ReplyFailed(str(failure), too_long=True, window=failure.window)
             if isinstance(failure, ModelNotFound):
                 raise ReplyFailed(f"{failure} {self.current_models(failure.model)}".rstrip())
             if failure is not None:
-                raise ReplyFailed(str(failure))
+                searching = " (while searching the web: /web off sends without search)" if request.tools else ""
+                raise ReplyFailed(f"{failure}{searching}")
             if interrupted:
                 raise ReplyFailed("Interrupted before the reply began.")
+            if last.searching:
+                raise ReplyFailed(f"{model} kept searching ({len(searches)} searches) without answering.")
             if reason == "length" and reasoning:
                 raise ReplyFailed(
                     f"{model} spent the whole reply budget ({request.budget:,} tokens) thinking, before any "
                     "answer: raise it with --max-tokens, or turn thinking off with /thinking off."
                 )
             raise ReplyFailed("The reply ended before any answer arrived.")
-
+        usages = [Usage.from_record(r.finished.usage if r.finished else None) for r in rounds]
+        spent = [usage for usage in usages if usage is not None]
         turn = Turn(
             role="assistant",
             content=answer,
             model=model,
             temperature=conversation.temperature,
             system=conversation.system,
-            thinking=conversation.thinking,
-            reasoning_content="".join(reasoning),
+            thinking=conversation.thinking if request.thinking is None else request.thinks,
+            reasoning_content=reasoning,
             finish_reason=reason,
             interrupted=interrupted,
             incomplete=not interrupted and reason is None,
-            usage=finished.usage if finished else None,
+            usage=last.finished.usage if last.finished else None,
+            spent=sum(spent, Usage()).record() if len(spent) > 1 else None,
+            searches=searches,
             created=started,
             finished=time.time(),
         )

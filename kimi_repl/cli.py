@@ -73,11 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest reply budget in tokens, thinking included (default: $MOONSHOT_MAX_TOKENS or 32768)",
     )
     parser.add_argument("-s", "--system", help="system prompt sent first with every message")
+    parser.add_argument("--role", metavar="NAME", help="take the settings of [roles.NAME] in config.toml")
+    parser.add_argument(
+        "--web", action="store_true", default=None, help="let the model search the web (Moonshot's $web_search)"
+    )
     parser.add_argument("--base-url", help="API base URL (default: $MOONSHOT_BASE_URL or https://api.moonshot.cn/v1)")
     parser.add_argument("-p", "--prompt", help="ask one question, print the reply and exit")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("-c", "--continue", dest="continue_", action="store_true", help="resume the latest session")
     resume.add_argument("-r", "--resume", metavar="ID", help="resume the session ID (see /sessions)")
+    parser.add_argument(
+        "--sessions",
+        nargs="*",
+        metavar="WORD",
+        help="list recent sessions (those that mention every WORD) and exit",
+    )
     parser.add_argument("--version", action="version", version=f"kimi-repl {__version__}")
     return parser
 
@@ -93,6 +103,8 @@ MAX_PIPED_BYTES = 32 * 1024 * 1024
 def main(argv: Sequence[str] | None = None) -> int:
     """Run kimi-repl; return the exit status."""
     args = build_parser().parse_args(argv)
+    if args.sessions is not None:
+        return _list_sessions(args.sessions)
     try:
         if args.resume is not None and not args.resume.strip():
             raise UsageError("-r needs a session id (or its number in /sessions); -c takes the latest")
@@ -102,7 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             system=args.system,
             base_url=args.base_url,
             thinking=args.thinking,
+            web=args.web,
             max_tokens=args.max_tokens,
+            role=args.role,
         )
         question = _question(args)
         if question is None and not sys.stdout.isatty():
@@ -164,6 +178,23 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
         session.close()
         if display.gone:
             _silence_stdout()
+
+
+def _list_sessions(words: list[str]) -> int:
+    """``kimi-repl --sessions [WORDS]``: what /sessions shows, printed; 0, or 2 if the folder cannot be read."""
+    from kimi_repl.commands.files import show_sessions
+    from kimi_repl.config import sessions_dir
+    from kimi_repl.render import Display
+    from kimi_repl.sessions import SessionStore
+
+    display = Display()
+    try:
+        store = SessionStore(sessions_dir(), secret=None)
+    except OSError as error:
+        print(f"kimi-repl: the sessions folder cannot be read: {error.strerror or error}", file=sys.stderr)
+        return 2
+    show_sessions(display, store, words)
+    return 0
 
 
 def _interactive(session: ChatSession, *, resumed: bool, asked_to_continue: bool) -> int:
@@ -250,7 +281,11 @@ def _one_shot(session: ChatSession, question: str) -> int:
 
 
 def _apply_flags(session: ChatSession, args: argparse.Namespace) -> None:
-    """Flags given with -c / -r change the resumed conversation's settings."""
+    """Flags given with -c / -r change the resumed conversation's settings (a role first: flags win over it)."""
+    if args.role and args.role in session.settings.roles:
+        session.apply_role(session.settings.roles[args.role])
+    if args.web is not None:
+        session.set_web(args.web)
     if args.model:
         session.set_model(args.model)
     if args.temperature is not None:

@@ -37,6 +37,17 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call (``delta.tool_calls``): pieces of one call share its ``index``; the first names it."""
+
+    index: int
+    id: str = ""
+    type: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(frozen=True)
 class Finished:
     """The last chunk: why the model stopped and the usage it reported (either may be missing)."""
 
@@ -44,11 +55,17 @@ class Finished:
     usage: dict[str, Any] | None
 
 
-StreamEvent = ContentDelta | ReasoningDelta | Finished
+StreamEvent = ContentDelta | ReasoningDelta | ToolCallDelta | Finished
 
 
 class ChatError(UserError):
-    """A request to Moonshot failed."""
+    """A request to Moonshot failed.
+
+    Attributes:
+        status: the HTTP status the server answered with, if it answered.
+    """
+
+    status: int | None = None
 
 
 class ContextTooLong(ChatError):
@@ -167,6 +184,9 @@ class MoonshotClient:
                         content = delta.get("content")
                         if content and isinstance(content, str):
                             yield ContentDelta(content)
+                        for call in delta.get("tool_calls") or ():
+                            if isinstance(call, dict):
+                                yield _tool_call_delta(call)
                         if choice.get("finish_reason"):
                             finish = str(choice["finish_reason"])
                         if isinstance(choice.get("usage"), dict):
@@ -288,9 +308,13 @@ class MoonshotClient:
         if isinstance(error, openai.BadRequestError) and _is_context_overflow(message):
             found = _TOKEN_LIMIT.search(message)
             return ContextTooLong(text, int(found.group(1)) if found else None)
-        if isinstance(error, openai.NotFoundError) and model and _names_the_model(message, model):
-            return ModelNotFound(text, model)
-        return ChatError(text)
+        failure = (
+            ModelNotFound(text, model)
+            if isinstance(error, openai.NotFoundError) and model and _names_the_model(message, model)
+            else ChatError(text)
+        )
+        failure.status = getattr(error, "status_code", None)
+        return failure
 
     def describe(self, error: BaseException, *, model: str | None = None) -> str:
         """One line that says what went wrong and what to do, never containing the API key."""
@@ -317,6 +341,24 @@ def sse_data(lines: Iterable[str]) -> Iterator[str]:
             data.append(value[1:] if value.startswith(" ") else value)
     if data:
         yield "\n".join(data)
+
+
+def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
+    function = call.get("function")
+    if not isinstance(function, dict):
+        function = {}
+    index = call.get("index")
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else ""
+
+    return ToolCallDelta(
+        index=index if isinstance(index, int) and not isinstance(index, bool) else 0,
+        id=text(call.get("id")),
+        type=text(call.get("type")),
+        name=text(function.get("name")),
+        arguments=text(function.get("arguments")),
+    )
 
 
 def _names_the_model(message: str, model: str) -> bool:

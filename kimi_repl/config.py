@@ -1,13 +1,19 @@
-"""Settings from command-line flags > environment > a ``.env`` file > built-in defaults; user folders."""
+"""Settings from command-line flags > environment > a ``.env`` file > ``config.toml`` > defaults; roles; folders.
+
+Every value is checked by the same parser wherever it comes from (:mod:`kimi_repl.values`); a bad one is a
+:class:`ConfigError` of one line that names where it was (the variable, or the file and its line).
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.errors import UserError
@@ -19,18 +25,42 @@ from kimi_repl.values import (
     parse_on_off,
     parse_reply_tokens,
     parse_retries,
+    parse_temperature,
     parse_timeout,
 )
-
-T = TypeVar("T")
 
 APP_NAME = "kimi-repl"
 DEFAULT_BASE_URL = "https://api.moonshot.cn/v1"
 API_KEY_VARIABLES = ("MOONSHOT_API_KEY", "KIMI_API_KEY")
+MAX_DOTENV_BYTES = 1_048_576
+MAX_CONFIG_BYTES = 1_048_576
 
 
 class ConfigError(UserError):
     """A setting is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class Role:
+    """A named set of settings from ``[roles.NAME]`` in the config file (any may be left out)."""
+
+    name: str
+    system: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    thinking: bool | None = None
+
+    def describe(self) -> str:
+        """``model kimi-k2.6 · temperature 0.2 · thinking off · system: You are…`` for /role."""
+        parts = [f"model {self.model}"] if self.model else []
+        if self.temperature is not None:
+            parts.append(f"temperature {self.temperature:g}")
+        if self.thinking is not None:
+            parts.append(f"thinking {'on' if self.thinking else 'off'}")
+        if self.system:
+            first = " ".join(self.system.split())
+            parts.append(f"system: {first[:50]}{'…' if len(first) > 50 else ''}")
+        return " · ".join(parts) or "(no settings)"
 
 
 @dataclass
@@ -39,7 +69,9 @@ class Settings:
 
     ``model`` is None when nothing names one: the session then picks the default from ``GET /models``.
     ``temperature`` is None until the user chooses one: each model then gets its recommended value.
-    ``thinking`` is None for each model's default. ``max_tokens`` caps the reply budget.
+    ``thinking`` is None for each model's default. ``max_tokens`` caps the reply budget. ``role`` is the
+    role asked for with ``--role`` (already applied to the other fields); ``roles`` are all the config
+    file defines.
     """
 
     api_key: str
@@ -48,20 +80,23 @@ class Settings:
     temperature: float | None = None
     system: str | None = None
     thinking: bool | None = None
+    web: bool = False
     max_tokens: int = DEFAULT_REPLY_CAP
     timeout: float = 180.0
     max_retries: int = 2
     api_key_source: str = "MOONSHOT_API_KEY"
+    role: str | None = None
+    roles: dict[str, Role] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # never let the key reach a log or a traceback
         return (
             f"Settings(api_key='***', base_url={self.base_url!r}, model={self.model!r}, "
             f"temperature={self.temperature!r}, system={self.system!r}, thinking={self.thinking!r}, "
-            f"max_tokens={self.max_tokens!r})"
+            f"web={self.web!r}, max_tokens={self.max_tokens!r}, role={self.role!r})"
         )
 
 
-MAX_DOTENV_BYTES = 1_048_576
+# -- the files -------------------------------------------------------------------------------------
 
 
 def read_dotenv(start: Path | None = None) -> dict[str, str]:
@@ -85,13 +120,168 @@ def read_dotenv(start: Path | None = None) -> dict[str, str]:
                 continue
         except OSError:
             continue
-        data = read_regular_file(candidate, max_bytes=MAX_DOTENV_BYTES, kind="a .env file", error=ConfigError)
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise ConfigError(f"{candidate} is not UTF-8 text (byte {error.start + 1} cannot be read)") from None
+        text = _read_text(candidate, "a .env file", MAX_DOTENV_BYTES)
         return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
     return {}
+
+
+@dataclass
+class ConfigFile:
+    """``config.toml``: top-level settings and ``[roles.NAME]`` tables, checked."""
+
+    path: Path | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+
+
+def config_path() -> Path:
+    """``config.toml`` in the user's config folder (``$XDG_CONFIG_HOME/kimi-repl/`` on Linux)."""
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME) / "config.toml"
+
+
+def read_config(path: Path | None = None) -> ConfigFile:
+    """The user's config file, or an empty one if there is none.
+
+    Raises:
+        ConfigError: it cannot be read, is not TOML, or holds a bad value (one line: the file and the line).
+    """
+    path = path or config_path()
+    if not os.path.lexists(path):
+        return ConfigFile()
+    text = _read_text(path, "a config file", MAX_CONFIG_BYTES)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    where = _Where(path, text)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "roles":
+            continue
+        parse = CONFIG_KEYS.get(key)
+        if parse is None:
+            raise where.error(key, f"unknown setting {key!r} (known: {', '.join(CONFIG_KEYS)}, [roles.NAME])")
+        values[key] = where.parsed(parse, key, value)
+    roles_data = data.get("roles", {})
+    if not isinstance(roles_data, dict):
+        raise where.error("roles", "roles must be tables: [roles.NAME]")
+    roles = {}
+    for name, table in roles_data.items():
+        if not isinstance(table, dict):
+            raise where.error(name, f"role {name!r} must be a table: [roles.{name}]")
+        fields: dict[str, Any] = {}
+        for key, value in table.items():
+            if key not in ROLE_KEYS:
+                raise where.error(key, f"unknown setting {key!r} in role {name!r} (known: {', '.join(ROLE_KEYS)})")
+            fields[key] = where.parsed(CONFIG_KEYS[key], key, value, section=f"roles.{name}")
+        roles[name] = Role(name=name, **fields)
+    return ConfigFile(path, values, roles)
+
+
+def _read_text(path: Path, kind: str, max_bytes: int) -> str:
+    data = read_regular_file(path, max_bytes=max_bytes, kind=kind, error=ConfigError)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start + 1} cannot be read)") from None
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Says where in the config file a key is, for messages."""
+
+    path: Path
+    text: str
+
+    def line(self, key: str, section: str | None = None) -> int | None:
+        start = 0
+        if section is not None:
+            header = re.search(rf"^\s*\[\s*{re.escape(section)}\s*\]", self.text, re.MULTILINE)
+            start = header.end() if header else 0
+        found = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE).search(self.text, start)
+        return self.text.count("\n", 0, found.start()) + 1 if found else None
+
+    def error(self, key: str, message: str, section: str | None = None) -> ConfigError:
+        number = self.line(key, section)
+        return ConfigError(f"{self.path}{f', line {number}' if number else ''}: {message}")
+
+    def parsed(self, parse: Callable[[Any], Any], key: str, value: Any, section: str | None = None) -> Any:
+        try:
+            return parse(value)
+        except ValueError as problem:
+            message = str(problem)
+            named = message.lower().startswith((key.lower(), key.replace("_", " ").lower()))
+            raise self.error(key, message if named else f"{key}: {message}", section) from None
+
+
+def _text(parse: Callable[[str], Any]) -> Callable[[Any], Any]:
+    """A config value parser from a text parser: strings as they are, numbers and booleans as TOML wrote them."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool):
+            return parse("true" if value else "false")
+        if isinstance(value, (int, float, str)):
+            return parse(str(value))
+        raise ValueError(f"expected text or a number, not {type(value).__name__}")
+
+    return convert
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, not {type(value).__name__}")
+    return value
+
+
+CONFIG_KEYS: dict[str, Callable[[Any], Any]] = {
+    "model": lambda value: check_model_name(_string(value)),
+    "temperature": _text(parse_temperature),
+    "system": _string,
+    "base_url": lambda value: parse_base_url(_string(value), "base_url"),
+    "thinking": _text(lambda text: parse_on_off(text, "thinking")),
+    "web": _text(lambda text: parse_on_off(text, "web")),
+    "max_tokens": _text(lambda text: parse_reply_tokens(text, "max_tokens")),
+    "timeout": _text(lambda text: parse_timeout(text, "timeout")),
+    "max_retries": _text(lambda text: parse_retries(text, "max_retries")),
+}
+ROLE_KEYS = ("system", "model", "temperature", "thinking")
+
+
+# -- merging ---------------------------------------------------------------------------------------
+
+VARIABLES = {
+    "model": "MOONSHOT_MODEL",
+    "base_url": "MOONSHOT_BASE_URL",
+    "thinking": "MOONSHOT_THINKING",
+    "web": "MOONSHOT_WEB",
+    "max_tokens": "MOONSHOT_MAX_TOKENS",
+    "timeout": "MOONSHOT_TIMEOUT",
+    "max_retries": "MOONSHOT_MAX_RETRIES",
+}
+"""The environment (and ``.env``) variable of each setting that has one."""
+
+TEXT_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "model": lambda text, name: _named(check_model_name, text, name),
+    "base_url": parse_base_url,
+    "thinking": parse_on_off,
+    "web": parse_on_off,
+    "max_tokens": parse_reply_tokens,
+    "timeout": parse_timeout,
+    "max_retries": parse_retries,
+}
+
+
+def _named(parse: Callable[[str], Any], text: str, name: str) -> Any:
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 def load_settings(
@@ -101,17 +291,24 @@ def load_settings(
     system: str | None = None,
     base_url: str | None = None,
     thinking: bool | None = None,
+    web: bool | None = None,
     max_tokens: int | None = None,
+    role: str | None = None,
     environ: Mapping[str, str] | None = None,
     dotenv: Mapping[str, str] | None = None,
+    config: ConfigFile | None = None,
 ) -> Settings:
-    """Merge flags, environment, ``.env`` and defaults, highest first.
+    """Merge flags (the arguments), environment, ``.env``, the config file and defaults, highest first.
+
+    A role (``role``) sets what no flag sets: its model, temperature, system prompt and thinking win over
+    the environment and the files, a flag wins over the role.
 
     Raises:
-        ConfigError: when no API key is found anywhere.
+        ConfigError: no API key anywhere, a bad value anywhere, or an unknown role.
     """
     env = os.environ if environ is None else environ
     file_values = read_dotenv() if dotenv is None else dotenv
+    config = read_config() if config is None else config
 
     def find(*names: str) -> tuple[str, str] | None:
         for where, source in (("", env), (" in .env", file_values)):
@@ -121,50 +318,68 @@ def load_settings(
                     return value, name + where
         return None
 
-    def lookup(name: str) -> str | None:
-        found = find(name)
-        return found[0] if found else None
-
     key = find(*API_KEY_VARIABLES)
     if key is None:
         raise ConfigError(
             "no API key. Set MOONSHOT_API_KEY in the environment, or add the line MOONSHOT_API_KEY=sk-... "
             "to a .env file in this folder (keys: https://platform.moonshot.cn)."
         )
-    _checked(partial(check_api_key, what=key[1]), key[0], key[1])
-    base_url = _checked(partial(parse_base_url, what="--base-url"), base_url, "--base-url") if base_url else None
-    if base_url is None and (address := lookup("MOONSHOT_BASE_URL")):
-        base_url = _checked(partial(parse_base_url, what="MOONSHOT_BASE_URL"), address, "MOONSHOT_BASE_URL")
-    timeout, retries = lookup("MOONSHOT_TIMEOUT"), lookup("MOONSHOT_MAX_RETRIES")
-    if model is None and (named := lookup("MOONSHOT_MODEL")):
-        model = _checked(check_model_name, named, "MOONSHOT_MODEL")
-    if thinking is None and (word := lookup("MOONSHOT_THINKING")):
-        thinking = _checked(partial(parse_on_off, what="MOONSHOT_THINKING"), word, "MOONSHOT_THINKING")
-    if max_tokens is None and (count := lookup("MOONSHOT_MAX_TOKENS")):
-        max_tokens = _checked(
-            lambda text: parse_reply_tokens(text, "MOONSHOT_MAX_TOKENS"), count, "MOONSHOT_MAX_TOKENS"
-        )
+    _as_config_error(lambda: check_api_key(key[0], key[1]))
+    flags: dict[str, Any] = {
+        "model": model,
+        "base_url": _as_config_error(lambda: parse_base_url(base_url, "--base-url")) if base_url else None,
+        "thinking": thinking,
+        "web": web,
+        "max_tokens": max_tokens,
+        "timeout": None,
+        "max_retries": None,
+    }
+    chosen: dict[str, Any] = {}
+    for name, flag in flags.items():
+        found = find(VARIABLES[name])
+        if flag is not None:
+            chosen[name] = flag
+        elif found is not None:
+            chosen[name] = _as_config_error(partial(TEXT_PARSERS[name], *found))
+        elif name in config.values:
+            chosen[name] = config.values[name]
+    chosen["temperature"] = temperature if temperature is not None else config.values.get("temperature")
+    chosen["system"] = system if system is not None else config.values.get("system")
+    if role is not None:
+        picked = config.roles.get(role)
+        if picked is None:
+            known = ", ".join(sorted(config.roles)) or f"none yet: add [roles.{role}] to {config_path()}"
+            raise ConfigError(f"no role {role!r} in the config file (roles: {known})")
+        given = {"model": model, "temperature": temperature, "system": system, "thinking": thinking}
+        for name in ROLE_KEYS:
+            if given[name] is None and getattr(picked, name) is not None:
+                chosen[name] = getattr(picked, name)
     return Settings(
         api_key=key[0],
         api_key_source=key[1],
-        base_url=base_url or DEFAULT_BASE_URL,
-        model=model,
-        temperature=temperature,
-        system=system,
-        thinking=thinking,
-        max_tokens=max_tokens or DEFAULT_REPLY_CAP,
-        timeout=_checked(partial(parse_timeout, what="MOONSHOT_TIMEOUT"), timeout, "") if timeout else 180.0,
-        max_retries=_checked(partial(parse_retries, what="MOONSHOT_MAX_RETRIES"), retries, "") if retries else 2,
+        base_url=chosen.get("base_url") or DEFAULT_BASE_URL,
+        model=chosen.get("model"),
+        temperature=chosen.get("temperature"),
+        system=chosen.get("system"),
+        thinking=chosen.get("thinking"),
+        web=bool(chosen.get("web")),
+        max_tokens=chosen.get("max_tokens") or DEFAULT_REPLY_CAP,
+        timeout=chosen.get("timeout") or 180.0,
+        max_retries=chosen["max_retries"] if chosen.get("max_retries") is not None else 2,
+        role=role,
+        roles=dict(config.roles),
     )
 
 
-def _checked(parse: Callable[[str], T], text: str, name: str) -> T:
-    """``parse(text)``, its complaint made a :class:`ConfigError` naming the variable."""
+def _as_config_error(parse: Callable[[], Any]) -> Any:
+    """``parse()``, its complaint (which names the setting) made a :class:`ConfigError`."""
     try:
-        return parse(text)
+        return parse()
     except ValueError as error:
-        message = str(error)
-        raise ConfigError(message if name in message else f"{name}: {message}") from None
+        raise ConfigError(str(error)) from None
+
+
+# -- folders ---------------------------------------------------------------------------------------
 
 
 def state_dir() -> Path:

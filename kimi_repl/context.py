@@ -94,12 +94,13 @@ def human(tokens: int) -> str:
     return f"{tokens / 1000:.1f}k"
 
 
-def usage_line(usage: Usage, window: int | None, *, thinking: str = "") -> str:
+def usage_line(usage: Usage, window: int | None, *, thinking: str = "", searches: int = 0) -> str:
     """The dim line after a reply: ``↑ 1.2k prompt · ↓ 80 completion (40 reasoning) · 512 cached · thinking on
     · 1.3k / 256k context (1%)``.
 
     Args:
         thinking: the model's thinking label (``thinking on``), for models that think.
+        searches: web searches the reply ran.
     """
     completion = f"↓ {human(usage.completion)} completion"
     if usage.reasoning:
@@ -109,6 +110,8 @@ def usage_line(usage: Usage, window: int | None, *, thinking: str = "") -> str:
         parts.append(f"{human(usage.cached)} cached")
     if thinking:
         parts.append(thinking)
+    if searches:
+        parts.append(f"{searches} web search{'es' if searches != 1 else ''}")
     if window:
         parts.append(f"{human(usage.total)} / {human(window)} context ({100 * usage.total / window:.0f}%)")
     return " · ".join(parts)
@@ -124,13 +127,25 @@ def session_usage(turns: Iterable[Turn]) -> tuple[Usage, int]:
     return total, replies
 
 
+IMAGE_TOKENS = 1_600
+"""A cautious count for one picture (models count pictures by their resolution: about a thousand tokens)."""
+
+
 def local_estimate(messages: Iterable[Mapping[str, Any]]) -> int:
-    """A cautious token count without the server: CJK characters one each, other text one per 3.5 characters."""
+    """A cautious token count without the server: CJK characters one each, other text one per 3.5 characters,
+    a picture :data:`IMAGE_TOKENS`."""
     total = 0
     for message in messages:
-        text = str(message.get("content") or "")
-        wide = sum(1 for ch in text if ord(ch) >= 0x2E80)
-        total += 4 + wide + int((len(text) - wide) / 3.5 + 0.999)
+        content = message.get("content") or ""
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for part in parts:
+            if isinstance(part, Mapping) and part.get("type") == "image_url":
+                total += IMAGE_TOKENS
+                continue
+            text = str(part.get("text") or "") if isinstance(part, Mapping) else ""
+            wide = sum(1 for ch in text if ord(ch) >= 0x2E80)
+            total += wide + int((len(text) - wide) / 3.5 + 0.999)
+        total += 4
     return total
 
 

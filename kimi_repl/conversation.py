@@ -14,6 +14,25 @@ from typing import Any, Literal
 Role = Literal["user", "assistant"]
 
 
+@dataclass
+class Image:
+    """A picture sent with a message.
+
+    Attributes:
+        name: the file's name, for listings and transcripts.
+        mime: ``image/png``, ``image/jpeg``, ``image/webp`` or ``image/gif``.
+        data: the bytes in base64; "" when only the name was kept (a Markdown transcript), so nothing is sent.
+    """
+
+    name: str
+    mime: str
+    data: str = ""
+
+    def part(self) -> dict[str, Any]:
+        """The message part Moonshot takes: a ``data:`` URL."""
+        return {"type": "image_url", "image_url": {"url": f"data:{self.mime};base64,{self.data}"}}
+
+
 def new_session_id(now: float | None = None) -> str:
     """A sortable, typeable id such as ``20261125-101112-a3f9``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
@@ -31,8 +50,10 @@ class Turn:
         interrupted: the user stopped the reply with Ctrl-C.
         incomplete: the stream ended without a ``finish_reason`` (connection cut).
         usage: what the server reported for the request that ended this reply (the context meter reads it).
-        spent: usage summed over every request that made this reply, when there were several (a reply
-            continued with /continue); None when it is ``usage``.
+        spent: usage summed over every request that made this reply, when there were several (web searches,
+            a reply continued with /continue); None when it is ``usage``.
+        images: pictures sent with a message (user turns).
+        searches: the web searches the model ran for a reply: ``{"id", "query", "arguments"}`` each.
     """
 
     role: Role
@@ -47,6 +68,8 @@ class Turn:
     incomplete: bool = False
     usage: dict[str, Any] | None = None
     spent: dict[str, Any] | None = None
+    images: list[Image] = field(default_factory=list)
+    searches: list[dict[str, str]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     finished: float | None = None
 
@@ -56,7 +79,10 @@ class Turn:
         return self.role == "assistant" and (self.interrupted or self.incomplete or self.finish_reason == "length")
 
     def to_message(self) -> dict[str, Any]:
-        """The OpenAI-shaped message for this turn."""
+        """The OpenAI-shaped message for this turn (text, then any pictures, as a list of parts)."""
+        pictures = [image.part() for image in self.images if image.data]
+        if pictures:
+            return {"role": self.role, "content": [{"type": "text", "text": self.content}, *pictures]}
         return {"role": self.role, "content": self.content}
 
     @property
@@ -92,6 +118,7 @@ class Conversation:
     temperature: float | None = None
     system: str | None = None
     thinking: bool | None = None
+    web: bool = False
     turns: list[Turn] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
     context_start: int = 0
@@ -107,8 +134,8 @@ class Conversation:
         """What the API receives: the preamble, then the turns still in context."""
         return self.preamble() + [turn.to_message() for turn in self.turns[self.context_start :]]
 
-    def add_user(self, content: str) -> Turn:
-        """Append the user's message, stamped with the settings in force."""
+    def add_user(self, content: str, images: list[Image] | None = None) -> Turn:
+        """Append the user's message (with any pictures), stamped with the settings in force."""
         if self.turns and self.turns[-1].role == "user":
             raise ValueError("a user turn is already waiting for its reply")
         turn = Turn(
@@ -118,6 +145,7 @@ class Conversation:
             temperature=self.temperature,
             system=self.system,
             thinking=self.thinking,
+            images=list(images or ()),
         )
         self.turns.append(turn)
         return turn
@@ -156,7 +184,9 @@ class Conversation:
 
     def fresh(self) -> Conversation:
         """A new, empty conversation with the same settings."""
-        return Conversation(model=self.model, temperature=self.temperature, system=self.system, thinking=self.thinking)
+        return Conversation(
+            model=self.model, temperature=self.temperature, system=self.system, thinking=self.thinking, web=self.web
+        )
 
     @property
     def last_reply(self) -> Turn | None:

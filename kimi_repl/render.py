@@ -241,6 +241,12 @@ def _plain_target(url: str) -> str:
     return re.sub(r"^(?:https?://|mailto:)", "", url.strip().lower()).rstrip("/")
 
 
+def code_blocks(text: str) -> list[str]:
+    """The code of each fenced or indented block of markdown ``text``, in order (for /copy code)."""
+    _, parser = _markdown_template()
+    return [token.content for token in parser.parse(text) if token.type in ("fence", "code_block")]
+
+
 def warm_up() -> None:
     """Render a little markdown once, off screen, so the first reply does not pay for loading the markdown
     parser, the code highlighter and its theme (about a tenth of a second)."""

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.application import get_app, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import ThreadedCompleter
+from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
@@ -28,8 +30,9 @@ from kimi_repl import __version__
 from kimi_repl.chat import ChatSession, message_text
 from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
+from kimi_repl.editor import EditorError, edit
 from kimi_repl.errors import UserError
-from kimi_repl.render import warm_up
+from kimi_repl.render import Display, warm_up
 
 PRELOAD_AFTER_SECONDS = 1.0
 STYLE = Style.from_dict({"model": "ansicyan bold", "arrow": "ansibrightblack", "continuation": "ansibrightblack"})
@@ -48,10 +51,25 @@ class SecretFilteringHistory(FileHistory):
         super().store_string(string)
 
 
-def key_bindings() -> KeyBindings:
+async def edit_buffer(buffer: Buffer, display: Display) -> None:
+    """Open the buffer's text in the user's editor; what was saved comes back to the prompt, not sent."""
+    try:
+        text = await run_in_terminal(lambda: edit(buffer.text), in_executor=True)
+    except EditorError as error:
+        message = str(error)
+        await run_in_terminal(lambda: display.error(message))
+        return
+    buffer.document = Document(text, cursor_position=len(text))
+
+
+def key_bindings(display: Display) -> KeyBindings:
     """Enter sends (so does Ctrl-J: an Enter typed before the prompt is ready arrives as one); Alt-Enter
-    (Esc Enter) inserts a newline."""
+    (Esc Enter) inserts a newline; Ctrl-X Ctrl-E writes the message in an editor."""
     bindings = KeyBindings()
+
+    @bindings.add("c-x", "c-e")
+    def compose(event: KeyPressEvent) -> None:
+        event.app.create_background_task(edit_buffer(event.current_buffer, display))
 
     @bindings.add("enter")
     @bindings.add("c-j")
@@ -155,12 +173,14 @@ class Repl:
         self.registry = registry
         self._notice: str | None = None  # from the background thread, shown before the next prompt
         self._warned_unsaved = False
+        self._input, self._output = input, output
+        session.confirm = self._confirm
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history if history is not None else InMemoryHistory(),
             auto_suggest=AutoSuggestFromHistory(),
             completer=ThreadedCompleter(SlashCompleter(registry, session)),
             complete_while_typing=True,
-            key_bindings=key_bindings(),
+            key_bindings=key_bindings(session.display),
             multiline=True,
             prompt_continuation=lambda width, line, wrap: [("class:continuation", "… ".rjust(width))],
             style=STYLE,
@@ -175,7 +195,9 @@ class Repl:
     def banner(self) -> None:
         session = self.session
         profile = session.profile(fetch=False)  # the prompt must not wait for the server
-        parts = (f"kimi-repl {__version__}", profile.id, profile.thinking_label(session.conversation.thinking))
+        conversation = session.conversation
+        web = "web search on" if conversation.web else ""
+        parts = (f"kimi-repl {__version__}", profile.id, profile.thinking_label(conversation.thinking), web)
         session.display.note(" · ".join(p for p in parts if p) + " · /help · Alt-Enter newline · Ctrl-D quit")
 
     def run(self) -> int:
@@ -227,8 +249,12 @@ class Repl:
             pending = self.session.take_pending_input()
             if pending:
                 self._recall(pending)
+            draft, self.session.edit_request = self.session.edit_request, None
             try:
-                text = self.prompt_session.prompt(self._message)
+                if draft is None:
+                    text = self.prompt_session.prompt(self._message)
+                else:  # /edit: the prompt opens with the editor on the draft
+                    text = self.prompt_session.prompt(self._message, default=draft, pre_run=self._compose)
                 failures = 0
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
@@ -243,6 +269,19 @@ class Repl:
                 continue
             self.handle(text)
         return 0
+
+    def _compose(self) -> None:
+        """Open the editor on the prompt's text, as the prompt starts (/edit)."""
+        get_app().create_background_task(edit_buffer(self.prompt_session.default_buffer, self.session.display))
+
+    def _confirm(self, question: str) -> bool:
+        """Ask ``question`` at the terminal; only y or yes is a yes (Ctrl-C, Ctrl-D and Enter are no)."""
+        asking: PromptSession[str] = PromptSession(input=self._input, output=self._output)
+        try:
+            answer = asking.prompt(f"{question} [y/N] ")
+        except (KeyboardInterrupt, EOFError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
 
     def _recall(self, text: str) -> None:
         """Make ``text`` (a message that got no reply) the latest history entry: ↑ brings it back.

@@ -13,6 +13,10 @@ from typing import Any
 
 from kimi_repl.profile import ModelProfile
 
+WEB_SEARCH = "$web_search"
+WEB_SEARCH_TOOL = {"type": "builtin_function", "function": {"name": WEB_SEARCH}}
+"""Moonshot's builtin web search: the model asks for it, Moonshot runs it and reads the results itself."""
+
 BUDGET_FIELD = "max_completion_tokens"
 LEGACY_BUDGET_FIELD = "max_tokens"
 """What older OpenAI-compatible servers take instead (``max_tokens`` is deprecated on Moonshot)."""
@@ -26,6 +30,7 @@ class ChatRequest:
         budget: the reply budget in tokens (sent as ``max_completion_tokens`` or, to older servers,
             ``max_tokens``).
         thinking: Moonshot's ``thinking`` object, or None to send none.
+        tools: the tools offered (Moonshot's ``$web_search``), or none.
     """
 
     model: str
@@ -33,6 +38,12 @@ class ChatRequest:
     budget: int
     temperature: float | None = None
     thinking: Mapping[str, str] | None = None
+    tools: Sequence[Mapping[str, Any]] = ()
+
+    @property
+    def thinks(self) -> bool:
+        """Whether this request switches thinking on."""
+        return self.thinking is not None and self.thinking.get("type") == "enabled"
 
     @property
     def prefix(self) -> str:
@@ -52,6 +63,8 @@ class ChatRequest:
             params["temperature"] = self.temperature
         if self.thinking is not None:
             params["extra_body"] = {"thinking": dict(self.thinking)}
+        if self.tools:
+            params["tools"] = [dict(tool) for tool in self.tools]
         return params
 
 
@@ -62,6 +75,7 @@ def build_request(
     temperature: float | None,
     thinking: bool | None,
     budget: int,
+    web: bool = False,
     partial: bool = False,
 ) -> ChatRequest:
     """The request for ``messages`` to the model ``profile`` describes.
@@ -69,6 +83,7 @@ def build_request(
     Args:
         temperature: the user's choice (None: the model's recommendation, where it takes one).
         thinking: the user's thinking choice (None: the model's default).
+        web: offer Moonshot's ``$web_search`` (not when continuing a reply: that only goes on writing).
         partial: the last message is the assistant's unfinished reply, to be continued (Moonshot's partial
             mode): it is marked ``"partial": true``.
     """
@@ -83,4 +98,5 @@ def build_request(
         budget=budget,
         temperature=profile.temperature_to_send(temperature),
         thinking=profile.thinking_field(thinking),
+        tools=(WEB_SEARCH_TOOL,) if web and not partial else (),
     )

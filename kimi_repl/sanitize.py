@@ -68,6 +68,11 @@ def json_dumps(data: Any, **options: Any) -> str:
     return _UNSAFE_FOR_FILES.sub(_json_escape, text)
 
 
+def escaped_in_json(text: str) -> bool:
+    """Whether :func:`json_dumps` writes some character of ``text`` escaped (so it is not in the file as it is)."""
+    return any(ch in '"\\' for ch in text) or bool(_UNSAFE_FOR_FILES.search(text))
+
+
 def _json_escape(found: re.Match[str]) -> str:
     return json.dumps(found.group())[1:-1]  # \u001b, or a surrogate pair for a tag character
 

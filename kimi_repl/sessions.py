@@ -32,7 +32,7 @@ from typing import Any
 from kimi_repl.conversation import Conversation, Document, Turn, new_session_id
 from kimi_repl.files import read_regular_file, write_all, write_file
 from kimi_repl.profile import DEFAULT_MODEL
-from kimi_repl.sanitize import json_dumps
+from kimi_repl.sanitize import escaped_in_json, json_dumps
 from kimi_repl.transcript import (
     MAX_FILE_BYTES,
     VERSION,
@@ -458,6 +458,25 @@ class SessionInfo:
     model: str
 
 
+def _info(path: Path, result: Replay, modified: float) -> SessionInfo:
+    conversation, pending = result.conversation, result.pending
+    title = conversation.title or pending[:60]
+    turns = len(conversation.turns) + (1 if pending else 0)
+    return SessionInfo(conversation.id, path, modified, title, turns, conversation.model)
+
+
+def _matching_line(texts: list[str], needle: str, width: int = 70) -> str:
+    """The first line of ``texts`` holding ``needle`` (case-insensitive), cut to about ``width`` around it."""
+    for text in texts:
+        for line in text.splitlines():
+            at = line.casefold().find(needle)
+            if at >= 0:
+                start = max(0, at - width // 3)
+                piece = line[start : start + width].strip()
+                return ("…" if start else "") + piece + ("…" if start + width < len(line) else "")
+    return ""
+
+
 @dataclass
 class Resumed:
     """A session taken up again: its conversation and, unless another process holds it, its log.
@@ -546,15 +565,13 @@ class SessionStore:
         infos = []
         for path in self.paths():
             try:
-                conversation, pending = load_file(path)
+                result = replay(read_bytes(path), str(path))
                 modified = path.stat().st_mtime
             except (TranscriptError, OSError):
                 continue
-            if not conversation.turns and not pending:
+            if not result.conversation.turns and not result.pending:
                 continue
-            title = conversation.title or pending[:60]
-            turns = len(conversation.turns) + (1 if pending else 0)
-            infos.append(SessionInfo(conversation.id, path, modified, title, turns, conversation.model))
+            infos.append(_info(path, result, modified))
             if len(infos) >= limit:
                 break
         return infos
@@ -582,6 +599,57 @@ class SessionStore:
         if len(matches) > 1:
             raise TranscriptError(f"{key!r} matches {len(matches)} sessions; type more of the id")
         return matches[0]
+
+    def search(self, words: list[str], limit: int = 20) -> list[tuple[SessionInfo, str]]:
+        """The ``limit`` most recent sessions in which every word appears in some turn (case-insensitive), each
+        with a line that matches.
+
+        Files are first checked as raw text (every word must be there somewhere: most sessions stop here);
+        only those left are replayed and checked turn by turn.
+        """
+        needles = [word.casefold() for word in words if word.strip()]
+        plain = [n for n in needles if not escaped_in_json(n)]  # written as they are: look for them in the raw file
+        found: list[tuple[SessionInfo, str]] = []
+        for path in self.paths():
+            try:
+                data = read_bytes(path)
+            except TranscriptError:
+                continue
+            raw = data.decode("utf-8", "replace").casefold()
+            if not all(needle in raw for needle in plain):
+                continue
+            try:
+                result = replay(data, str(path))
+                modified = path.stat().st_mtime
+            except (TranscriptError, OSError):
+                continue
+            texts = [turn.content for turn in result.conversation.turns] + [result.pending]
+            folded = [text.casefold() for text in texts]
+            if not all(any(needle in text for text in folded) for needle in needles):
+                continue
+            found.append((_info(path, result, modified), _matching_line(texts, needles[0] if needles else "")))
+            if len(found) >= limit:
+                break
+        return found
+
+    def delete(self, path: Path) -> None:
+        """Remove the session in ``path``.
+
+        Raises:
+            TranscriptError: another kimi-repl has it open, or it cannot be removed.
+        """
+        try:
+            lock = SessionLock(path)
+        except SessionBusy as busy:
+            raise TranscriptError(f"{path.stem} is {busy}: close it there first") from None
+        except OSError as error:
+            raise TranscriptError(f"cannot delete {path.stem}: {error.strerror or error}") from None
+        try:
+            path.unlink()
+        except OSError as error:
+            raise TranscriptError(f"cannot delete {path.stem}: {error.strerror or error}") from None
+        finally:
+            lock.release()
 
     def latest(self) -> Path | None:
         """The most recent session that holds something (a file torn at its first write does not count)."""

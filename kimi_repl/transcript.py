@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.conversation import Conversation, Document, Image, Turn
 from kimi_repl.errors import UserError
 from kimi_repl.files import read_regular_file, write_file
 from kimi_repl.sanitize import escape_for_file, json_dumps, unescape_from_file
@@ -53,6 +53,10 @@ def turn_record(turn: Turn) -> dict[str, Any]:
         "thinking": turn.thinking,
         "created": turn.created,
     }
+    if turn.images:
+        record["images"] = [{"name": image.name, "mime": image.mime, "data": image.data} for image in turn.images]
+    if turn.searches:
+        record["searches"] = [dict(search) for search in turn.searches]
     if turn.role == "assistant":
         record.update(
             reasoning_content=turn.reasoning_content,
@@ -104,9 +108,32 @@ def turn_from_record(data: Any, where: str) -> Turn:
         incomplete=_field(data, "incomplete", (bool,), False, where),
         usage=_field(data, "usage", (dict,), None, where),
         spent=_field(data, "spent", (dict,), None, where),
+        images=[_image_from_record(item, where) for item in _field(data, "images", (list,), [], where)],
+        searches=[_search_from_record(item, where) for item in _field(data, "searches", (list,), [], where)],
         created=_field(data, "created", number, 0.0, where),
         finished=_field(data, "finished", number, None, where),
     )
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
+
+
+def _image_from_record(data: Any, where: str) -> Image:
+    if not isinstance(data, dict):
+        raise TranscriptError(f"{where}: an image is not an object")
+    mime = _field(data, "mime", (str,), "", where)
+    if mime not in IMAGE_TYPES:
+        raise TranscriptError(f"{where}: an image has type {mime!r}, not one of {', '.join(IMAGE_TYPES)}")
+    payload = _field(data, "data", (str,), "", where)
+    if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", payload):
+        raise TranscriptError(f"{where}: an image's data is not base64")
+    return Image(name=_field(data, "name", (str,), "image", where), mime=mime, data=payload)
+
+
+def _search_from_record(data: Any, where: str) -> dict[str, str]:
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise TranscriptError(f"{where}: a web search is not an object of texts")
+    return {str(k): v for k, v in data.items()}
 
 
 def document_record(document: Document) -> dict[str, Any]:
@@ -142,6 +169,7 @@ def settings_record(conversation: Conversation) -> dict[str, Any]:
         "temperature": conversation.temperature,
         "system": conversation.system,
         "thinking": conversation.thinking,
+        "web": conversation.web,
     }
 
 
@@ -161,6 +189,7 @@ def apply_settings(conversation: Conversation, data: dict[str, Any], where: str)
     conversation.temperature = temperature
     conversation.system = _field(data, "system", (str,), None, where) or None
     conversation.thinking = _field(data, "thinking", (bool,), None, where)
+    conversation.web = _field(data, "web", (bool,), False, where)
 
 
 def check_alternation(turns: list[Turn], where: str) -> None:
@@ -307,6 +336,8 @@ def _meta(turn: Turn) -> dict[str, Any]:
     record.pop("content")
     record.pop("reasoning_content", None)
     record["has_reasoning"] = bool(turn.reasoning_content)
+    if turn.images:  # the Markdown form keeps the names only: a placeholder, not megabytes of base64
+        record["images"] = [{"name": image.name, "mime": image.mime, "data": ""} for image in turn.images]
     return record
 
 
@@ -332,10 +363,13 @@ def _heading_text(turn: Turn, previous: Turn | None) -> str:
             if turn.thinking != previous.thinking:
                 changes.append(f"thinking {_on_off(turn.thinking)}")
         note = f" · _{'; '.join(changes)}_" if changes else ""
-        return f"### You · {when}{note}"
+        pictures = f" · 🖼 {', '.join(escape_for_file(image.name) for image in turn.images)}" if turn.images else ""
+        return f"### You · {when}{note}{pictures}"
     marks = [m for m, on in (("interrupted", turn.interrupted), ("incomplete", turn.incomplete)) if on]
     note = f" · **{', '.join(marks)}**" if marks else ""
-    return f"### Kimi · {turn.model or 'unknown model'} · {when}{note}"
+    queries = [escape_for_file(search.get("query") or "…") for search in turn.searches]
+    searched = f" · 🔍 searched the web: {'; '.join(queries)}" if queries else ""
+    return f"### Kimi · {turn.model or 'unknown model'} · {when}{note}{searched}"
 
 
 def from_markdown(text: str, where: str) -> Conversation:

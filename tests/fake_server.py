@@ -199,14 +199,26 @@ def within_budget(reasoning: str, text: str, budget: int) -> tuple[str, str, boo
     return reasoning, text, False
 
 
+IMAGE_TOKENS = 1_000
+"""What the fake counts for a picture, whatever its size (real models count by resolution, not bytes)."""
+
+
 def estimate_tokens(messages: list[dict[str, Any]]) -> int:
-    """A rough token count: CJK characters count one each, other text one per four characters."""
+    """A rough token count: CJK characters count one each, other text one per four characters, a picture 1,000."""
     total = 0
     for message in messages:
         content = message.get("content") or ""
-        text = content if isinstance(content, str) else json.dumps(content)
-        cjk = sum(1 for ch in text if ord(ch) > 0x2E80)
-        total += 4 + cjk + (len(text) - cjk + 3) // 4
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "image_url":
+                total += IMAGE_TOKENS
+                continue
+            text = str(part.get("text") or "")
+            cjk = sum(1 for ch in text if ord(ch) > 0x2E80)
+            total += cjk + (len(text) - cjk + 3) // 4
+        total += 4
     return total
 
 
@@ -299,6 +311,9 @@ class FakeMoonshot:
         self.estimate_status: int | None = None  # answer /tokenizers/estimate-token-count with this error
         self.models_status: int | None = None  # answer GET /models with this error
         self.get_delay = 0.0  # seconds before answering any GET (a slow server)
+        self.search_rounds = 1  # web searches the model runs before it answers, when $web_search is offered
+        self.search_result_tokens = 1_500  # what each search's results add to the next request
+        self.search_refuses_thinking = False  # refuse $web_search with thinking on (reported, unconfirmed)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -348,7 +363,7 @@ class FakeMoonshot:
         if messages and messages[-1].get("partial"):  # partial mode: go on from the reply so far
             rest = self.remainders.get(str(messages[-1].get("content")))
             return Script(text=rest if rest is not None else " …and that is the rest of the answer.")
-        last_user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         directive = directive_script(str(last_user))
         if directive is not None:
             return directive
@@ -544,12 +559,15 @@ class _Handler(BaseHTTPRequestHandler):
             served.thinking == "switchable" and (body.get("thinking") or {}).get("type") != "disabled"
         )
         budget = body.get("max_completion_tokens", body.get("max_tokens", fake.default_budget))
-        prompt_tokens = estimate_tokens(messages)
+        searched = _searches_since_the_question(messages)
+        prompt_tokens = estimate_tokens(messages) + searched * fake.search_result_tokens
         needed = prompt_tokens + ((budget or 0) if fake.budget_counts_input else 0)
         if needed > served.window or prompt_tokens >= served.window:
             return self._error(
                 400, message=f"Invalid request: Your request exceeded model token limit: {served.window}"
             )
+        if _offers_web_search(body) and searched < fake.search_rounds:
+            return self._search(model, messages, prompt_tokens, thinks)
         script = fake.next_script(body)
         time.sleep(script.first_byte_delay)
         if script.status is not None:
@@ -590,9 +608,16 @@ class _Handler(BaseHTTPRequestHandler):
             if served.thinking == "always" and kind == "disabled":
                 return f"Invalid request: {model} does not support non-thinking mode"
         messages = body.get("messages") or []
+        thinks = served.thinking == "always" or (
+            served.thinking == "switchable" and (thinking or {}).get("type") != "disabled"
+        )
+        if _offers_web_search(body) and thinks and fake.search_refuses_thinking:
+            return "Invalid request: the builtin $web_search cannot be used while thinking is enabled"
         for message in messages:
             if not message.get("content") and not message.get("tool_calls"):
                 return "Invalid request: message content must not be empty"
+            if message.get("tool_calls") and thinks and not message.get("reasoning_content"):
+                return "Invalid request: reasoning_content is required for assistant messages with tool_calls"
             parts = message.get("content") if isinstance(message.get("content"), list) else []
             if not served.images and any(isinstance(p, dict) and p.get("type") == "image_url" for p in parts):
                 return f"Invalid request: {model} does not support image input"
@@ -609,6 +634,45 @@ class _Handler(BaseHTTPRequestHandler):
                 if body.get(name) is not None and body[name] != value:
                     return f"invalid {name}: only {value:g} is allowed for this model"
         return None
+
+    def _search(self, model: str, messages: list[dict[str, Any]], prompt_tokens: int, thinks: bool) -> None:
+        """Answer with a ``$web_search`` call, streamed in pieces, as Moonshot does before it searches."""
+        question = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        arguments = json.dumps(
+            {
+                "search_result": {"search_id": f"search-{uuid.uuid4().hex[:8]}"},
+                "usage": {"total_tokens": self.fake.search_result_tokens},
+                "query": question[:60],
+            },
+            ensure_ascii=False,
+        )
+        call_id = f"call_{uuid.uuid4().hex[:8]}"
+        reasoning = "I should look this up. " if thinks else ""
+        pieces: list[dict[str, Any]] = [
+            {
+                "index": 0,
+                "id": call_id,
+                "type": "builtin_function",
+                "function": {"name": "$web_search", "arguments": ""},
+            }
+        ]
+        third = max(1, len(arguments) // 3)
+        pieces += [
+            {"index": 0, "function": {"arguments": arguments[i : i + third]}} for i in range(0, len(arguments), third)
+        ]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base = {"id": f"chatcmpl-{uuid.uuid4().hex[:8]}", "object": "chat.completion.chunk", "model": model}
+        if reasoning:
+            self._event({**base, "choices": [{"index": 0, "delta": {"reasoning_content": reasoning}}]})
+        for piece in pieces:
+            self._event({**base, "choices": [{"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": None}]})
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 20, "total_tokens": prompt_tokens + 20}
+        self._event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls", "usage": usage}]})
+        self._write_chunk(b"data: [DONE]\n\n")
+        self._end_body()
 
     def _usage(self, reply: _Reply) -> dict[str, Any]:
         completion = estimate_tokens([{"content": reply.text}]) + (
@@ -715,6 +779,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def _text_of(content: Any) -> str:
+    """A message's text; a list of parts as its text and how many pictures came with it."""
+    if not isinstance(content, list):
+        return str(content or "")
+    text = " ".join(str(p.get("text") or "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    pictures = sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
+    return f"{text} [{pictures} picture{'s' if pictures != 1 else ''}]" if pictures else text
+
+
+def _offers_web_search(body: dict[str, Any]) -> bool:
+    tools = body.get("tools") or []
+    return any(isinstance(t, dict) and (t.get("function") or {}).get("name") == "$web_search" for t in tools)
+
+
+def _searches_since_the_question(messages: list[dict[str, Any]]) -> int:
+    """Tool messages after the last user message: searches already answered for this question."""
+    count = 0
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            break
+        count += message.get("role") == "tool"
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="A fake Moonshot API server for trying kimi-repl.")
     parser.add_argument("--port", type=int, default=8765)
@@ -723,9 +811,13 @@ def main() -> None:
         "--lineup", choices=("current", "legacy"), default="current", help="today's Moonshot, or the older one"
     )
     parser.add_argument("--get-delay", type=float, default=0.0, help="seconds before answering each GET")
+    parser.add_argument(
+        "--search-refuses-thinking", action="store_true", help="refuse $web_search while thinking (a 400)"
+    )
     args = parser.parse_args()
     server = FakeMoonshot(port=args.port, api_key=args.key or None, lineup=args.lineup)
     server.get_delay = args.get_delay
+    server.search_refuses_thinking = args.search_refuses_thinking
     print(f"Fake Moonshot ({args.lineup} lineup) at {server.base_url} (key {args.key or 'any'})", flush=True)
     server.start()
     try:

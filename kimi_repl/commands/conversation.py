@@ -1,11 +1,12 @@
-"""/clear, /history, /undo, /retry, /continue, /copy: looking at and editing the conversation."""
+"""/clear, /history, /undo, /retry, /continue, /copy, /edit: looking at and editing the conversation."""
 
 from __future__ import annotations
 
 from kimi_repl.chat import ChatSession
-from kimi_repl.commands.registry import CommandRegistry
+from kimi_repl.commands.registry import CommandError, CommandRegistry
 from kimi_repl.commands.settings import check_model_name, model_names
 from kimi_repl.conversation import Turn
+from kimi_repl.render import code_blocks
 
 PREVIEW_CHARS = 70
 
@@ -76,16 +77,50 @@ def register(registry: CommandRegistry) -> None:
     def continue_(session: ChatSession, argument: str) -> None:
         session.continue_reply()
 
-    @cmd("copy", "Copy the last reply to the clipboard (OSC 52: works over SSH).")
+    @cmd(
+        "copy",
+        "Copy the last reply to the clipboard; 'code' copies its last code block, 'code N' the Nth.",
+        usage="[code [N]]",
+        arguments=lambda session, argument: ["code"],
+    )
     def copy(session: ChatSession, argument: str) -> None:
         reply = session.conversation.last_reply
         if reply is None:
             session.display.info("There is no reply to copy yet.")
             return
-        if session.display.copy_to_clipboard(reply.content):
+        text, what = reply.content, "the last reply"
+        if argument:
+            word, _, number = argument.partition(" ")
+            if word != "code":
+                raise CommandError(f"/copy takes nothing, 'code' or 'code N', not {argument!r}.")
+            blocks = code_blocks(reply.content)
+            if not blocks:
+                raise CommandError("The last reply has no code block.")
+            index = _block_number(number.strip(), len(blocks))
+            text, what = blocks[index], f"code block {index + 1} of {len(blocks)}"
+        if session.display.copy_to_clipboard(text):
             session.display.info(
-                f"Copied the last reply ({len(reply.content)} characters) with OSC 52; if nothing arrived, your "
-                "terminal blocks it (tmux: set -g set-clipboard on)."
+                f"Copied {what} ({len(text)} characters) with OSC 52; if nothing arrived, your terminal blocks it "
+                "(tmux: set -g set-clipboard on)."
             )
         else:
             session.display.info("Not a terminal: nothing to copy to.")
+
+    @cmd("edit", "Write your next message in $VISUAL or $EDITOR (or Ctrl-X Ctrl-E), from TEXT.", usage="[TEXT]")
+    def edit(session: ChatSession, argument: str) -> None:
+        session.edit_request = argument
+
+
+def _block_number(text: str, count: int) -> int:
+    """The 0-based index of block ``text`` (1-based, the last when empty) of ``count``.
+
+    Raises:
+        CommandError: not a number from 1 to ``count``.
+    """
+    if not text:
+        return count - 1
+    if not text.isdigit() or not 1 <= int(text) <= count:
+        if count == 1:
+            raise CommandError("The last reply has one code block: /copy code copies it.")
+        raise CommandError(f"The last reply has {count} code blocks: give a number from 1 to {count}.")
+    return int(text) - 1

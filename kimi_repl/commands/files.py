@@ -10,7 +10,8 @@ from pathlib import Path
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.conversation import show_history
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.sessions import load_file
+from kimi_repl.render import Display
+from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import save
 
 SESSIONS_SHOWN = 20
@@ -75,6 +76,45 @@ def describe_switch(session: ChatSession, what: str) -> None:
         session.display.note("Your last message never got a reply: ↑ brings it back.")
 
 
+def show_sessions(display: Display, store: SessionStore, words: list[str], *, current: str = "") -> None:
+    """The recent sessions, or those in which every one of ``words`` appears (with the line that matches)."""
+    if words:
+        found = store.search(words, SESSIONS_SHOWN)
+        if not found:
+            display.info(f"No session mentions {' and '.join(repr(w) for w in words)}.")
+            return
+        title = f"Sessions that mention {' and '.join(repr(w) for w in words)} (/resume NUMBER or ID)"
+        infos, lines = [info for info, _ in found], [line for _, line in found]
+    else:
+        infos = store.recent(SESSIONS_SHOWN)
+        if not infos:
+            display.info("No saved sessions yet.")
+            return
+        title, lines = "Sessions (/resume NUMBER or ID)", [info.title for info in infos]
+    rows = []
+    for number, (info, line) in enumerate(zip(infos, lines, strict=True), 1):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+        mark = " ←" if info.id == current else ""
+        rows.append((str(number), info.id + mark, when, f"{info.turns} turns", info.model, line))
+    display.rows(rows, title=title)
+
+
+def delete_session(session: ChatSession, store: SessionStore, key: str) -> None:
+    """Remove the session ``key`` names, after asking."""
+    if not key:
+        raise CommandError("/sessions delete needs the session's number in /sessions or its id.")
+    path = store.find(key)
+    if session.log is not None and path == session.log.path:
+        raise CommandError("That is the session open here: /clear first, then delete it.")
+    conversation, _ = load_file(path)
+    about = f"{path.stem} ({len(conversation.turns)} turns: {conversation.title or 'no messages'})"
+    if not session.confirm(f"Delete session {about}?"):
+        session.display.info("Nothing deleted.")
+        return
+    store.delete(path)
+    session.display.info(f"Deleted session {path.stem}.")
+
+
 def register(registry: CommandRegistry) -> None:
     cmd = registry.command
 
@@ -107,19 +147,20 @@ def register(registry: CommandRegistry) -> None:
         session.adopt(conversation, pending=pending)
         describe_switch(session, f"Loaded {path}")
 
-    @cmd("sessions", "List recent sessions (resume one with /resume).")
+    @cmd(
+        "sessions",
+        "List recent sessions; with WORDS, those that mention them all; 'delete ID' removes one (it asks).",
+        usage="[WORDS|delete ID]",
+    )
     def sessions(session: ChatSession, argument: str) -> None:
         store = session.store
-        recent = store.recent(SESSIONS_SHOWN) if store else []
-        if not recent:
-            session.display.info("No saved sessions yet.")
+        if store is None:
+            raise CommandError("Sessions are not saved in this mode.")
+        word, _, rest = argument.partition(" ")
+        if word == "delete":
+            delete_session(session, store, rest.strip())
             return
-        rows = []
-        for number, info in enumerate(recent, 1):
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
-            mark = " ←" if info.id == session.conversation.id else ""
-            rows.append((str(number), info.id + mark, when, f"{info.turns} turns", info.model, info.title))
-        session.display.rows(rows, title="Sessions (/resume NUMBER or ID)")
+        show_sessions(session.display, store, argument.split(), current=session.conversation.id)
 
     def session_ids(session: ChatSession, argument: str) -> Iterable[str]:
         return [path.stem for path in session.store.paths()[:SESSIONS_SHOWN]] if session.store else []

@@ -1,13 +1,12 @@
-"""/usage, /compact, /thinking, /balance, /file: what Moonshot's API offers beyond plain chat."""
+"""/usage, /compact, /thinking, /web, /balance: what Moonshot's API offers beyond plain chat."""
 
 from __future__ import annotations
 
 from urllib.parse import urlparse
 
 from kimi_repl.chat import ChatSession
-from kimi_repl.commands.files import path_candidates, user_path
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.context import Usage, document_tokens, human, local_estimate, session_usage
+from kimi_repl.context import Usage, human, local_estimate, session_usage
 from kimi_repl.profile import Thinking
 from kimi_repl.values import parse_on_off
 
@@ -36,6 +35,7 @@ def register(registry: CommandRegistry) -> None:
             ("cached prompt tokens", f"{total.cached:,}"),
             ("completion tokens", f"{total.completion:,}"),
             ("reasoning tokens", f"{total.reasoning:,} (part of the completion)"),
+            ("web searches", str(sum(len(turn.searches) for turn in conversation.turns))),
         ]
         last = next((t for t in reversed(conversation.turns) if Usage.from_record(t.usage)), None)
         window = session.window()
@@ -93,6 +93,26 @@ def register(registry: CommandRegistry) -> None:
         shown = "shown in full" if display.show_thinking else "collapsed to one line"
         display.info(f"Thinking: {state} for {session.model}; reasoning is {shown} (always kept in the transcript).")
 
+    @cmd(
+        "web",
+        "Let the model search the web (Moonshot's $web_search, billed per search), or stop it.",
+        usage="[on|off]",
+        arguments=lambda session, argument: ["on", "off"],
+    )
+    def web(session: ChatSession, argument: str) -> None:
+        if argument:
+            try:
+                session.set_web(parse_on_off(argument, "/web"))
+            except ValueError as error:
+                raise CommandError(f"{error}.") from None
+        if session.conversation.web:
+            session.display.info(
+                "Web search: on. The model searches when it needs to (about ¥0.03 / $0.005 a search, plus the "
+                "results as input); each search shows as a dim line."
+            )
+        else:
+            session.display.info("Web search: off. /web on lets the model search.")
+
     @cmd("balance", "Show your Moonshot account balance.")
     def balance(session: ChatSession, argument: str) -> None:
         with session.display.working("Asking Moonshot for your balance…"):
@@ -107,31 +127,3 @@ def register(registry: CommandRegistry) -> None:
             site = "platform.moonshot.ai" if unit == "USD" else "platform.moonshot.cn"
             text += f". Top up at https://{site} before the next request."
         session.display.info(text)
-
-    @cmd(
-        "file",
-        "Ask about a document: add PATH to the conversation ('clear' removes them; alone, lists them).",
-        usage="[PATH|clear]",
-        arguments=path_candidates,
-    )
-    def file(session: ChatSession, argument: str) -> None:
-        documents = session.conversation.documents
-        if not argument:
-            if not documents:
-                session.display.info("No documents. /file PATH adds one.")
-                return
-            rows = [(d.name, f"about {human(document_tokens(d))} tokens") for d in documents]
-            session.display.rows(rows, title="Documents (sent before every message)")
-            return
-        if argument == "clear":
-            count = session.forget_documents()
-            session.display.info(f"Removed {count} document{'s' if count != 1 else ''}.")
-            return
-        path = user_path(argument)
-        with session.display.working(f"Reading {path.name} (large or binary files are sent to Moonshot to extract)…"):
-            document = session.attach(path)
-        how = "extracted by Moonshot" if document.file_id else "plain text"
-        tokens = human(document_tokens(document))
-        session.display.info(
-            f"Added {document.name} ({how}, about {tokens} tokens); ask about it in your next message."
-        )

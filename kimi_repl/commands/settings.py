@@ -1,4 +1,4 @@
-"""/model, /models, /temperature, /system: what the next message is sent with."""
+"""/model, /models, /temperature, /role, /system: what the next message is sent with."""
 
 from __future__ import annotations
 
@@ -86,6 +86,36 @@ def register(registry: CommandRegistry) -> None:
             except ValueError as error:
                 raise CommandError(f"{error}; it stays {session.describe_temperature()}.") from None
         session.display.info(f"Temperature: {session.describe_temperature()}")
+
+    def role_names(session: ChatSession, argument: str) -> Iterable[str]:
+        return [*sorted(session.settings.roles), "clear"]
+
+    @cmd(
+        "role",
+        "List the roles of your config file, take one (its model, temperature, system prompt, thinking), or clear it.",
+        usage="[NAME|clear]",
+        arguments=role_names,
+    )
+    def role(session: ChatSession, argument: str) -> None:
+        roles = session.settings.roles
+        if argument == "clear":
+            left = session.clear_role()
+            session.display.info(f"Left role {left.name}." if left else "No role is in force.")
+            return
+        if argument:
+            picked = roles.get(argument)
+            if picked is None:
+                known = ", ".join(sorted(roles)) or "none: add [roles.NAME] tables to config.toml"
+                raise CommandError(f"No role {argument!r} (roles: {known}).")
+            session.apply_role(picked)
+            session.display.info(f"Role {picked.name}: {picked.describe()}")
+            return
+        if not roles:
+            session.display.info("No roles yet: add [roles.NAME] tables to config.toml (the README has an example).")
+            return
+        active = session.role.name if session.role else None
+        rows = [(name, roles[name].describe(), "← in force" if name == active else "") for name in sorted(roles)]
+        session.display.rows(rows, title="Roles (/role NAME takes one, /role clear leaves it)")
 
     @cmd(
         "system",

@@ -1,0 +1,43 @@
+"""Pictures to ask about: read, checked by their content (not their name), and sent as base64 ``data:`` URLs."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from kimi_repl.conversation import Image
+from kimi_repl.errors import UserError
+from kimi_repl.files import read_regular_file
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+"""The largest picture sent: its base64 is a third bigger, and it goes with every later message."""
+
+
+class ImageError(UserError):
+    """A file cannot be sent as a picture."""
+
+
+def sniff(data: bytes) -> str | None:
+    """The MIME type of a PNG, JPEG, WebP or GIF picture, from its first bytes; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def read_image(path: Path) -> Image:
+    """The picture in ``path``.
+
+    Raises:
+        ImageError: missing, not a regular file, too big, or not a PNG, JPEG, WebP or GIF (whatever its name).
+    """
+    data = read_regular_file(path, max_bytes=MAX_IMAGE_BYTES, kind="a picture (at most 10 MB)", error=ImageError)
+    mime = sniff(data)
+    if mime is None:
+        raise ImageError(f"{path} is not a PNG, JPEG, WebP or GIF picture (judged by its content, not its name)")
+    return Image(name=path.name, mime=mime, data=base64.b64encode(data).decode("ascii"))

@@ -1,0 +1,159 @@
+"""The mechanics of one reply: streaming a round into the display, and what a round brought.
+
+A reply is usually one round: a request and its stream. With Moonshot's ``$web_search`` the model may stop
+with ``finish_reason: "tool_calls"`` instead of answering: that round's call (streamed in pieces, joined by
+``index``) is answered with a ``tool`` message carrying its arguments unchanged, and the request is sent again,
+until a round answers. What to do with the rounds (retry, give up, record) is the session's business.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kimi_repl.client import ChatError, ContentDelta, Finished, ReasoningDelta, StreamEvent, ToolCallDelta
+from kimi_repl.context import REPLY_FLOOR
+from kimi_repl.render import ReplyView
+from kimi_repl.request import ChatRequest
+
+MAX_SEARCH_ROUNDS = 5
+"""Searches one reply may run before kimi-repl stops asking (each is billed)."""
+
+
+@dataclass
+class ToolCall:
+    """One tool call, assembled from its streamed pieces."""
+
+    id: str = ""
+    type: str = "builtin_function"
+    name: str = ""
+    arguments: str = ""
+
+    def add(self, piece: ToolCallDelta) -> None:
+        self.id = self.id or piece.id
+        self.type = piece.type or self.type
+        self.name = self.name or piece.name
+        self.arguments += piece.arguments
+
+    def _argument_data(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.arguments)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def query(self) -> str:
+        """The search query, when the arguments carry one ("" otherwise)."""
+        query = self._argument_data().get("query")
+        return query if isinstance(query, str) else ""
+
+    @property
+    def result_tokens(self) -> int:
+        """Tokens the search results will add to the next request, when the arguments say (0 otherwise)."""
+        usage = self._argument_data().get("usage")
+        tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
+        return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else 0
+
+    def request_part(self) -> dict[str, Any]:
+        """The call as the assistant message that made it carries it."""
+        return {"id": self.id, "type": self.type, "function": {"name": self.name, "arguments": self.arguments}}
+
+    def answer(self) -> dict[str, Any]:
+        """The ``tool`` message that answers it: for a builtin function, its arguments unchanged."""
+        return {"role": "tool", "tool_call_id": self.id, "name": self.name, "content": self.arguments}
+
+    def record(self) -> dict[str, str]:
+        """What a turn keeps of it."""
+        return {"id": self.id, "name": self.name, "query": self.query, "arguments": self.arguments}
+
+
+@dataclass
+class Round:
+    """What one request's stream brought."""
+
+    content: str = ""
+    reasoning: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    finished: Finished | None = None
+    failure: ChatError | None = None
+    interrupted: bool = False
+
+    @property
+    def reason(self) -> str | None:
+        return self.finished.reason if self.finished else None
+
+    @property
+    def searching(self) -> bool:
+        """The model asked for tool calls instead of answering (and nothing went wrong)."""
+        return self.reason == "tool_calls" and bool(self.calls) and self.failure is None and not self.interrupted
+
+
+def stream_round(events: Callable[[], Any], view: ReplyView, *, gone: Callable[[], bool]) -> Round:
+    """Stream one request into ``view``.
+
+    Args:
+        events: starts the request and gives its stream of :data:`StreamEvent`.
+        gone: whether nobody reads the output any more (a hang-up, a closed pipe): the round stops.
+    """
+    result = Round()
+    content: list[str] = []
+    reasoning: list[str] = []
+    calls: dict[int, ToolCall] = {}
+    stream = events()
+    try:
+        for event in stream:
+            _take(event, view, content, reasoning, calls, result)
+            if gone():
+                result.interrupted = True
+                break
+    except KeyboardInterrupt:
+        result.interrupted = True
+    except ChatError as error:
+        result.failure = error
+    finally:
+        stream.close()
+        view.close()  # never raises: a terminal that went away only sets display.gone
+    result.content, result.reasoning = "".join(content), "".join(reasoning)
+    result.calls = [calls[index] for index in sorted(calls)]
+    return result
+
+
+def _take(
+    event: StreamEvent,
+    view: ReplyView,
+    content: list[str],
+    reasoning: list[str],
+    calls: dict[int, ToolCall],
+    result: Round,
+) -> None:
+    if isinstance(event, ContentDelta):
+        content.append(event.text)
+        view.content(event.text)
+    elif isinstance(event, ReasoningDelta):
+        reasoning.append(event.text)
+        view.reasoning(event.text)
+    elif isinstance(event, ToolCallDelta):
+        calls.setdefault(event.index, ToolCall()).add(event)
+    else:
+        result.finished = event
+
+
+def after_search(request: ChatRequest, searched: Round) -> ChatRequest:
+    """The request that goes on after a round that asked for searches.
+
+    The assistant message that asked (with its reasoning, which thinking models require next to tool calls)
+    and a tool message per call are added; the budget shrinks by what the results will take.
+    """
+    asked: dict[str, Any] = {
+        "role": "assistant",
+        "content": searched.content,
+        "tool_calls": [call.request_part() for call in searched.calls],
+    }
+    if searched.reasoning:
+        asked["reasoning_content"] = searched.reasoning
+    messages = [*request.messages, asked, *(call.answer() for call in searched.calls)]
+    results = sum(call.result_tokens for call in searched.calls)
+    return replace(request, messages=messages, budget=max(min(REPLY_FLOOR, request.budget), request.budget - results))
