@@ -595,6 +595,10 @@ class Display:
 
         if title:
             self.console.print(Text(title, style="bold"), soft_wrap=True)
+        if not self.console.is_terminal:  # a pipe or a file: one plain line per row, never cut (grep-able)
+            for row in rows:
+                self.console.print(Text("  ".join(one_line(cell) for cell in row if cell)), soft_wrap=True)
+            return
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         columns = max((len(row) for row in rows), default=0)
         for index in range(columns):

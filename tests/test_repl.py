@@ -170,3 +170,26 @@ def test_nothing_heavy_is_imported_before_the_prompt() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_ctrl_x_ctrl_e_and_edit_bring_the_editors_text_back_to_the_prompt(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edits = tmp_path / "edits"  # the editor adds a line here each time it has saved
+    script = tmp_path / "editor.sh"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\nfrom the editor\\n" "$(cat "$1")" > "$1"\necho done >> {edits}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(script))
+    monkeypatch.delenv("VISUAL", raising=False)
+
+    def edited(times: int) -> Callable[[], bool]:
+        return lambda: edits.exists() and len(edits.read_text().splitlines()) >= times
+
+    def sent(count: int) -> Callable[[], bool]:
+        return lambda: len(server.chat_requests()) >= count
+
+    for ready, typed in ((edited(1), ENTER), (sent(1), "/edit second" + ENTER), (edited(2), ENTER), (sent(2), CTRL_D)):
+        typist = type_when(keys, ready, typed)
+    run(session, keys, "draft\x18\x05")  # Ctrl-X Ctrl-E
+    typist.join()
+    assert user_messages(server) == ["draft\nfrom the editor", "second\nfrom the editor"]
