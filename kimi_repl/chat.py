@@ -11,7 +11,6 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -652,7 +651,7 @@ class ChatSession:
                 functools.partial(self.client.stream_chat, request), view, gone=lambda: self.display.gone
             )
             if self._refused_thinking_while_searching(request, current):
-                request = replace(request, thinking={"type": "disabled"})
+                request = request._replace(thinking={"type": "disabled"})
                 continue
             rounds.append(current)
             if not current.searching or len(rounds) > MAX_SEARCH_ROUNDS:

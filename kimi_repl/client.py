@@ -10,9 +10,8 @@ import json
 import re
 import threading
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kimi_repl.config import Settings
 from kimi_repl.errors import UserError
@@ -22,33 +21,30 @@ if TYPE_CHECKING:
     from openai import OpenAI
 
 
-@dataclass(frozen=True)
-class ContentDelta:
+class ContentDelta(NamedTuple):
     """A piece of the answer."""
 
     text: str
 
 
-@dataclass(frozen=True)
-class ReasoningDelta:
+class ReasoningDelta(NamedTuple):
     """A piece of a thinking model's ``reasoning_content``."""
 
     text: str
 
 
-@dataclass(frozen=True)
-class ToolCallDelta:
-    """A piece of a tool call (``delta.tool_calls``): pieces of one call share its ``index``; the first names it."""
+class ToolCallDelta(NamedTuple):
+    """A piece of a tool call (``delta.tool_calls``): pieces of one call share its ``index`` (here ``position``);
+    the first names it."""
 
-    index: int
+    position: int
     id: str = ""
     type: str = ""
     name: str = ""
     arguments: str = ""
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(NamedTuple):
     """The last chunk: why the model stopped and the usage it reported (either may be missing)."""
 
     reason: str | None
@@ -167,8 +163,8 @@ class MoonshotClient:
         try:
             with contextlib.ExitStack() as stack:
                 response = self._open(stack, request)
-                for data in sse_data(response.iter_lines()):
-                    if data == "[DONE]":
+                for data in sse_data(response.iter_bytes()):
+                    if data == b"[DONE]":
                         break
                     chunk = _json_object(data)
                     if "error" in chunk:
@@ -327,20 +323,36 @@ class MoonshotClient:
         return _one_line(text).replace(self.settings.api_key, "***")
 
 
-def sse_data(lines: Iterable[str]) -> Iterator[str]:
-    """The ``data`` of each server-sent event (several ``data:`` lines of one event joined by newlines)."""
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        field, _, value = line.partition(":")
-        if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
+def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The ``data`` of each server-sent event in a byte stream (several ``data:`` lines of one event joined by
+    newlines), by the spec: lines end with CR LF, LF or CR; comments and other fields are skipped.
+
+    Bytes, split by ``bytes.split``: this runs once per streamed token, and decoding and splitting every
+    line in Python (as a text reader does) costs more than everything else kimi-repl does with the token.
+    """
+    data: list[bytes] = []
+    rest = b""
+    for chunk in chunks:
+        text = rest + chunk
+        held = b""
+        if b"\r" in text:
+            if text.endswith(b"\r"):  # perhaps the first half of CR LF: decide when the next chunk comes
+                text, held = text[:-1], b"\r"
+            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = text.split(b"\n")
+        rest = lines.pop() + held
+        for line in lines:
+            if not line:
+                if data:
+                    yield b"\n".join(data)
+                    data = []
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+    last = rest.rstrip(b"\r")
+    if last.startswith(b"data:"):
+        data.append(last[6:] if last[5:6] == b" " else last[5:])
     if data:
-        yield "\n".join(data)
+        yield b"\n".join(data)
 
 
 def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
@@ -353,7 +365,7 @@ def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
         return value if isinstance(value, str) else ""
 
     return ToolCallDelta(
-        index=index if isinstance(index, int) and not isinstance(index, bool) else 0,
+        position=index if isinstance(index, int) and not isinstance(index, bool) else 0,
         id=text(call.get("id")),
         type=text(call.get("type")),
         name=text(function.get("name")),
@@ -372,7 +384,7 @@ def _is_context_overflow(message: str) -> bool:
     return "token limit" in lowered or "context length" in lowered
 
 
-def _json_object(data: str) -> dict[str, Any]:
+def _json_object(data: bytes) -> dict[str, Any]:
     """One streamed chunk; a chunk that is not a JSON object is a broken stream."""
     try:
         chunk = json.loads(data)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.errors import UserError
@@ -40,8 +40,7 @@ class ConfigError(UserError):
     """A setting is missing or wrong."""
 
 
-@dataclass(frozen=True)
-class Role:
+class Role(NamedTuple):
     """A named set of settings from ``[roles.NAME]`` in the config file (any may be left out)."""
 
     name: str
@@ -108,10 +107,6 @@ def read_dotenv(start: Path | None = None) -> dict[str, str]:
         ConfigError: the nearest ``.env`` is not a regular file (a FIFO would hang start-up), cannot be read,
             is too big or is not UTF-8 text.
     """
-    import io
-
-    from dotenv import dotenv_values
-
     here = start if start is not None else Path.cwd()
     for folder in (here, *here.parents):
         candidate = folder / ".env"
@@ -121,6 +116,10 @@ def read_dotenv(start: Path | None = None) -> dict[str, str]:
         except OSError:
             continue
         text = _read_text(candidate, "a .env file", MAX_DOTENV_BYTES)
+        import io
+
+        from dotenv import dotenv_values  # only when there is a file: it is not free to import
+
         return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
     return {}
 
@@ -192,8 +191,7 @@ def _read_text(path: Path, kind: str, max_bytes: int) -> str:
         raise ConfigError(f"{path} is not UTF-8 text (byte {error.start + 1} cannot be read)") from None
 
 
-@dataclass(frozen=True)
-class _Where:
+class _Where(NamedTuple):
     """Says where in the config file a key is, for messages."""
 
     path: Path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kimi_repl.conversation import Conversation, Document, Turn
 
@@ -173,8 +173,7 @@ def reply_budget(window: int | None, input_tokens: int, cap: int = DEFAULT_REPLY
     return max(floor, min(cap, room))
 
 
-@dataclass(frozen=True)
-class Trim:
+class Trim(NamedTuple):
     """The outcome of fitting a conversation into a window."""
 
     dropped: int

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from kimi_repl.errors import UserError
@@ -93,6 +92,8 @@ def write_file(path: Path, data: bytes, *, overwrite: bool, error: type[UserErro
             raise error(f"{path} already exists")
         if not stat.S_ISREG(existing.st_mode):
             raise error(f"{path} is {kind_of(existing.st_mode)}: only a regular file is ever replaced")
+    import tempfile  # not at start-up: it pulls in shutil, random and the compressors
+
     mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o600
     folder = path.parent
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 from kimi_repl.conversation import Image
@@ -37,6 +36,8 @@ def read_image(path: Path) -> Image:
         ImageError: missing, not a regular file, too big, or not a PNG, JPEG, WebP or GIF (whatever its name).
     """
     data = read_regular_file(path, max_bytes=MAX_IMAGE_BYTES, kind="a picture (at most 10 MB)", error=ImageError)
+    import base64
+
     mime = sniff(data)
     if mime is None:
         raise ImageError(f"{path} is not a PNG, JPEG, WebP or GIF picture (judged by its content, not its name)")

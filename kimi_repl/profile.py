@@ -9,11 +9,9 @@ sampling parameter is sent unless the user chooses one, and no thinking switch.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Thinking(Enum):
@@ -24,8 +22,7 @@ class Thinking(Enum):
     ALWAYS = "always"
 
 
-@dataclass(frozen=True)
-class ModelProfile:
+class ModelProfile(NamedTuple):
     """What a model accepts and does.
 
     Attributes:
@@ -100,7 +97,7 @@ def _always_thinks(model: str, window: int, images: bool = False, temperature: f
 
 
 BUILT_IN: dict[str, ModelProfile] = {
-    p.id: replace(p, source="built-in")
+    p.id: p._replace(source="built-in")
     for p in (
         # Late 2026.
         _k2_6("kimi-k2.6"),
@@ -151,7 +148,7 @@ def built_in(model: str) -> ModelProfile | None:
     family = max((name for name in BUILT_IN if model.startswith(name + "-")), key=len, default=None)
     if family is None:
         return None
-    return replace(BUILT_IN[family], id=model, source=f"family {family}")
+    return BUILT_IN[family]._replace(id=model, source=f"family {family}")
 
 
 def profile_for(model: str, entry: Mapping[str, Any] | None = None) -> ModelProfile:
@@ -176,9 +173,8 @@ def profile_for(model: str, entry: Mapping[str, Any] | None = None) -> ModelProf
         thinking = Thinking.ALWAYS  # it reasons, and nothing says it can be switched off
     if thinking is not base.thinking and not base.known:
         # An id the table does not know: send it no sampling parameter it might refuse.
-        base = replace(base, fixed_sampling=thinking is not Thinking.NEVER)
-    return replace(
-        base,
+        base = base._replace(fixed_sampling=thinking is not Thinking.NEVER)
+    return base._replace(
         window=window or base.window,
         thinking=thinking,
         images=images if isinstance(images, bool) else base.images,
@@ -208,6 +204,8 @@ def closest(name: str, listed: Iterable[str], *, limit: int = 6) -> list[str]:
     ``kimi-k2-turbo-preview`` is nearest to today's ``kimi-k2.6``), then the preferred models, then plain
     similarity.
     """
+
+    import difflib
 
     def rank(model: str) -> tuple[int, int, float]:
         pairs = zip(name, model, strict=False)

@@ -30,7 +30,6 @@ from kimi_repl import __version__
 from kimi_repl.chat import ChatSession, message_text
 from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
-from kimi_repl.editor import EditorError, edit
 from kimi_repl.errors import UserError
 from kimi_repl.render import Display, warm_up
 
@@ -53,6 +52,8 @@ class SecretFilteringHistory(FileHistory):
 
 async def edit_buffer(buffer: Buffer, display: Display) -> None:
     """Open the buffer's text in the user's editor; what was saved comes back to the prompt, not sent."""
+    from kimi_repl.editor import EditorError, edit
+
     try:
         text = await run_in_terminal(lambda: edit(buffer.text), in_executor=True)
     except EditorError as error:

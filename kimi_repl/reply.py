@@ -9,8 +9,9 @@ until a round answers. What to do with the rounds (retry, give up, record) is th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_repl.client import ChatError, ContentDelta, Finished, ReasoningDelta, StreamEvent, ToolCallDelta
@@ -20,6 +21,29 @@ from kimi_repl.request import ChatRequest
 
 MAX_SEARCH_ROUNDS = 5
 """Searches one reply may run before kimi-repl stops asking (each is billed)."""
+
+CAUGHT_UP_SECONDS = 0.001
+"""A read that waited longer than this found nothing buffered: the reader had caught up with the stream."""
+
+
+class Text:
+    """Text that grows a few characters at a time, kept joined in pieces of about a thousand characters (a list
+    of every streamed piece would cost a Python object each: ten times the text)."""
+
+    __slots__ = ("_joined", "_pieces")
+
+    def __init__(self) -> None:
+        self._joined: list[str] = []
+        self._pieces: list[str] = []
+
+    def add(self, piece: str) -> None:
+        self._pieces.append(piece)
+        if len(self._pieces) >= 256:
+            self._joined.append("".join(self._pieces))
+            self._pieces.clear()
+
+    def value(self) -> str:
+        return "".join(self._joined) + "".join(self._pieces)
 
 
 @dataclass
@@ -99,16 +123,27 @@ def stream_round(events: Callable[[], Any], view: ReplyView, *, gone: Callable[[
         gone: whether nobody reads the output any more (a hang-up, a closed pipe): the round stops.
     """
     result = Round()
-    content: list[str] = []
-    reasoning: list[str] = []
+    content, reasoning = Text(), Text()
     calls: dict[int, ToolCall] = {}
     stream = events()
     try:
-        for event in stream:
+        while True:
+            asked = time.monotonic()
+            event = next(stream, None)
+            if event is None:
+                break
+            waited = time.monotonic() - asked
             _take(event, view, content, reasoning, calls, result)
             if gone():
                 result.interrupted = True
                 break
+            if waited > CAUGHT_UP_SECONDS:
+                # The stream is slower than the screen: let what comes gather until the next frame, and read it
+                # in one go then. Nothing is shown later than it would be, and a fast model costs a wake-up a
+                # frame instead of one a token.
+                pause = view.until_next_frame()
+                if pause > 0:
+                    time.sleep(pause)
     except KeyboardInterrupt:
         result.interrupted = True
     except ChatError as error:
@@ -116,7 +151,7 @@ def stream_round(events: Callable[[], Any], view: ReplyView, *, gone: Callable[[
     finally:
         stream.close()
         view.close()  # never raises: a terminal that went away only sets display.gone
-    result.content, result.reasoning = "".join(content), "".join(reasoning)
+    result.content, result.reasoning = content.value(), reasoning.value()
     result.calls = [calls[index] for index in sorted(calls)]
     return result
 
@@ -124,19 +159,19 @@ def stream_round(events: Callable[[], Any], view: ReplyView, *, gone: Callable[[
 def _take(
     event: StreamEvent,
     view: ReplyView,
-    content: list[str],
-    reasoning: list[str],
+    content: Text,
+    reasoning: Text,
     calls: dict[int, ToolCall],
     result: Round,
 ) -> None:
     if isinstance(event, ContentDelta):
-        content.append(event.text)
+        content.add(event.text)
         view.content(event.text)
     elif isinstance(event, ReasoningDelta):
-        reasoning.append(event.text)
+        reasoning.add(event.text)
         view.reasoning(event.text)
     elif isinstance(event, ToolCallDelta):
-        calls.setdefault(event.index, ToolCall()).add(event)
+        calls.setdefault(event.position, ToolCall()).add(event)
     else:
         result.finished = event
 
@@ -156,4 +191,5 @@ def after_search(request: ChatRequest, searched: Round) -> ChatRequest:
         asked["reasoning_content"] = searched.reasoning
     messages = [*request.messages, asked, *(call.answer() for call in searched.calls)]
     results = sum(call.result_tokens for call in searched.calls)
-    return replace(request, messages=messages, budget=max(min(REPLY_FLOOR, request.budget), request.budget - results))
+    budget = max(min(REPLY_FLOOR, request.budget), request.budget - results)
+    return request._replace(messages=messages, budget=budget)

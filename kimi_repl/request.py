@@ -8,8 +8,7 @@ and a thinking model's reasoning spends the same budget).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kimi_repl.profile import ModelProfile
 
@@ -22,8 +21,7 @@ LEGACY_BUDGET_FIELD = "max_tokens"
 """What older OpenAI-compatible servers take instead (``max_tokens`` is deprecated on Moonshot)."""
 
 
-@dataclass(frozen=True)
-class ChatRequest:
+class ChatRequest(NamedTuple):
     """A streamed chat completion, ready to send.
 
     Attributes:

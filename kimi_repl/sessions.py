@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kimi_repl.conversation import Conversation, Document, Turn, new_session_id
 from kimi_repl.files import read_regular_file, write_all, write_file
@@ -446,8 +446,7 @@ def take_pending(conversation: Conversation) -> str:
 # -- the folder ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SessionInfo:
+class SessionInfo(NamedTuple):
     """One saved session, for /sessions."""
 
     id: str

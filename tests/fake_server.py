@@ -253,6 +253,14 @@ HOSTILE_REPLY = (
 """A reply that tries every trick a reply can try on a terminal, a clipboard and a file."""
 
 
+PACE_CHUNKS_PER_SECOND = 200
+
+
+def bench_reply(kilobytes: int) -> str:
+    """The benchmark's reply: ``kilobytes`` KB of markdown, then the line it waits for."""
+    return markdown_sample(kilobytes) + BENCH_END + "\n"
+
+
 def directive_script(message: str) -> Script | None:
     """The script a hand-typed ``!directive`` asks for, if any."""
     words = message.strip().split()
@@ -273,7 +281,11 @@ def directive_script(message: str) -> Script | None:
     if word == "long":
         return Script(text=markdown_sample(number or 50))
     if word == "bench":  # the benchmark's reply: N KB of markdown, then a line it waits for
-        return Script(text=markdown_sample(number or 20) + BENCH_END + "\n", budget_applies=False)
+        return Script(text=bench_reply(number or 20), budget_applies=False)
+    if word == "pace":  # the same, at 200 chunks a second (a fast model), 6 characters each
+        return Script(
+            text=bench_reply(number or 8), chunk_chars=6, delay=1 / PACE_CHUNKS_PER_SECOND, budget_applies=False
+        )
     if word == "think":
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
     if word == "hostile":

@@ -6,6 +6,8 @@ import socket
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kimi_repl.client import (
     ChatError,
@@ -207,5 +209,19 @@ def test_an_error_sent_inside_the_stream_is_a_chat_error(settings: Settings, ser
 
 
 def test_server_sent_events_are_read_by_the_spec() -> None:
-    lines = [": a comment", "data: one", "", "event: message", "data:two", "data: lines", "", "", "data: [DONE]"]
-    assert list(sse_data(lines)) == ["one", "two\nlines", "[DONE]"]
+    stream = b": a comment\ndata: one\n\nevent: message\ndata:two\ndata: lines\n\n\ndata: [DONE]"
+    assert list(sse_data([stream])) == [b"one", b"two\nlines", b"[DONE]"]
+    crlf = b"data: a\r\n\r\ndata: b\rdata: c\r\r"
+    assert list(sse_data([crlf])) == [b"a", b"b\nc"]
+
+
+@given(st.lists(st.integers(1, 40), max_size=20), st.sampled_from([b"\n", b"\r\n", b"\r"]))
+def test_server_sent_events_survive_any_cutting_into_chunks(cuts: list[int], newline: bytes) -> None:
+    events = [b'{"n": %d, "text": "\xe4\xbd\xa0"}' % n for n in range(5)]
+    stream = b"".join(b"data: " + e + newline + newline for e in events) + b"data: [DONE]" + newline + newline
+    chunks, at = [], 0
+    for size in cuts:
+        chunks.append(stream[at : at + size])
+        at += size
+    chunks.append(stream[at:])
+    assert list(sse_data(chunks)) == [*events, b"[DONE]"]

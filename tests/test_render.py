@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kimi_repl import render
-from kimi_repl.render import BlockSplitter, MarkdownReplyView, PlainReplyView
+from kimi_repl.markdown import BlockSplitter
+from kimi_repl.render import MarkdownReplyView, PlainReplyView
 from tests.conftest import CapturedDisplay
 from tests.fake_server import markdown_sample
 
@@ -113,16 +114,14 @@ def test_hostile_reply_cannot_clear_the_screen_or_set_the_title() -> None:
     assert screen.title != "pwned"
 
 
-def stream_with_repaints(text: str, clock: list[float], *, step: int = 7, height: int = 40) -> MarkdownReplyView:
-    """Stream ``text`` at 1,400 characters a second of (fake) time, repainting the live region after every
-    chunk (the worst case: rich repaints after each printed block and on its own clock)."""
+def stream_at_pace(text: str, clock: list[float], *, step: int = 7, height: int = 40) -> MarkdownReplyView:
+    """Stream ``text`` at 1,400 characters a second of (fake) time into a terminal view."""
     display = CapturedDisplay(terminal=True, width=100, height=height)
     view = display.reply()
     assert isinstance(view, MarkdownReplyView)
     for i in range(0, len(text), step):
         clock[0] += 0.005
         view.content(text[i : i + step])
-        display.console.render_lines(view.live_region, display.console.options)
     view.close()
     return view
 
@@ -139,17 +138,37 @@ def test_rendering_work_per_character_does_not_grow_with_the_reply(clock: list[f
     costs = []
     for text in (small, large):
         start = clock[0]
-        view = stream_with_repaints(text, clock)
+        view = stream_at_pace(text, clock)
         stats = view.stats
         assert stats.frozen_chars <= len(text), "every character is frozen (rendered for good) once"
-        assert stats.live_renders <= (clock[0] - start) * render.LIVE_REFRESH_PER_SECOND + 1
+        assert stats.frames <= (clock[0] - start) * render.FRAMES_PER_SECOND + 2, "frames follow the clock"
+        assert stats.prints <= stats.frames + 1, "finished blocks are printed together, once a frame"
+        assert stats.live_renders <= stats.frames + 1
         costs.append((stats.frozen_chars + stats.live_chars) / len(text))
     assert costs[1] <= costs[0] * 1.25, f"characters rendered per character grew: {costs}"
 
 
+def test_a_burst_of_text_is_drawn_in_a_couple_of_frames(clock: list[float]) -> None:
+    view = stream_at_pace(markdown_sample(200), [0.0], step=4096)  # the fake clock does not move
+    assert view.stats.frames <= 2 and view.stats.prints <= 2 and view.stats.live_renders <= 2
+
+
+def test_the_first_complete_line_is_drawn_at_once(clock: list[float]) -> None:
+    display = CapturedDisplay(terminal=True, width=100, height=40)
+    view = display.reply()
+    assert isinstance(view, MarkdownReplyView)
+    view.content("## Sect")
+    assert view.stats.frames == 0  # a fraction of a word: wait for more (the clock has not moved)
+    view.content("ion 1: first words\nmore")
+    assert view.stats.frames == 1 and "Section 1: first words" in "".join(
+        segment.text for line in view.live_region.lines for segment in line
+    )
+    view.close()
+
+
 def test_a_huge_unfinished_block_is_previewed_by_its_end_only(clock: list[float]) -> None:
     code = "```python\n" + "".join(f"value_{i} = compute({i})  # a line of code\n" for i in range(3000))
-    view = stream_with_repaints(code, clock, step=40, height=30)
+    view = stream_at_pace(code, clock, step=40, height=30)
     per_render = view.stats.live_chars / max(1, view.stats.live_renders)
     assert per_render < 40 * 45, f"each live render re-rendered {per_render:.0f} characters"
     assert view.stats.frozen_blocks == 1
@@ -160,8 +179,7 @@ def test_live_tail_never_taller_than_the_screen() -> None:
     view = display.reply()
     assert isinstance(view, MarkdownReplyView)
     view.content("```\n" + "".join(f"line {i}\n" for i in range(50)))
-    lines = display.console.render_lines(view._live.renderable, display.console.options, pad=False)
-    assert len(lines) <= 8
+    assert len(view.live_region.lines) <= 8
     view.close()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.registry import CommandError, CommandRegistry
 from kimi_repl.context import Usage, human, local_estimate, session_usage
@@ -15,6 +13,8 @@ BALANCE_PARTS = (("voucher_balance", "voucher"), ("cash_balance", "cash"))
 
 def currency(base_url: str) -> str:
     """CNY on the China platform (and by default), USD on the international one."""
+    from urllib.parse import urlparse
+
     host = urlparse(base_url).hostname or ""
     return "USD" if host == "moonshot.ai" or host.endswith(".moonshot.ai") else "CNY"
 

@@ -6,7 +6,7 @@ Handlers are plain functions of the session and the argument text, so they are t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
@@ -24,8 +24,7 @@ class CommandError(UserError):
     """A command was unknown or misused."""
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """One slash-command.
 
     Attributes:
