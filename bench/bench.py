@@ -45,6 +45,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CURSOR_POSITION_REQUEST = b"\x1b[6n"
 FIRST_WORDS = b"Section 1"
 PACED_KB = 12
+STARTUP_RUNS = 10
+REPEAT_UP_TO_KB = 100
+"""A smaller reply is sent several times in one process, so that kimi-repl's CPU is measured over 100 KB."""
 
 
 def free_port() -> int:
@@ -75,6 +78,7 @@ class Pty:
     def __init__(self, command: str, args: list[str], env: dict[str, str]) -> None:
         self.child = pexpect.spawn(command, args, env=env, dimensions=(50, 120), echo=False)
         self.output = bytearray()
+        self.mark = 0  # where the last match ended: the next one is looked for after it
 
     def _read(self, timeout: float) -> None:
         data = self.child.read_nonblocking(1 << 16, timeout=timeout)
@@ -83,15 +87,17 @@ class Pty:
         self.output += data
 
     def read_until(self, needle: bytes, timeout: float = 300.0) -> float:
-        """Read until ``needle`` has appeared (after what was read before the call); return the time it did."""
-        start = len(self.output)
+        """Read until ``needle`` appears after the previous match; return the time it was seen."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            found = self.output.find(needle, self.mark)
+            if found != -1:
+                self.mark = found + len(needle)
+                return time.perf_counter()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"never saw {needle!r}; last output: {bytes(self.output[-500:])!r}")
             with contextlib.suppress(pexpect.TIMEOUT):
                 self._read(0.5)
-            if self.output.find(needle, max(0, start - len(needle))) != -1:
-                return time.perf_counter()
-        raise RuntimeError(f"never saw {needle!r}; last output: {bytes(self.output[-500:])!r}")
 
     def wait_exit(self, timeout: float = 60.0) -> float:
         deadline = time.monotonic() + timeout
@@ -132,25 +138,34 @@ def bare_memory(env: dict[str, str]) -> float:
     return memory
 
 
-def kimi_reply(env: dict[str, str], message: str) -> Reply:
-    """kimi-repl showing the reply to ``message`` (after a first message and a pause, as a person would)."""
+def kimi_reply(env: dict[str, str], message: str, *, repeat: int = 1) -> Reply:
+    """kimi-repl showing the reply to ``message`` (after a first message and a pause, as a person would).
+
+    The message is typed first and the measures start at Enter. With ``repeat``, it is sent that many times
+    in a row and each figure is the mean per reply: the kernel counts a process's CPU in ticks of 10 ms, too
+    coarse for one small reply.
+    """
     pty = Pty(shutil.which("kimi-repl") or "kimi-repl", ["--thinking", "off"], env)
     pty.read_until("›".encode())
     pty.child.send(b"warm up\r")  # imports the SDK and opens the connection, as any first message does
     pty.read_until(b"Echo 1: warm up")
     pty.read_until("›".encode())
     time.sleep(1.5)  # as long as a person takes to type: kimi-repl's background warm-up has finished
-    cpu_before = cpu_seconds(pty.child.pid)
-    begin = time.perf_counter()
-    pty.child.send(f"{message}\r".encode())
-    first = pty.read_until(FIRST_WORDS)
-    end = pty.read_until(BENCH_END.encode())
-    cpu = cpu_seconds(pty.child.pid) - cpu_before
+    cpu = wall = first_words = 0.0
+    for _ in range(repeat):
+        pty.child.send(message.encode())
+        pty.read_until(message.encode())
+        cpu_before = cpu_seconds(pty.child.pid)
+        begin = time.perf_counter()
+        pty.child.send(b"\r")
+        first_words += pty.read_until(FIRST_WORDS) - begin
+        wall += pty.read_until(BENCH_END.encode()) - begin
+        cpu += cpu_seconds(pty.child.pid) - cpu_before
+        pty.read_until("›".encode())
     memory = peak_rss_mb(pty.child.pid)
-    pty.read_until("›".encode())
     pty.child.send(b"/exit\r")
     pty.wait_exit()
-    return Reply(end - begin, cpu, first - begin, memory)
+    return Reply(wall / repeat, cpu / repeat, first_words / repeat, memory)
 
 
 def floor_reply(script: str, args: list[str], env: dict[str, str], *, ready_after: float = 1.0) -> Reply:
@@ -216,7 +231,7 @@ def main() -> None:
         if kimi is None:
             raise SystemExit("kimi-repl is not installed: pip install '.[test]' first")
         ours_runs, bare_runs = [], []
-        for _ in range(args.runs):
+        for _ in range(max(args.runs, STARTUP_RUNS)):  # a start is short: more runs steady the median
             ours_runs.append(startup(kimi, [], env))
             bare_runs.append(startup(sys.executable, [str(ROOT / "bench" / "bare_loop.py")], env))
         ours, bare = median(ours_runs), median(bare_runs)
@@ -233,7 +248,7 @@ def main() -> None:
             raw_runs: list[Reply] = []
             once_runs: list[Reply] = []
             for _ in range(args.runs):
-                mine_runs.append(kimi_reply(env, f"!bench {size}"))
+                mine_runs.append(kimi_reply(env, f"!bench {size}", repeat=max(1, REPEAT_UP_TO_KB // size)))
                 raw_runs.append(
                     floor_reply("raw_floor.py", ["--base-url", base_url, "--message", f"!bench {size}"], env)
                 )

@@ -7,6 +7,7 @@ tokens come as ``cached_tokens`` or ``prompt_tokens_details.cached_tokens``, rea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -131,6 +132,11 @@ IMAGE_TOKENS = 1_600
 """A cautious count for one picture (models count pictures by their resolution: about a thousand tokens)."""
 
 
+_NOT_WIDE = "[^\u2e80-\U0010ffff]+"
+"""Runs of characters below the CJK ranges: what is left after removing them is counted at C speed (this runs
+on every send). Compiled on first use, through ``re``'s cache: compiling it takes 2 ms of start-up."""
+
+
 def local_estimate(messages: Iterable[Mapping[str, Any]]) -> int:
     """A cautious token count without the server: CJK characters one each, other text one per 3.5 characters,
     a picture :data:`IMAGE_TOKENS`."""
@@ -143,7 +149,7 @@ def local_estimate(messages: Iterable[Mapping[str, Any]]) -> int:
                 total += IMAGE_TOKENS
                 continue
             text = str(part.get("text") or "") if isinstance(part, Mapping) else ""
-            wide = sum(1 for ch in text if ord(ch) >= 0x2E80)
+            wide = 0 if text.isascii() else len(re.sub(_NOT_WIDE, "", text))
             total += wide + int((len(text) - wide) / 3.5 + 0.999)
         total += 4
     return total

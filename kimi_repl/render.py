@@ -3,7 +3,8 @@
 A reply is drawn in frames, driven by the stream itself on the main thread (aider's ``mdstream`` idea, made
 cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_repl.markdown.BlockSplitter`:
 work proportional to the new text). A frame is drawn when the last one is old enough (at most
-:data:`FRAMES_PER_SECOND` a second), and right away for the first complete line: the blocks finished since
+:data:`FRAMES_PER_SECOND` a second, fewer when frames are costly), and right away for the first complete
+line: the blocks finished since
 the last frame are rendered and printed together, once and for good, and the live region below them shows
 the end of the unfinished block, cropped to the screen. Nothing refreshes on its own clock while text flows:
 a ticker thread runs only while waiting for the first words (a spinner) or while the model thinks (a timer).
@@ -37,7 +38,14 @@ from kimi_repl.sanitize import for_clipboard, for_terminal, one_line
 __all__ = ["Display", "MarkdownReplyView", "PlainReplyView", "ReplyView", "code_blocks", "warm_up"]
 
 FRAMES_PER_SECOND = 10
+MIN_FRAMES_PER_SECOND = 5
+DRAWING_SHARE = 0.02
+"""A costly frame (a table, highlighted code) puts the next one off, so that drawing takes about this share of
+the time, down to :data:`MIN_FRAMES_PER_SECOND` (aider's ``mdstream`` adapts its delay the same way)."""
 TICKS_PER_SECOND = 10
+PRINT_CHARS = 8192
+"""Finished blocks are printed in groups of about this many characters: a backlog (a burst after a stall)
+is drawn in several prints, so that rendering it never holds a big document's worth of tokens and lines."""
 THINKING_PREVIEW_LINES = 6
 THINKING_TAIL_CHARS = 2000
 
@@ -55,6 +63,7 @@ class RenderStats:
         frames: frames drawn while the text streamed.
         prints: prints of finished blocks (at most one a frame, and one at the end).
         frozen_blocks, frozen_chars: finished blocks and their characters, printed once and for good.
+        largest_print: the most characters of finished blocks rendered in one print.
         live_renders, live_chars: renders of the unfinished block for the live region, and their size.
     """
 
@@ -62,6 +71,7 @@ class RenderStats:
     prints: int = 0
     frozen_blocks: int = 0
     frozen_chars: int = 0
+    largest_print: int = 0
     live_renders: int = 0
     live_chars: int = 0
 
@@ -124,6 +134,7 @@ class MarkdownReplyView:
         self._printed = False  # a block was printed: the next ones come after a blank line
         self._framed = False  # a frame of the answer was drawn
         self._frame_at = _now()
+        self._frame_gap = 1 / FRAMES_PER_SECOND  # seconds from one frame to the next
         self._shown_version = -1  # the splitter's version the live region shows
         self._thinking_started: float | None = None
         self._thinking_done = False
@@ -162,7 +173,7 @@ class MarkdownReplyView:
         """Seconds until the next frame is due, once the first words are on screen (0 before: no waiting)."""
         if not self._framed:
             return 0.0
-        return max(0.0, self._frame_at + 1 / FRAMES_PER_SECOND - _now())
+        return max(0.0, self._frame_at + self._frame_gap - _now())
 
     def reasoning(self, text: str) -> None:
         with self._lock:
@@ -179,7 +190,7 @@ class MarkdownReplyView:
                 done, _, tail = tail.rpartition("\n")
                 self._thinking_lines.append(done)
             self._thinking_tail = tail[-THINKING_TAIL_CHARS:]
-            if _now() - self._frame_at >= 1 / FRAMES_PER_SECOND:
+            if _now() - self._frame_at >= self._frame_gap:
                 self._frame()
 
     def content(self, text: str) -> None:
@@ -187,7 +198,7 @@ class MarkdownReplyView:
             self.waiting = False
             self._end_thinking()
             self._ready += self.splitter.feed(text)
-            due = _now() - self._frame_at >= 1 / FRAMES_PER_SECOND
+            due = _now() - self._frame_at >= self._frame_gap
             if due or (not self._framed and (self._ready or self.splitter.has_lines)):
                 self._frame()
 
@@ -215,19 +226,22 @@ class MarkdownReplyView:
             self._thinking_lines = []
         if not self._print_ready():  # a print repaints the live region too; without one, refresh it
             self._live.refresh()
+        cost = _now() - self._frame_at
+        self._frame_gap = min(1 / MIN_FRAMES_PER_SECOND, max(1 / FRAMES_PER_SECOND, cost / DRAWING_SHARE))
 
     def _print_ready(self) -> bool:
         if not self._ready:
             return False
         blocks, self._ready = [block for block in self._ready if block.strip()], []
-        if not blocks:
-            return False
-        self.stats.prints += 1
-        self.stats.frozen_blocks += len(blocks)
-        self.stats.frozen_chars += sum(len(block) for block in blocks)
-        self.console.print(MarkdownBlocks(blocks, after=self._printed))
-        self._printed = True
-        return True
+        for group in _groups(blocks, PRINT_CHARS):
+            self.stats.prints += 1
+            chars = sum(len(block) for block in group)
+            self.stats.frozen_blocks += len(group)
+            self.stats.frozen_chars += chars
+            self.stats.largest_print = max(self.stats.largest_print, chars)
+            self.console.print(MarkdownBlocks(group, after=self._printed))
+            self._printed = True
+        return bool(blocks)
 
     def _prepare(self) -> None:
         """Render what the live region shows now: the spinner, the thinking, or the unfinished block's end."""
@@ -277,6 +291,20 @@ class MarkdownReplyView:
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s", style="dim bold"))
         else:
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s (/thinking show to see it)", style="dim"))
+
+
+def _groups(blocks: list[str], size: int) -> Iterator[list[str]]:
+    """``blocks`` in order, in groups of about ``size`` characters (a longer block is a group alone)."""
+    group: list[str] = []
+    chars = 0
+    for block in blocks:
+        if group and chars + len(block) > size:
+            yield group
+            group, chars = [], 0
+        group.append(block)
+        chars += len(block)
+    if group:
+        yield group
 
 
 class PlainReplyView:

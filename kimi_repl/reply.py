@@ -16,7 +16,7 @@ from typing import Any
 
 from kimi_repl.client import ChatError, ContentDelta, Finished, ReasoningDelta, StreamEvent, ToolCallDelta
 from kimi_repl.context import REPLY_FLOOR
-from kimi_repl.render import ReplyView
+from kimi_repl.render import FRAMES_PER_SECOND, ReplyView
 from kimi_repl.request import ChatRequest
 
 MAX_SEARCH_ROUNDS = 5
@@ -24,6 +24,10 @@ MAX_SEARCH_ROUNDS = 5
 
 CAUGHT_UP_SECONDS = 0.001
 """A read that waited longer than this found nothing buffered: the reader had caught up with the stream."""
+
+GATHER_SECONDS = 1 / FRAMES_PER_SECOND
+"""The longest the reader lets the stream gather (a frame at the fastest rate, even when frames come less often):
+the end of a reply is never held back by more than this."""
 
 
 class Text:
@@ -43,7 +47,12 @@ class Text:
             self._pieces.clear()
 
     def value(self) -> str:
-        return "".join(self._joined) + "".join(self._pieces)
+        """The whole text (joined once: a long reply is not copied twice)."""
+        self._joined.append("".join(self._pieces))
+        self._pieces.clear()
+        if len(self._joined) > 1:
+            self._joined[:] = ["".join(self._joined)]
+        return self._joined[0]
 
 
 @dataclass
@@ -138,10 +147,10 @@ def stream_round(events: Callable[[], Any], view: ReplyView, *, gone: Callable[[
                 result.interrupted = True
                 break
             if waited > CAUGHT_UP_SECONDS:
-                # The stream is slower than the screen: let what comes gather until the next frame, and read it
-                # in one go then. Nothing is shown later than it would be, and a fast model costs a wake-up a
-                # frame instead of one a token.
-                pause = view.until_next_frame()
+                # The stream is slower than the screen: let what comes gather until the next frame (or for
+                # GATHER_SECONDS), and read it in one go then. Nothing is shown later than it would be, and a
+                # fast model costs a wake-up or two a frame instead of one a token.
+                pause = min(view.until_next_frame(), GATHER_SECONDS)
                 if pause > 0:
                     time.sleep(pause)
     except KeyboardInterrupt:

@@ -49,21 +49,21 @@ class ChatRequest(NamedTuple):
         last = self.messages[-1] if self.messages else {}
         return str(last.get("content") or "") if last.get("partial") else ""
 
-    def arguments(self, budget_field: str = BUDGET_FIELD) -> dict[str, Any]:
-        """Keyword arguments for the openai SDK's ``chat.completions.create``."""
-        params: dict[str, Any] = {
+    def body(self, budget_field: str = BUDGET_FIELD) -> dict[str, Any]:
+        """The JSON body the server receives (the reply budget under ``budget_field``)."""
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": list(self.messages),
             "stream": True,
             budget_field: self.budget,
         }
         if self.temperature is not None:
-            params["temperature"] = self.temperature
+            body["temperature"] = self.temperature
         if self.thinking is not None:
-            params["extra_body"] = {"thinking": dict(self.thinking)}
+            body["thinking"] = dict(self.thinking)
         if self.tools:
-            params["tools"] = [dict(tool) for tool in self.tools]
-        return params
+            body["tools"] = [dict(tool) for tool in self.tools]
+        return body
 
 
 def build_request(

@@ -135,28 +135,27 @@ def test_the_closest_names_share_the_family_first() -> None:
 
 def test_k2_6_gets_the_thinking_switch_a_budget_and_no_temperature() -> None:
     request = build_request(HELLO, profile_for("kimi-k2.6"), temperature=0.3, thinking=False, budget=32_768)
-    arguments = request.arguments()
-    assert arguments == {
+    assert request.body() == {
         "model": "kimi-k2.6",
         "messages": HELLO,
         "stream": True,
         "max_completion_tokens": 32_768,
-        "extra_body": {"thinking": {"type": "disabled"}},
+        "thinking": {"type": "disabled"},
     }
-    assert request.arguments("max_tokens")["max_tokens"] == 32_768
+    assert request.body("max_tokens")["max_tokens"] == 32_768
 
 
 def test_an_instruct_model_gets_the_chosen_or_recommended_temperature_and_no_thinking_field() -> None:
     chosen = build_request(HELLO, profile_for("moonshot-v1-8k"), temperature=0.1, thinking=True, budget=100)
-    assert chosen.arguments()["temperature"] == 0.1 and "extra_body" not in chosen.arguments()
+    assert chosen.body()["temperature"] == 0.1 and "thinking" not in chosen.body()
     default = build_request(HELLO, profile_for("moonshot-v1-8k"), temperature=None, thinking=None, budget=100)
-    assert default.arguments()["temperature"] == 0.3
+    assert default.body()["temperature"] == 0.3
 
 
 def test_partial_mode_marks_the_last_assistant_message() -> None:
     messages = [*HELLO, {"role": "assistant", "content": "Once upon"}]
     request = build_request(messages, profile_for("kimi-k2.6"), temperature=None, thinking=None, budget=9, partial=True)
-    assert request.arguments()["messages"][-1] == {"role": "assistant", "content": "Once upon", "partial": True}
+    assert request.body()["messages"][-1] == {"role": "assistant", "content": "Once upon", "partial": True}
     assert request.prefix == "Once upon"
     assert messages[-1] == {"role": "assistant", "content": "Once upon"}  # the conversation is not changed
     with pytest.raises(ValueError):
