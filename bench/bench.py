@@ -9,10 +9,10 @@ The floors (each a process in its own pty, reading the same stream from the same
 - **bare loop** (``bench/bare_loop.py``): prompt_toolkit + rich, a prompt and nothing else: start-up and
   memory.
 
-Measured: CPU and wall from Enter to the reply's last line on screen (2 KB to 1 MB of markdown, streamed as
-fast as the server can); CPU share while streaming at 200 chunks a second; first words on screen after
-Enter; start-up to exit on a typed-ahead /exit; peak memory after the 1 MB reply. Each figure is the median
-of ``--runs`` runs; kimi-repl and its floors alternate run by run.
+Measured: CPU and wall from Enter to the reply's last line on screen (2 KB to 1 MB of markdown, and one
+50 KB fenced code block, streamed as fast as the server can); CPU share while streaming at 200 chunks a
+second; first words on screen after Enter; start-up to exit on a typed-ahead /exit; peak memory after the
+1 MB reply. Each figure is the median of ``--runs`` runs; kimi-repl and its floors alternate run by run.
 
 Run from the repository root, with the test extras installed: ``python bench/bench.py``.
 """
@@ -198,6 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 20, 200, 1024], help="reply sizes in KB")
+    parser.add_argument("--code-kb", type=int, default=50, help="size of the one-code-block reply (0: none)")
     args = parser.parse_args()
 
     port = free_port()
@@ -241,39 +242,47 @@ def main() -> None:
         first_words: list[tuple[float, float]] = []
         memory = 0.0
         texts = Path(tempfile.mkdtemp(prefix="kimi-bench-text-"))
-        for size in args.sizes:
-            text = texts / f"{size}.md"
-            text.write_text(bench_reply(size), encoding="utf-8")
+
+        def streamed(label: str, size: int, *, code: bool = False) -> tuple[Reply, Reply]:
+            """Measure one reply against its floors, add its rows; return kimi-repl's and the raw floor's."""
+            message = f"!{'benchcode' if code else 'bench'} {size}"
+            text = texts / f"{size}{'-code' if code else ''}.md"
+            text.write_text(bench_reply(size, code=code), encoding="utf-8")
             mine_runs: list[Reply] = []
             raw_runs: list[Reply] = []
             once_runs: list[Reply] = []
             for _ in range(args.runs):
-                mine_runs.append(kimi_reply(env, f"!bench {size}", repeat=max(1, REPEAT_UP_TO_KB // size)))
-                raw_runs.append(
-                    floor_reply("raw_floor.py", ["--base-url", base_url, "--message", f"!bench {size}"], env)
-                )
+                mine_runs.append(kimi_reply(env, message, repeat=max(1, REPEAT_UP_TO_KB // size)))
+                raw_runs.append(floor_reply("raw_floor.py", ["--base-url", base_url, "--message", message], env))
                 once_runs.append(floor_reply("render_floor.py", ["--text", str(text)], env, ready_after=1.5))
             cpu, wall = median([r.cpu for r in mine_runs]), median([r.wall for r in mine_runs])
             raw_cpu, raw_wall = median([r.cpu for r in raw_runs]), median([r.wall for r in raw_runs])
             once_cpu = median([r.cpu for r in once_runs])
             floor_cpu, floor_wall = raw_cpu + once_cpu, raw_wall + once_cpu
             row(
-                f"{size} KB reply, CPU",
+                f"{label}, CPU",
                 f"{cpu:.3f} s",
                 f"{floor_cpu:.3f} s (raw {raw_cpu:.3f} + render-once {once_cpu:.3f})",
                 ratio(cpu, floor_cpu),
                 "≤ 1.2x",
             )
             row(
-                f"{size} KB reply, wall (Enter to last line)",
+                f"{label}, wall (Enter to last line)",
                 f"{wall:.3f} s",
                 f"{floor_wall:.3f} s (raw wall {raw_wall:.3f} + render-once CPU)",
                 ratio(wall, floor_wall),
                 "≤ 1.2x",
             )
-            per_kb[size] = cpu / size * 1000
-            first_words.append((median([r.first_words for r in mine_runs]), median([r.first_words for r in raw_runs])))
-            memory = max(r.memory for r in mine_runs)
+            mine = Reply(wall, cpu, median([r.first_words for r in mine_runs]), max(r.memory for r in mine_runs))
+            return mine, Reply(raw_wall, raw_cpu, median([r.first_words for r in raw_runs]))
+
+        for size in args.sizes:
+            mine, raw = streamed(f"{size} KB reply", size)
+            per_kb[size] = mine.cpu / size * 1000
+            first_words.append((mine.first_words, raw.first_words))
+            memory = mine.memory
+        if args.code_kb:
+            streamed(f"one {args.code_kb} KB code block", args.code_kb, code=True)
         shutil.rmtree(texts, ignore_errors=True)
 
         small, large = min(args.sizes), max(args.sizes)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 
-from kimi_repl.sanitize import for_terminal, marked
+from kimi_repl.sanitize import for_terminal, marked, may_change
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -148,11 +148,25 @@ def _is_blank(line: list[Segment]) -> bool:
 
 @functools.cache
 def _markdown_template() -> tuple[Markdown, MarkdownIt]:
-    """A rich Markdown to copy, and one parser for every block (rich builds a new parser per document)."""
+    """A rich Markdown to copy, and one parser for every block (rich builds a new parser per document).
+
+    The parser keeps the line breaks the model wrote (as chat UIs do): a line break inside a paragraph is a
+    hard break, not a space.
+    """
     from markdown_it import MarkdownIt
+    from markdown_it.rules_inline import newline
+    from markdown_it.rules_inline.state_inline import StateInline
     from rich.markdown import Markdown
 
-    return Markdown("", code_theme=CODE_THEME), MarkdownIt().enable("strikethrough").enable("table")
+    def line_break(state: StateInline, silent: bool) -> bool:
+        found = newline(state, silent)
+        if found and not silent and state.tokens[-1].type == "softbreak":
+            state.tokens[-1].type = "hardbreak"
+        return found
+
+    parser = MarkdownIt().enable("strikethrough").enable("table")
+    parser.inline.ruler.at("newline", line_break)
+    return Markdown("", code_theme=CODE_THEME), parser
 
 
 def chat_markdown(text: str) -> Markdown:
@@ -165,20 +179,33 @@ def chat_markdown(text: str) -> Markdown:
     markdown = copy.copy(template)
     markdown.markup = text
     markdown.parsed = parser.parse(text)
-    _make_safe(markdown.parsed)
+    sanitise, links = _may_hold_unsafe(text), "[" in text
+    if sanitise or links:
+        _make_safe(markdown.parsed, sanitise=sanitise, links=links)
     return markdown
 
 
-def _make_safe(tokens: list[Token]) -> None:
+_DECODED_BY_THE_PARSER = re.compile(r"&[#A-Za-z]|<[^>\n]*%|\r")
+"""What the parser may turn into characters the text does not hold: entities (``&#27;``, ``&zwj;``), an
+autolink's percent escapes (``<http://x/%1B>``), and CR LF."""
+
+
+def _may_hold_unsafe(text: str) -> bool:
+    """Whether the tokens parsed from ``text`` may hold a character to sanitise (two searches at C speed: most
+    replies have none, and sanitising every token costs a sixth of parsing them)."""
+    return bool(may_change(text) or _DECODED_BY_THE_PARSER.search(text))
+
+
+def _make_safe(tokens: list[Token], *, sanitise: bool, links: bool) -> None:
     for token in tokens:
-        token.content = marked(token.content) if token.type in _CODE_TOKENS else for_terminal(token.content)
-        for name, value in (token.attrs or {}).items():
-            token.attrs[name] = for_terminal(str(value))
-        if token.type == "softbreak":
-            token.type = "hardbreak"
+        if sanitise:
+            token.content = marked(token.content) if token.type in _CODE_TOKENS else for_terminal(token.content)
+            for name, value in (token.attrs or {}).items():
+                token.attrs[name] = for_terminal(str(value))
         if token.children:
-            _make_safe(token.children)
-            _show_link_targets(token.children)
+            _make_safe(token.children, sanitise=sanitise, links=links)
+            if links:
+                _show_link_targets(token.children)
 
 
 def _show_link_targets(children: list[Token]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import os
 import signal
 import sys
@@ -226,6 +227,10 @@ class Repl:
             notice = session.resolve_model() or session.unlisted_warning(session.model)
             self._show_later(notice, context)
             warm_up()
+        # What is loaded now stays for good: leave it out of garbage collection. The SDK's eighty thousand
+        # of objects would otherwise be scanned by each full collection, and rendering a long reply allocates
+        # enough to start one or two (a tenth of the reply's CPU).
+        gc.freeze()
 
     def _show_later(self, notice: str | None, context: contextvars.Context) -> None:
         """From a background thread: show ``notice`` above the prompt, and redraw the prompt (its model)."""

@@ -29,6 +29,10 @@ GATHER_SECONDS = 1 / FRAMES_PER_SECOND
 """The longest the reader lets the stream gather (a frame at the fastest rate, even when frames come less often):
 the end of a reply is never held back by more than this."""
 
+GATHER_BELOW_EVENTS_PER_SECOND = 1000
+"""Gathering pays while the stream is slow, when a wake-up costs about as much as the few events it brings (a
+model writing 50 to 200 tokens a second); a faster stream is read as it comes, so that its end shows at once."""
+
 
 class Text:
     """Text that grows a few characters at a time, kept joined in pieces of about a thousand characters (a list
@@ -135,22 +139,29 @@ def stream_round(events: Callable[[], Any], view: ReplyView, *, gone: Callable[[
     content, reasoning = Text(), Text()
     calls: dict[int, ToolCall] = {}
     stream = events()
+    caught_up_at: float | None = None  # when the reader last caught up with the stream (after the first words)
+    events_since = 0
     try:
         while True:
             asked = time.monotonic()
             event = next(stream, None)
             if event is None:
                 break
-            waited = time.monotonic() - asked
+            arrived = time.monotonic()
+            events_since += 1
             _take(event, view, content, reasoning, calls, result)
             if gone():
                 result.interrupted = True
                 break
-            if waited > CAUGHT_UP_SECONDS:
-                # The stream is slower than the screen: let what comes gather until the next frame (or for
-                # GATHER_SECONDS), and read it in one go then. Nothing is shown later than it would be, and a
-                # fast model costs a wake-up or two a frame instead of one a token.
-                pause = min(view.until_next_frame(), GATHER_SECONDS)
+            if arrived - asked > CAUGHT_UP_SECONDS:
+                # The reader caught up with the stream. If the stream is slow, let what comes gather until the
+                # next frame (or for GATHER_SECONDS), and read it in one go then: nothing is shown later than it
+                # would be, and a model costs a wake-up or two a frame instead of one a token.
+                slow = caught_up_at is not None and events_since < GATHER_BELOW_EVENTS_PER_SECOND * (
+                    arrived - caught_up_at
+                )
+                caught_up_at, events_since = arrived, 0
+                pause = min(view.until_next_frame(), GATHER_SECONDS) if slow else 0.0
                 if pause > 0:
                     time.sleep(pause)
     except KeyboardInterrupt:

@@ -40,6 +40,12 @@ def for_terminal(text: str) -> str:
     return _UNSAFE.sub("", text)
 
 
+def may_change(text: str) -> bool:
+    """Whether :func:`for_terminal` or :func:`marked` may change ``text`` (False: they would not; a quick test
+    that also says True for any joiner)."""
+    return "\r" in text or _UNSAFE_FOR_FILES.search(text) is not None
+
+
 def marked(text: str) -> str:
     """Code or an identifier to show: every unsafe character as a visible ``⟨U+XXXX⟩`` (tab and newline kept)."""
     return _UNSAFE.sub(lambda found: _marker(found.group()), text.replace("\r\n", "\n"))

@@ -14,7 +14,8 @@ Faults are injected two ways:
 - tests queue :class:`Script` objects (``server.script(...)``), each consumed by one chat request;
 - a person types a directive as the message: ``!error 500``, ``!error 429``, ``!cut``, ``!drop``,
   ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!think``, ``!chinese``, ``!hostile`` (escape
-  sequences, bidi and invisible characters, a spoofed link).
+  sequences, bidi and invisible characters, a spoofed link); and for the benchmark ``!bench N`` (N KB
+  of markdown, as fast as it can), ``!benchcode N`` (one N KB code block) and ``!pace N`` (200 chunks/s).
 
 Run it by hand: ``python -m tests.fake_server --port 8765`` then
 ``MOONSHOT_BASE_URL=http://127.0.0.1:8765/v1 MOONSHOT_API_KEY=sk-test kimi-repl``.
@@ -256,9 +257,34 @@ HOSTILE_REPLY = (
 PACE_CHUNKS_PER_SECOND = 200
 
 
-def bench_reply(kilobytes: int) -> str:
-    """The benchmark's reply: ``kilobytes`` KB of markdown, then the line it waits for."""
-    return markdown_sample(kilobytes) + BENCH_END + "\n"
+def code_sample(kilobytes: int) -> str:
+    """One fenced block of about ``kilobytes`` KB of Python: a reply that is a single long code block."""
+    function = (
+        "# Section {n}: a function of the generated module\n"
+        "def transform_{n}(rows: list[dict[str, int]], limit: int = {m}) -> dict[str, int]:\n"
+        '    """Sum the values of each key, up to ``limit`` rows (说明：宽字符注释)."""\n'
+        "    totals: dict[str, int] = {{}}\n"
+        "    for index, row in enumerate(rows):\n"
+        "        if index >= limit:\n"
+        "            break\n"
+        "        for key, value in row.items():\n"
+        "            totals[key] = totals.get(key, 0) + value * {n}  # scaled by the section number\n"
+        "    return totals\n\n\n"
+    )
+    parts = ["```python\n"]
+    size = 0
+    for n in itertools.count(1):
+        part = function.format(n=n, m=n * 7)
+        parts.append(part)
+        size += len(part.encode())
+        if size >= kilobytes * 1024:
+            break
+    return "".join(parts).rstrip("\n") + "\n```\n\n"
+
+
+def bench_reply(kilobytes: int, *, code: bool = False) -> str:
+    """The benchmark's reply: ``kilobytes`` KB of markdown (or of one code block), then the line it waits for."""
+    return (code_sample(kilobytes) if code else markdown_sample(kilobytes)) + BENCH_END + "\n"
 
 
 def directive_script(message: str) -> Script | None:
@@ -282,6 +308,8 @@ def directive_script(message: str) -> Script | None:
         return Script(text=markdown_sample(number or 50))
     if word == "bench":  # the benchmark's reply: N KB of markdown, then a line it waits for
         return Script(text=bench_reply(number or 20), budget_applies=False)
+    if word == "benchcode":  # the same, but one long fenced block of Python
+        return Script(text=bench_reply(number or 50, code=True), budget_applies=False)
     if word == "pace":  # the same, at 200 chunks a second (a fast model), 6 characters each
         return Script(
             text=bench_reply(number or 8), chunk_chars=6, delay=1 / PACE_CHUNKS_PER_SECOND, budget_applies=False

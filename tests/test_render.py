@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
+
 import pyte
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kimi_repl import render
+from kimi_repl.client import ContentDelta, Finished, StreamEvent
 from kimi_repl.markdown import BlockSplitter
 from kimi_repl.render import MarkdownReplyView, PlainReplyView
 from tests.conftest import CapturedDisplay
@@ -209,3 +213,58 @@ def test_plain_view_writes_text_as_it_arrives() -> None:
     view.content("**raw** \x1b[31mmarkdown")
     view.close()
     assert display.output == "**raw** [31mmarkdown\n"
+
+
+class FakeTime:
+    """A clock for :mod:`kimi_repl.reply`: a stream's waits and the reader's sleeps move it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FramedView(PlainReplyView):
+    """A view that draws every tenth of a second."""
+
+    def __init__(self, clock: FakeTime) -> None:
+        super().__init__(io.StringIO())
+        self.clock = clock
+
+    def until_next_frame(self) -> float:
+        return 0.1 - self.clock.now % 0.1
+
+
+def events_in_bursts(gap: float, burst: int, count: int, clock: FakeTime) -> Iterator[StreamEvent]:
+    """``count`` tokens, ``burst`` of them every ``gap`` seconds (as packets bring them); what arrived during a
+    sleep is read without waiting."""
+    for index in range(count):
+        clock.now = max(clock.now, (index // burst + 1) * gap)  # waiting for the packet, unless it is there
+        yield ContentDelta("tok ")
+    yield Finished("stop", None)
+
+
+@pytest.mark.parametrize(("gap", "burst", "gathers"), [(1 / 200, 1, True), (0.002, 50, False)])
+def test_a_slow_stream_gathers_between_frames_and_a_fast_one_is_read_as_it_comes(
+    monkeypatch: pytest.MonkeyPatch, gap: float, burst: int, gathers: bool
+) -> None:
+    from kimi_repl import reply
+
+    clock = FakeTime()
+    monkeypatch.setattr(reply, "time", clock)
+    events = 2000
+    stream = lambda: events_in_bursts(gap, burst, events, clock)  # noqa: E731
+    result = reply.stream_round(stream, FramedView(clock), gone=lambda: False)
+    assert result.content == "tok " * events and result.reason == "stop"
+    if gathers:  # a model at 200 tokens a second: a wake-up or so a frame, not one a token
+        assert 0 < len(clock.sleeps) <= clock.now * 10 + 1
+        assert max(clock.sleeps) <= reply.GATHER_SECONDS
+    else:  # 25,000 tokens a second: never held back, its end shows as it arrives
+        assert clock.sleeps == []
+        assert clock.now == pytest.approx(events / burst * gap)

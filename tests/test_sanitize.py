@@ -146,6 +146,33 @@ def test_bidi_and_zero_width_characters_do_not_reach_the_screen_in_prose() -> No
     assert "pay oot to admin;" in display.output and "x⟨U+200B⟩y" in display.output
 
 
+def test_characters_the_markdown_parser_makes_are_sanitised_too() -> None:
+    # The text holds nothing unsafe, but entities and an autolink's escapes decode to it.
+    display = CapturedDisplay(terminal=True)
+    view = display.reply()
+    view.content("a&#27;[2Jb &#x1b;]0;pwned&#7; pay &rlm;&#8238;oot <http://x.example/%1B[31m> `&#27;`\n\n")
+    view.content("```\nplain code: a && b < c % d\n```\n")
+    view.close()
+    output = display.output
+    assert "\x1b[2J" not in output and "\x1b]0" not in output and "\x1b[31m" not in output
+    assert "\u202e" not in output and "\u200f" not in output
+    text = "\n".join(screen(output).display)
+    assert "[2Jb" in text and "pay oot" in text and "plain code: a && b < c % d" in text
+
+
+@given(tricky)
+def test_rendered_markdown_never_holds_an_unsafe_character(text: str) -> None:
+    from rich.console import Console
+
+    from kimi_repl.markdown import markdown_lines
+
+    console = Console(width=60, color_system=None, force_terminal=False)
+    first, last = (ord(text[0]), ord(text[-1]) % 256) if text else (27, 27)
+    for source in (text, f"&#{first};", f"<http://x/%{last:02X}>"):
+        shown = "".join(seg.text for line in markdown_lines(console, source, console.options) for seg in line)
+        assert not UNSAFE.search(shown), (source, shown)
+
+
 def test_copy_puts_clean_text_in_the_clipboard() -> None:
     display = CapturedDisplay(terminal=True)
     assert display.copy_to_clipboard("run\x1b[201~\nrm -rf ~ \u202eevil")
