@@ -1,7 +1,5 @@
 """Entry point for ``python -m kimi_repl``."""
 
-import sys
+from kimi_repl.cli import run
 
-from kimi_repl.cli import main
-
-sys.exit(main())
+run()

@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from kimi_repl import __version__
 from kimi_repl.config import Settings, load_settings
@@ -98,6 +98,21 @@ class UsageError(UserError):
 
 MAX_PIPED_BYTES = 32 * 1024 * 1024
 """The most read from a pipe: more is surely a mistake (``cat /dev/zero | kimi-repl``), and no model takes it."""
+
+
+def run() -> NoReturn:
+    """The ``kimi-repl`` command: :func:`main`, then leave at once.
+
+    When :func:`main` returns, everything is saved: session files are written unbuffered and synced, the input
+    history and the error log are closed. What the interpreter would still do is free its modules one by one
+    (about 20 ms that a person waits for the shell prompt), so standard output and error are flushed and the
+    process ends there. (A usage error or ``--help`` leaves the usual way, through ``SystemExit``.)
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
