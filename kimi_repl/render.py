@@ -256,6 +256,8 @@ class MarkdownReplyView:
             self._shown_version = self.splitter.version
             text = self.splitter.preview(height + 2)
             lines = markdown_lines(console, text, options) if text.strip() else []
+            if lines and (self._printed or any(block.strip() for block in self._ready)):
+                lines.insert(0, [])  # the blank line the block will be printed after: it does not jump
             self.stats.live_renders += 1
             self.stats.live_chars += len(text)
         else:

@@ -268,3 +268,19 @@ def test_a_slow_stream_gathers_between_frames_and_a_fast_one_is_read_as_it_comes
     else:  # 25,000 tokens a second: never held back, its end shows as it arrives
         assert clock.sleeps == []
         assert clock.now == pytest.approx(events / burst * gap)
+
+
+def test_the_live_block_sits_where_it_will_be_printed() -> None:
+    """The unfinished block is previewed one blank line below the printed ones, as it will be printed: a
+    finished block does not jump."""
+    display = CapturedDisplay(terminal=True)
+    view = display.reply()
+    assert isinstance(view, MarkdownReplyView)
+    view.content("# Title\n\nA paragraph in progress\n")
+    assert view.stats.prints == 1
+    first, second = view.live_region.lines[:2]
+    assert first == [] and "A paragraph in progress" in "".join(segment.text for segment in second)
+    view.close()
+    shown = screen_of(display.output)
+    title = next(index for index, line in enumerate(shown) if "Title" in line)
+    assert shown[title + 1].strip() == "" and "A paragraph in progress" in shown[title + 2]
