@@ -5,7 +5,9 @@ blank line, or a closed code fence) and the unfinished rest, at a cost proportio
 :func:`markdown_lines` renders markdown with rich, made safe token by token (see :func:`chat_markdown`), with
 rich's spacing made regular: a run of blank lines between blocks is one blank line, whatever rich puts around
 lists, tables and code. So several blocks rendered together look exactly like the same blocks rendered one by
-one, and a view may render whatever blocks are ready in one go.
+one, and a view may render whatever blocks are ready in one go. The older lines of a long code block can be
+let go before its fence closes, as :class:`CodePiece` objects that :func:`code_piece_lines` draws exactly as
+rich draws those lines of the whole block.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
@@ -31,11 +33,46 @@ _CODE_TOKENS = frozenset({"fence", "code_block", "code_inline"})
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})([^`]*)$")
 
 
+CONTEXT_LINES = 60
+"""Code lines before a piece of a long code block that are highlighted with it, so that a string or comment
+begun before the piece is coloured as one (pygments cannot resume a lexer where it stopped)."""
+
+
+def _from_the_margin(lines: list[str]) -> list[str]:
+    """``lines`` from the first that starts at the margin with neither a quote nor a comment's end: a top-level
+    statement, where a lexer starts afresh (the middle of a docstring or a block comment is indented or not
+    where code lines start; what comes before is not needed)."""
+    for index, line in enumerate(lines):
+        if line and not line[0].isspace() and line[0] not in "'\"`*":
+            return lines[index:]
+    return lines
+
+
+class CodePiece(NamedTuple):
+    """Lines of a long fenced code block, printed before the block ends (so that it scrolls into view as it
+    streams, not all at once when its fence closes).
+
+    Attributes:
+        opening: the fence's opening line (it names the language).
+        context: the code lines just before these, highlighted with them but not shown.
+        lines: the code lines to show.
+        first: the block's first piece (it shows the block's top edge); last: its last (the bottom edge).
+    """
+
+    opening: str
+    context: tuple[str, ...]
+    lines: tuple[str, ...]
+    first: bool
+    last: bool
+
+
 class BlockSplitter:
     """Cuts streamed markdown into finished blocks and the unfinished tail.
 
     A block is finished by a blank line outside a code fence, or by the line that closes its fence.
-    ``feed`` costs time proportional to the new text only.
+    ``feed`` costs time proportional to the new text only. The older lines of a long fenced block can be
+    let go before it ends (:meth:`release`): the rest of that block then comes as the last
+    :class:`CodePiece`.
 
     Attributes:
         version: counts changes, so a view can tell whether the tail needs rendering again.
@@ -46,10 +83,38 @@ class BlockSplitter:
         self._lines: list[str] = []
         self._partial: list[str] = []  # pieces of the unfinished last line (joined only when needed)
         self._fence: str | None = None  # the opening run of ` or ~ while inside a fenced block
+        self._released: list[str] = []  # the last code lines let go of the current block (their context)
+        self._continues = False  # lines of the current block were let go: it ends as a CodePiece
         self.version = 0
         self.finished = 0
 
-    def feed(self, text: str) -> list[str]:
+    @property
+    def continues_code(self) -> bool:
+        """The unfinished block is a code block whose first lines were let go (printed already)."""
+        return self._continues
+
+    def release(self, keep: int, *, at_least: int) -> CodePiece | None:
+        """Let go of the unfinished code block's lines but its last ``keep``, if that is ``at_least`` lines.
+
+        Only a fenced block that opens the block, at the margin, is cut (a fence inside a list item renders
+        indented, as part of the list).
+        """
+        lines = self._lines
+        if self._fence is None or not lines or not lines[0].startswith(self._fence):
+            return None
+        count = len(lines) - 1 - keep  # code lines to let go (the first line is the fence's opening)
+        if count < at_least:
+            return None
+        out = lines[1 : 1 + count]
+        context = tuple(_from_the_margin(self._released))
+        piece = CodePiece(lines[0], context, tuple(out), first=not self._continues, last=False)
+        self._released = (self._released + out)[-CONTEXT_LINES:]
+        self._lines = [lines[0], *lines[1 + count :]]
+        self._continues = True
+        self.version += 1
+        return piece
+
+    def feed(self, text: str) -> list[str | CodePiece]:
         """Add streamed text; return the blocks it finished, in order."""
         self.version += 1
         if "\n" not in text:
@@ -61,19 +126,21 @@ class BlockSplitter:
         self._partial.append(head)
         first = "".join(self._partial)
         self._partial = [last] if last else []
-        finished: list[str] = []
+        finished: list[str | CodePiece] = []
         for line in (first, *middle):
             block = self._add_line(line)
             if block is not None:
                 finished.append(block)
         return finished
 
-    def _add_line(self, line: str) -> str | None:
+    def _add_line(self, line: str) -> str | CodePiece | None:
         if self._fence is not None:
             self._lines.append(line)
             stripped = line.strip()
             if stripped.startswith(self._fence) and stripped.strip(self._fence[0]) == "":
                 self._fence = None
+                if self._continues:
+                    return self._take_rest(self._lines[1:-1])
                 return self._take()
             return None
         if not line.strip():
@@ -89,6 +156,13 @@ class BlockSplitter:
         self._lines = []
         self.finished += 1
         return block
+
+    def _take_rest(self, code: list[str]) -> CodePiece:
+        """The last piece of a code block whose first lines were let go."""
+        piece = CodePiece(self._lines[0], tuple(_from_the_margin(self._released)), tuple(code), first=False, last=True)
+        self._lines, self._released, self._continues = [], [], False
+        self.finished += 1
+        return piece
 
     def _partial_line(self) -> str:
         return "".join(self._partial)
@@ -114,9 +188,13 @@ class BlockSplitter:
             lines = lines[:2] + lines[-max_lines:]
         return "\n".join([*lines, self._partial_line()])
 
-    def flush(self) -> str:
-        """End of stream: return whatever is left as the last block."""
-        rest = self.tail
+    def flush(self) -> str | CodePiece:
+        """End of stream: return whatever is left as the last block ("" if nothing)."""
+        if self._continues:
+            partial = self._partial_line()
+            rest: str | CodePiece = self._take_rest([*self._lines[1:], *([partial] if partial else [])])
+        else:
+            rest = self.tail
         self._lines, self._partial, self._fence = [], [], None
         return rest
 
@@ -277,15 +355,45 @@ def _without_padding(line: list[Segment]) -> list[Segment]:
     return trimmed
 
 
-def yield_lines(lines: list[list[Segment]], *, end: bool) -> RenderResult:
-    """The segments of ``lines`` with line breaks between them (and after the last if ``end``)."""
+def yield_lines(lines: list[list[Segment]], *, end: bool, gap: bool = False) -> RenderResult:
+    """The segments of ``lines`` with line breaks between them (and after the last if ``end``; a blank line
+    before them if ``gap``)."""
     new_line = Segment.line()
+    if gap and lines:
+        yield new_line
     for index, line in enumerate(lines):
         if index:
             yield new_line
         yield from line
     if end and lines:
         yield new_line
+
+
+def code_piece_lines(console: Console, piece: CodePiece, options: ConsoleOptions) -> list[list[Segment]]:
+    """``piece`` rendered as the part of its code block it is: the lines rich draws for the whole block
+    (highlighted after the piece's context, padded, on the block's background), with the block's top edge
+    only on the first piece and its bottom edge only on the last."""
+    from rich.syntax import Syntax
+
+    opening = _FENCE_OPEN.match(piece.opening)
+    lexer = (opening.group(2) if opening else "").strip().partition(" ")[0] or "text"
+    code = marked("\n".join([*piece.context, *piece.lines]))
+    if piece.last:
+        code = code.rstrip()  # as rich draws a whole block
+    start = len(piece.context) + 1
+    shown = code.count("\n") + 1 - len(piece.context) if code else 0
+    if shown <= 0:  # nothing left to show (the last lines were blank): only the bottom edge
+        code, start, shown = " ", 1, 1
+        lines = _syntax_lines(console, Syntax(code, lexer, theme=CODE_THEME, word_wrap=True, padding=1), options)
+        return lines[-1:] if piece.last else []
+    end = start + shown - 1
+    syntax = Syntax(code, lexer, theme=CODE_THEME, word_wrap=True, padding=1, line_range=(start, end))
+    lines = _syntax_lines(console, syntax, options)
+    return lines[(0 if piece.first else 1) : (None if piece.last else -1)]
+
+
+def _syntax_lines(console: Console, syntax: Any, options: ConsoleOptions) -> list[list[Segment]]:
+    return [_without_padding(line) for line in console.render_lines(syntax, options, pad=False)]
 
 
 class MarkdownBlocks:
@@ -296,7 +404,4 @@ class MarkdownBlocks:
         self.after = after
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        lines = markdown_lines(console, self.text, options)
-        if self.after and lines:
-            yield Segment.line()
-        yield from yield_lines(lines, end=True)
+        yield from yield_lines(markdown_lines(console, self.text, options), end=True, gap=self.after)

@@ -4,10 +4,12 @@ A reply is drawn in frames, driven by the stream itself on the main thread (aide
 cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_repl.markdown.BlockSplitter`:
 work proportional to the new text). A frame is drawn when the last one is old enough (at most
 :data:`FRAMES_PER_SECOND` a second, fewer when frames are costly), and right away for the first complete
-line: the blocks finished since
-the last frame are rendered and printed together, once and for good, and the live region below them shows
-the end of the unfinished block, cropped to the screen. Nothing refreshes on its own clock while text flows:
-a ticker thread runs only while waiting for the first words (a spinner) or while the model thinks (a timer).
+line: the blocks finished since the last frame are rendered and printed together, once and for good, and
+the live region below them shows the end of the unfinished block, cropped to the screen. A code block
+longer than the screen is printed as it streams, all but the lines the live region shows, so that it
+scrolls into view instead of arriving whole when its fence closes. Nothing refreshes on its own clock while
+text flows: a ticker thread runs only while waiting for the first words (a spinner) or while the model
+thinks (a timer).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from rich.text import Text
 
 from kimi_repl.markdown import (
     BlockSplitter,
+    CodePiece,
     MarkdownBlocks,
     code_blocks,
+    code_piece_lines,
     markdown_lines,
     reopening,
     warm_up,
@@ -61,8 +65,9 @@ class RenderStats:
 
     Attributes:
         frames: frames drawn while the text streamed.
-        prints: prints of finished blocks (at most one a frame, and one at the end).
-        frozen_blocks, frozen_chars: finished blocks and their characters, printed once and for good.
+        prints: prints of finished blocks and of pieces of a long code block (a few a frame, and at the end).
+        frozen_blocks, frozen_chars: finished blocks and their characters, printed once and for good (a long
+            code block counts once, however many pieces it was printed in).
         largest_print: the most characters of finished blocks rendered in one print.
         live_renders, live_chars: renders of the unfinished block for the live region, and their size.
     """
@@ -130,7 +135,7 @@ class MarkdownReplyView:
         if resume:
             self.splitter.feed(reopening(resume))
         self.stats = RenderStats()
-        self._ready: list[str] = []  # blocks finished since the last frame
+        self._ready: list[str | CodePiece] = []  # blocks (and pieces of a long code block) since the last frame
         self._printed = False  # a block was printed: the next ones come after a blank line
         self._framed = False  # a frame of the answer was drawn
         self._frame_at = _now()
@@ -207,7 +212,7 @@ class MarkdownReplyView:
         with self._lock:
             self._end_thinking()
             rest = self.splitter.flush()
-            if rest.strip():
+            if isinstance(rest, CodePiece) or rest.strip():
                 self._ready.append(rest)
             self._region.lines = []
             self._live.stop()
@@ -220,6 +225,10 @@ class MarkdownReplyView:
         self._frame_at = _now()
         self._framed = self._framed or not self.waiting
         self.stats.frames += 1
+        height = self._live_height()
+        piece = self.splitter.release(height, at_least=height)  # a long code block scrolls into view
+        if piece is not None:
+            self._ready.append(piece)
         self._prepare()
         if self._thinking_lines:
             self.console.print(Text("\n".join(self._thinking_lines), style="dim italic"))
@@ -230,24 +239,44 @@ class MarkdownReplyView:
         self._frame_gap = min(1 / MIN_FRAMES_PER_SECOND, max(1 / FRAMES_PER_SECOND, cost / DRAWING_SHARE))
 
     def _print_ready(self) -> bool:
-        if not self._ready:
-            return False
-        blocks, self._ready = [block for block in self._ready if block.strip()], []
-        for group in _groups(blocks, PRINT_CHARS):
-            self.stats.prints += 1
-            chars = sum(len(block) for block in group)
-            self.stats.frozen_blocks += len(group)
-            self.stats.frozen_chars += chars
-            self.stats.largest_print = max(self.stats.largest_print, chars)
-            self.console.print(MarkdownBlocks(group, after=self._printed))
-            self._printed = True
-        return bool(blocks)
+        ready, self._ready = self._ready, []
+        printed = False
+        blocks: list[str] = []
+        for item in [*ready, None]:  # None: the end, where the blocks gathered so far are printed
+            if isinstance(item, str):
+                if item.strip():
+                    blocks.append(item)
+                continue
+            for group in _groups(blocks, PRINT_CHARS):
+                self._count_print(sum(len(block) for block in group), blocks=len(group))
+                self.console.print(MarkdownBlocks(group, after=self._printed))
+                self._printed = printed = True
+            blocks = []
+            if item is not None:
+                self._count_print(sum(len(line) + 1 for line in item.lines), blocks=int(item.last))
+                self.console.print(
+                    _Lines(
+                        code_piece_lines(self.console, item, self.console.options), after=item.first and self._printed
+                    )
+                )
+                self._printed = printed = True
+        return printed
+
+    def _count_print(self, chars: int, *, blocks: int) -> None:
+        self.stats.prints += 1
+        self.stats.frozen_blocks += blocks
+        self.stats.frozen_chars += chars
+        self.stats.largest_print = max(self.stats.largest_print, chars)
+
+    def _live_height(self) -> int:
+        """The most lines the live region shows (the screen, but for the prompt's line and one more)."""
+        return max(1, self.console.options.size.height - 2)
 
     def _prepare(self) -> None:
         """Render what the live region shows now: the spinner, the thinking, or the unfinished block's end."""
         console = self.console
         options = console.options
-        height = max(1, options.size.height - 2)
+        height = self._live_height()
         if self.waiting:
             lines = console.render_lines(self.spinner, options, pad=False)
         elif self.thinking_active:
@@ -256,7 +285,11 @@ class MarkdownReplyView:
             self._shown_version = self.splitter.version
             text = self.splitter.preview(height + 2)
             lines = markdown_lines(console, text, options) if text.strip() else []
-            if lines and (self._printed or any(block.strip() for block in self._ready)):
+            if self.splitter.continues_code:
+                del lines[:1]  # the code block's top edge is printed already: this is its continuation
+            elif lines and (
+                self._printed or any(isinstance(block, CodePiece) or block.strip() for block in self._ready)
+            ):
                 lines.insert(0, [])  # the blank line the block will be printed after: it does not jump
             self.stats.live_renders += 1
             self.stats.live_chars += len(text)
@@ -293,6 +326,17 @@ class MarkdownReplyView:
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s", style="dim bold"))
         else:
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s (/thinking show to see it)", style="dim"))
+
+
+class _Lines:
+    """Lines rendered already, printed as they are (after a blank line, when ``after`` says so)."""
+
+    def __init__(self, lines: list[list[Segment]], *, after: bool) -> None:
+        self.lines = lines
+        self.after = after
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from yield_lines(self.lines, end=True, gap=self.after)
 
 
 def _groups(blocks: list[str], size: int) -> Iterator[list[str]]:

@@ -13,9 +13,10 @@ older OpenAI-compatible server refuses it).
 Faults are injected two ways:
 - tests queue :class:`Script` objects (``server.script(...)``), each consumed by one chat request;
 - a person types a directive as the message: ``!error 500``, ``!error 429``, ``!cut``, ``!drop``,
-  ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!think``, ``!chinese``, ``!hostile`` (escape
-  sequences, bidi and invisible characters, a spoofed link); and for the benchmark ``!bench N`` (N KB
-  of markdown, as fast as it can), ``!benchcode N`` (one N KB code block) and ``!pace N`` (200 chunks/s).
+  ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!code N`` (one N KB code block, at a pace),
+  ``!think``, ``!chinese``, ``!hostile`` (escape sequences, bidi and invisible characters, a spoofed
+  link); and for the benchmark ``!bench N`` (N KB of markdown, as fast as it can), ``!benchcode N`` (one
+  N KB code block) and ``!pace N`` (200 chunks/s).
 
 Run it by hand: ``python -m tests.fake_server --port 8765`` then
 ``MOONSHOT_BASE_URL=http://127.0.0.1:8765/v1 MOONSHOT_API_KEY=sk-test kimi-repl``.
@@ -304,6 +305,8 @@ def directive_script(message: str) -> Script | None:
         return Script(text=markdown_sample(2), delay=0.05)
     if word == "markdown":
         return Script(text=markdown_sample(4), delay=0.005)
+    if word == "code":  # one long code block, at a pace to watch it scroll into view
+        return Script(text=code_sample(number or 6) + "That was the code.\n", delay=0.004)
     if word == "long":
         return Script(text=markdown_sample(number or 50))
     if word == "bench":  # the benchmark's reply: N KB of markdown, then a line it waits for

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pyte
 import pytest
@@ -12,19 +12,25 @@ from hypothesis import strategies as st
 
 from kimi_repl import render
 from kimi_repl.client import ContentDelta, Finished, StreamEvent
-from kimi_repl.markdown import BlockSplitter
+from kimi_repl.markdown import BlockSplitter, CodePiece
 from kimi_repl.render import MarkdownReplyView, PlainReplyView
 from tests.conftest import CapturedDisplay
 from tests.fake_server import markdown_sample
+
+
+def texts(items: Sequence[str | CodePiece]) -> list[str]:
+    """Finished blocks, none of them a piece of code (nothing was let go)."""
+    assert all(isinstance(item, str) for item in items)
+    return [item for item in items if isinstance(item, str)]
 
 
 def split_all(text: str, step: int) -> list[str]:
     splitter = BlockSplitter()
     blocks: list[str] = []
     for i in range(0, len(text), step):
-        blocks += splitter.feed(text[i : i + step])
-    rest = splitter.flush()
-    return blocks + ([rest] if rest.strip() else [])
+        blocks += texts(splitter.feed(text[i : i + step]))
+    rest = texts([splitter.flush()])
+    return blocks + [block for block in rest if block.strip()]
 
 
 def test_blocks_end_at_blank_lines() -> None:
@@ -64,8 +70,8 @@ def test_splitting_keeps_every_character_whatever_the_chunking(text: str, step: 
     splitter = BlockSplitter()
     pieces: list[str] = []
     for i in range(0, len(text), step):
-        pieces += splitter.feed(text[i : i + step])
-    pieces.append(splitter.flush())
+        pieces += texts(splitter.feed(text[i : i + step]))
+    pieces += texts([splitter.flush()])
     assert "".join(pieces).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
     assert pieces[:-1] == [b for b in split_all(text, len(text) or 1) if b][: len(pieces) - 1]
 
@@ -189,12 +195,13 @@ def test_the_first_complete_line_is_drawn_at_once(clock: list[float]) -> None:
     view.close()
 
 
-def test_a_huge_unfinished_block_is_previewed_by_its_end_only(clock: list[float]) -> None:
+def test_a_huge_unfinished_block_is_previewed_by_its_end_and_printed_as_it_goes(clock: list[float]) -> None:
     code = "```python\n" + "".join(f"value_{i} = compute({i})  # a line of code\n" for i in range(3000))
     view = stream_at_pace(code, clock, step=40, height=30)
     per_render = view.stats.live_chars / max(1, view.stats.live_renders)
     assert per_render < 40 * 45, f"each live render re-rendered {per_render:.0f} characters"
-    assert view.stats.frozen_blocks == 1
+    assert view.stats.frozen_blocks == 1 and view.stats.frozen_chars >= len(code) - 20
+    assert view.stats.largest_print < 100 * 45, "the block was printed whole at its end, not as it streamed"
 
 
 def test_live_tail_never_taller_than_the_screen() -> None:
@@ -284,3 +291,68 @@ def test_the_live_block_sits_where_it_will_be_printed() -> None:
     shown = screen_of(display.output)
     title = next(index for index, line in enumerate(shown) if "Title" in line)
     assert shown[title + 1].strip() == "" and "A paragraph in progress" in shown[title + 2]
+
+
+def cells_of(output: str, width: int, height: int = 800) -> list[list[tuple[str, str, str]]]:
+    """Every character a terminal shows after ``output``, with its colours (a screen tall enough to keep all)."""
+    screen = pyte.Screen(width, height)
+    pyte.Stream(screen).feed(output.replace("\n", "\r\n"))
+    return [
+        [(cell.data, cell.fg, cell.bg) for cell in map(screen.buffer[row].__getitem__, range(width))]
+        for row in range(height)
+    ]
+
+
+def test_a_long_code_block_scrolls_into_view_as_it_streams_and_ends_as_if_printed_whole(clock: list[float]) -> None:
+    code = "".join(
+        f"def f_{i}(x):\n    '''A docstring\n    of two lines.'''\n    return x + {i}\n\n" for i in range(60)
+    )
+    text = "Before the code.\n\n```python\n" + code + "```\n\nAfter the code.\n"
+    display = CapturedDisplay(terminal=True, width=80, height=20)
+    view = display.reply()
+    assert isinstance(view, MarkdownReplyView)
+    for i in range(0, len(text), 40):
+        clock[0] += 0.05
+        view.content(text[i : i + 40])
+        if "def f_40" in text[: i + 40] and "def f_40" not in text[:i]:
+            assert "f_10(x)" in display.output, "the block's first lines were not printed while it streamed"
+    view.close()
+    assert view.stats.frozen_blocks == 3 and view.stats.prints > 5
+    whole = CapturedDisplay(terminal=True, width=80, height=20)
+    at_once = whole.reply()
+    at_once.content(text)
+    at_once.close()
+    assert cells_of(display.output, 80) == cells_of(whole.output, 80)  # same text, same colours
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(["x = 1", "", "  y = '''a", "b'''", "```", "~~~", "# c"]), max_size=60),
+    st.integers(1, 23),
+    st.integers(0, 6),
+)
+def test_letting_go_of_code_keeps_every_line_in_order(lines: list[str], step: int, keep: int) -> None:
+    text = "intro\n\n```python\n" + "\n".join(lines) + "\n```\n\nend\n"
+    splitter = BlockSplitter()
+    items: list[str | CodePiece] = []
+    for i in range(0, len(text), step):
+        items += splitter.feed(text[i : i + step])
+        piece = splitter.release(keep, at_least=1)
+        if piece is not None:
+            items.append(piece)
+    items.append(splitter.flush())
+    shown: list[str] = []
+    for item in items:
+        if isinstance(item, CodePiece):
+            shown += [item.opening] * item.first + list(item.lines)
+        elif item:
+            shown += item.split("\n")
+
+    def content(lines: list[str]) -> list[str]:  # fence lines aside (a piece's closing fence is not shown)
+        return [line for line in lines if line and not line.lstrip().startswith(("```", "~~~"))]
+
+    assert content(shown) == content(split_whole(text))
+
+
+def split_whole(text: str) -> list[str]:
+    return "\n".join(split_all(text, len(text))).split("\n")
