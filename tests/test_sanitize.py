@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pyte
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -197,3 +198,20 @@ def test_the_plain_view_in_a_pipe_is_clean_and_keeps_emoji_whole_across_chunks()
         view.content(piece)
     view.close()
     assert display.output == "👨\u200d👩 and [2Jdone\n"
+
+
+def test_a_long_code_block_printed_as_it_streams_is_sanitised_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kimi_repl import render
+
+    now = [0.0]
+    monkeypatch.setattr(render, "_now", lambda: now[0])
+    display = CapturedDisplay(terminal=True, height=10)
+    view = display.reply()
+    lines = [f"line_{i} = 'a\x1b[2J\x1b]0;pwned\x07\u202eb'" for i in range(60)]
+    for line in ["```python", *lines]:
+        now[0] += 0.1  # a frame a line
+        view.content(line + "\n")
+    view.close()
+    assert view.stats.prints > 1  # printed in pieces
+    assert "\x1b[2J" not in display.output and "\x1b]0" not in display.output and "\u202e" not in display.output
+    assert "line_3 = 'a⟨U+001B⟩[2J" in re.sub("\x1b\\[[0-9;]*m", "", display.output)  # in code, made visible
