@@ -39,10 +39,11 @@ begun before the piece is coloured as one (pygments cannot resume a lexer where 
 
 
 def _from_the_margin(lines: list[str]) -> list[str]:
-    """``lines`` from the first that starts at the margin with neither a quote nor a comment's end: a top-level
+    """``lines`` from the last that starts at the margin with neither a quote nor a comment's end: a top-level
     statement, where a lexer starts afresh (the middle of a docstring or a block comment is indented or not
-    where code lines start; what comes before is not needed)."""
-    for index, line in enumerate(lines):
+    where code lines start), so what comes before it is not needed."""
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
         if line and not line[0].isspace() and line[0] not in "'\"`*":
             return lines[index:]
     return lines

@@ -6,10 +6,10 @@ work proportional to the new text). A frame is drawn when the last one is old en
 :data:`FRAMES_PER_SECOND` a second, fewer when frames are costly), and right away for the first complete
 line: the blocks finished since the last frame are rendered and printed together, once and for good, and
 the live region below them shows the end of the unfinished block, cropped to the screen. A code block
-longer than the screen is printed as it streams, all but the lines the live region shows, so that it
-scrolls into view instead of arriving whole when its fence closes. Nothing refreshes on its own clock while
-text flows: a ticker thread runs only while waiting for the first words (a spinner) or while the model
-thinks (a timer).
+longer than the screen is printed as it streams, about once a second, all but the lines the live region
+shows, so that it scrolls into view instead of arriving whole when its fence closes. Nothing refreshes on
+its own clock while text flows: a ticker thread runs only while waiting for the first words (a spinner) or
+while the model thinks (a timer).
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ DRAWING_SHARE = 0.02
 """A costly frame (a table, highlighted code) puts the next one off, so that drawing takes about this share of
 the time, down to :data:`MIN_FRAMES_PER_SECOND` (aider's ``mdstream`` adapts its delay the same way)."""
 TICKS_PER_SECOND = 10
+CODE_PIECE_SECONDS = 1.0
+"""A code block longer than the screen is printed as it streams at most this often, and only once it has
+streamed this long: the block of a fast reply arrives before then and is drawn whole, in one go."""
 PRINT_CHARS = 8192
 """Finished blocks are printed in groups of about this many characters: a backlog (a burst after a stall)
 is drawn in several prints, so that rendering it never holds a big document's worth of tokens and lines."""
@@ -140,6 +143,7 @@ class MarkdownReplyView:
         self._framed = False  # a frame of the answer was drawn
         self._frame_at = _now()
         self._frame_gap = 1 / FRAMES_PER_SECOND  # seconds from one frame to the next
+        self._piece_at = self._frame_at  # when a piece of a long code block was last printed (or the start)
         self._shown_version = -1  # the splitter's version the live region shows
         self._thinking_started: float | None = None
         self._thinking_done = False
@@ -225,10 +229,11 @@ class MarkdownReplyView:
         self._frame_at = _now()
         self._framed = self._framed or not self.waiting
         self.stats.frames += 1
-        height = self._live_height()
-        piece = self.splitter.release(height, at_least=height)  # a long code block scrolls into view
-        if piece is not None:
-            self._ready.append(piece)
+        if self._frame_at - self._piece_at >= CODE_PIECE_SECONDS:  # a long code block scrolls into view
+            piece = self.splitter.release(self._live_height(), at_least=1)
+            if piece is not None:
+                self._ready.append(piece)
+                self._piece_at = self._frame_at
         self._prepare()
         if self._thinking_lines:
             self.console.print(Text("\n".join(self._thinking_lines), style="dim italic"))
