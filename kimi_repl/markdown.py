@@ -104,6 +104,8 @@ class BlockSplitter:
         if self._fence is None or not lines or not lines[0].startswith(self._fence):
             return None
         count = len(lines) - 1 - keep  # code lines to let go (the first line is the fence's opening)
+        while count > 0 and not lines[count].strip():
+            count -= 1  # blank lines stay until code follows them: a block's last blank lines are not drawn
         if count < at_least:
             return None
         out = lines[1 : 1 + count]
@@ -379,16 +381,15 @@ def code_piece_lines(console: Console, piece: CodePiece, options: ConsoleOptions
     opening = _FENCE_OPEN.match(piece.opening)
     lexer = (opening.group(2) if opening else "").strip().partition(" ")[0] or "text"
     code = marked("\n".join([*piece.context, *piece.lines]))
+    shown = len(piece.lines)
     if piece.last:
-        code = code.rstrip()  # as rich draws a whole block
+        code = code.rstrip()  # as rich draws a whole block: its last blank lines are not drawn
+        shown = code.count("\n") + 1 - len(piece.context) if code else 0
+    if shown <= 0:  # nothing left to show but the block's bottom edge
+        edge = _syntax_lines(console, Syntax(" ", lexer, theme=CODE_THEME, word_wrap=True, padding=1), options)
+        return edge[-1:]
     start = len(piece.context) + 1
-    shown = code.count("\n") + 1 - len(piece.context) if code else 0
-    if shown <= 0:  # nothing left to show (the last lines were blank): only the bottom edge
-        code, start, shown = " ", 1, 1
-        lines = _syntax_lines(console, Syntax(code, lexer, theme=CODE_THEME, word_wrap=True, padding=1), options)
-        return lines[-1:] if piece.last else []
-    end = start + shown - 1
-    syntax = Syntax(code, lexer, theme=CODE_THEME, word_wrap=True, padding=1, line_range=(start, end))
+    syntax = Syntax(code, lexer, theme=CODE_THEME, word_wrap=True, padding=1, line_range=(start, start + shown - 1))
     lines = _syntax_lines(console, syntax, options)
     return lines[(0 if piece.first else 1) : (None if piece.last else -1)]
 

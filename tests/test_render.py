@@ -368,3 +368,44 @@ def test_a_code_block_that_arrives_within_a_second_is_drawn_whole(clock: list[fl
     view.close()
     assert clock[0] < render.CODE_PIECE_SECONDS
     assert view.stats.prints == 1 and view.stats.frozen_blocks == 1  # one render, as the floor does
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(["x = 1", "", "", "    y = 2", "    # c", "z(1, 2)"]), max_size=14),
+    st.integers(1, 9),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_code_let_go_in_pieces_draws_exactly_like_the_whole_block(
+    lines: list[str], step: int, keep: int, closed: bool
+) -> None:
+    """Blank lines first or last included: a block's last blank lines are not drawn, whichever way it comes.
+    (Strings across pieces: the docstring test above; a string whose lines start at the margin is coloured
+    from that line on, the one thing pieces may draw differently.)"""
+    from rich.console import Console
+
+    from kimi_repl.markdown import code_piece_lines, markdown_lines
+
+    text = "```python\n" + "".join(f"{line}\n" for line in lines) + ("```\n" if closed else "")
+    console = Console(file=io.StringIO(), force_terminal=True, width=40, color_system="truecolor")
+    splitter = BlockSplitter()
+    drawn = []
+    for i in range(0, len(text), step):
+        items = splitter.feed(text[i : i + step])
+        piece = splitter.release(keep, at_least=1)
+        for item in [*items, *([piece] if piece else [])]:
+            drawn += (
+                code_piece_lines(console, item, console.options)
+                if isinstance(item, CodePiece)
+                else (markdown_lines(console, item, console.options))
+            )
+    rest = splitter.flush()
+    if isinstance(rest, CodePiece):
+        drawn += code_piece_lines(console, rest, console.options)
+    elif rest.strip():
+        drawn += markdown_lines(console, rest, console.options)
+    whole = markdown_lines(console, text, console.options)
+    assert [[(s.text, s.style) for s in line] for line in drawn] == [
+        [(s.text, s.style) for s in line] for line in whole
+    ]
