@@ -118,7 +118,7 @@ class BlockSplitter:
         return piece
 
     def feed(self, text: str) -> list[str | CodePiece]:
-        """Add streamed text; return the blocks it finished, in order."""
+        """Add streamed text; return the blocks it finished, in order (none of them blank)."""
         self.version += 1
         if "\n" not in text:
             self._partial.append(text)

@@ -244,28 +244,31 @@ class MarkdownReplyView:
         self._frame_gap = min(1 / MIN_FRAMES_PER_SECOND, max(1 / FRAMES_PER_SECOND, cost / DRAWING_SHARE))
 
     def _print_ready(self) -> bool:
+        """Print what is ready, in order: finished blocks together, each piece of a long code block as it is.
+        Whether anything was printed."""
         ready, self._ready = self._ready, []
-        printed = False
         blocks: list[str] = []
-        for item in [*ready, None]:  # None: the end, where the blocks gathered so far are printed
+        for item in ready:
             if isinstance(item, str):
-                if item.strip():
-                    blocks.append(item)
-                continue
-            for group in _groups(blocks, PRINT_CHARS):
-                self._count_print(sum(len(block) for block in group), blocks=len(group))
-                self.console.print(MarkdownBlocks(group, after=self._printed))
-                self._printed = printed = True
-            blocks = []
-            if item is not None:
-                self._count_print(sum(len(line) + 1 for line in item.lines), blocks=int(item.last))
-                self.console.print(
-                    _Lines(
-                        code_piece_lines(self.console, item, self.console.options), after=item.first and self._printed
-                    )
-                )
-                self._printed = printed = True
-        return printed
+                blocks.append(item)
+            else:
+                self._print_blocks(blocks)
+                blocks = []
+                self._print_piece(item)
+        self._print_blocks(blocks)
+        return bool(ready)
+
+    def _print_blocks(self, blocks: list[str]) -> None:
+        for group in _groups(blocks, PRINT_CHARS):
+            self._count_print(sum(len(block) for block in group), blocks=len(group))
+            self.console.print(MarkdownBlocks(group, after=self._printed))
+            self._printed = True
+
+    def _print_piece(self, piece: CodePiece) -> None:
+        self._count_print(sum(len(line) + 1 for line in piece.lines), blocks=int(piece.last))
+        lines = code_piece_lines(self.console, piece, self.console.options)
+        self.console.print(_Lines(lines, after=piece.first and self._printed))
+        self._printed = True
 
     def _count_print(self, chars: int, *, blocks: int) -> None:
         self.stats.prints += 1
@@ -292,9 +295,7 @@ class MarkdownReplyView:
             lines = markdown_lines(console, text, options) if text.strip() else []
             if self.splitter.continues_code:
                 del lines[:1]  # the code block's top edge is printed already: this is its continuation
-            elif lines and (
-                self._printed or any(isinstance(block, CodePiece) or block.strip() for block in self._ready)
-            ):
+            elif lines and (self._printed or self._ready):
                 lines.insert(0, [])  # the blank line the block will be printed after: it does not jump
             self.stats.live_renders += 1
             self.stats.live_chars += len(text)
