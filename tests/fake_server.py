@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import email.policy
-import itertools
 import json
 import threading
 import time
@@ -234,14 +233,17 @@ def markdown_sample(kilobytes: int) -> str:
         "| name | value | note |\n|---|---|---|\n| alpha | {n} | ok |\n| beta | {m} | 好 |\n\n"
         '```python\ndef handler_{n}(event):\n    total = sum(range({n}))\n    return f"{{event}}: {{total}}"\n```\n\n'
     )
+    return _repeated(section, kilobytes)
+
+
+def _repeated(template: str, kilobytes: int) -> str:
+    """``template`` formatted with ``n`` = 1, 2, … (and ``m`` = 7n) until the text reaches ``kilobytes`` KB."""
     parts: list[str] = []
     size = 0
-    for n in itertools.count(1):
-        part = section.format(n=n, m=n * 7)
-        parts.append(part)
-        size += len(part.encode())
-        if size >= kilobytes * 1024:
-            break
+    while not parts or size < kilobytes * 1024:
+        n = len(parts) + 1
+        parts.append(template.format(n=n, m=n * 7))
+        size += len(parts[-1].encode())
     return "".join(parts)
 
 
@@ -272,15 +274,7 @@ def code_sample(kilobytes: int) -> str:
         "            totals[key] = totals.get(key, 0) + value * {n}  # scaled by the section number\n"
         "    return totals\n\n\n"
     )
-    parts = ["```python\n"]
-    size = 0
-    for n in itertools.count(1):
-        part = function.format(n=n, m=n * 7)
-        parts.append(part)
-        size += len(part.encode())
-        if size >= kilobytes * 1024:
-            break
-    return "".join(parts).rstrip("\n") + "\n```\n\n"
+    return "```python\n" + _repeated(function, kilobytes).rstrip("\n") + "\n```\n\n"
 
 
 def bench_reply(kilobytes: int, *, code: bool = False) -> str:
