@@ -84,18 +84,18 @@ class BlockSplitter:
         self._lines: list[str] = []
         self._partial: list[str] = []  # pieces of the unfinished last line (joined only when needed)
         self._fence: str | None = None  # the opening run of ` or ~ while inside a fenced block
-        self._released: list[str] = []  # the last code lines let go of the current block (their context)
-        self._continues = False  # lines of the current block were let go: it ends as a CodePiece
+        self._released: list[str] = []  # the last code lines let go of the current block (none: none were)
         self.version = 0
         self.finished = 0
 
     @property
     def continues_code(self) -> bool:
         """The unfinished block is a code block whose first lines were let go (printed already)."""
-        return self._continues
+        return bool(self._released)
 
     def release(self, keep: int, *, at_least: int) -> CodePiece | None:
-        """Let go of the unfinished code block's lines but its last ``keep``, if that is ``at_least`` lines.
+        """Let go of the unfinished code block's lines but its last ``keep``, if that is ``at_least`` lines
+        (one at least).
 
         Only a fenced block that opens the block, at the margin, is cut (a fence inside a list item renders
         indented, as part of the list).
@@ -106,14 +106,13 @@ class BlockSplitter:
         count = len(lines) - 1 - keep  # code lines to let go (the first line is the fence's opening)
         while count > 0 and not lines[count].strip():
             count -= 1  # blank lines stay until code follows them: a block's last blank lines are not drawn
-        if count < at_least:
+        if count < max(1, at_least):
             return None
         out = lines[1 : 1 + count]
         context = tuple(_from_the_margin(self._released))
-        piece = CodePiece(lines[0], context, tuple(out), first=not self._continues, last=False)
+        piece = CodePiece(lines[0], context, tuple(out), first=not self._released, last=False)
         self._released = (self._released + out)[-CONTEXT_LINES:]
         self._lines = [lines[0], *lines[1 + count :]]
-        self._continues = True
         self.version += 1
         return piece
 
@@ -142,7 +141,7 @@ class BlockSplitter:
             stripped = line.strip()
             if stripped.startswith(self._fence) and stripped.strip(self._fence[0]) == "":
                 self._fence = None
-                if self._continues:
+                if self._released:
                     return self._take_rest(self._lines[1:-1])
                 return self._take()
             return None
@@ -163,7 +162,7 @@ class BlockSplitter:
     def _take_rest(self, code: list[str]) -> CodePiece:
         """The last piece of a code block whose first lines were let go."""
         piece = CodePiece(self._lines[0], tuple(_from_the_margin(self._released)), tuple(code), first=False, last=True)
-        self._lines, self._released, self._continues = [], [], False
+        self._lines, self._released = [], []
         self.finished += 1
         return piece
 
@@ -193,7 +192,7 @@ class BlockSplitter:
 
     def flush(self) -> str | CodePiece:
         """End of stream: return whatever is left as the last block ("" if nothing)."""
-        if self._continues:
+        if self._released:
             partial = self._partial_line()
             rest: str | CodePiece = self._take_rest([*self._lines[1:], *([partial] if partial else [])])
         else:
