@@ -281,7 +281,7 @@ class ChatSession:
             uses = f"uses {fixed:g}" if fixed is not None else "sets its own"
             switchable = profile.thinking is Thinking.SWITCHABLE
             when = f" with {profile.thinking_label(self.conversation.thinking)}" if switchable else ""
-            return f"{profile.id} {uses}{when} and refuses any other, so none is sent{yours}."
+            return f"{profile.id} {uses}{when} and refuses any other, so none is sent{yours}"
         if chosen is not None:
             return f"{chosen:g}"
         if profile.recommended_temperature is None:

@@ -145,6 +145,16 @@ def test_temperature_is_sent_from_the_next_turn(
     assert server.chat_requests()[-1]["temperature"] == 0.9
 
 
+def test_a_bad_temperature_for_a_fixed_temperature_model_is_one_clean_sentence(
+    registry: CommandRegistry, session: ChatSession, display: CapturedDisplay
+) -> None:
+    with pytest.raises(CommandError) as raised:
+        registry.dispatch(session, "/temperature banana")
+    message = str(raised.value)
+    assert "not 'banana'; it stays kimi-k2.6 uses 1 with thinking on" in message
+    assert message.endswith("none is sent.") and ".." not in message
+
+
 def test_temperature_explains_fixed_temperature_models(
     registry: CommandRegistry, session: ChatSession, display: CapturedDisplay
 ) -> None:
