@@ -27,7 +27,7 @@ from kimi_repl.commands.conversation import show_history  # noqa: E402
 from kimi_repl.commands.files import show_sessions  # noqa: E402
 from kimi_repl.config import Settings  # noqa: E402
 from kimi_repl.conversation import Conversation, Turn  # noqa: E402
-from kimi_repl.render import Display  # noqa: E402
+from kimi_repl.display import Display  # noqa: E402
 from kimi_repl.sessions import SessionStore  # noqa: E402
 
 WORDS = ["kernel", "scheduler", "内存", "latency", "rust", "python", "async", "索引", "cache", "vector"]

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_repl.client import ChatError, ContextTooLong, ModelNotFound, MoonshotClient
 from kimi_repl.config import Role, Settings
@@ -29,6 +29,7 @@ from kimi_repl.context import (
     usage_line,
 )
 from kimi_repl.conversation import Conversation, Document, Image, Turn, new_session_id
+from kimi_repl.display import Display
 from kimi_repl.documents import DocumentError, load_document
 from kimi_repl.images import ImageError, read_image
 from kimi_repl.profile import (
@@ -41,11 +42,12 @@ from kimi_repl.profile import (
     closest,
     profile_for,
 )
-from kimi_repl.render import Display
-from kimi_repl.reply import MAX_SEARCH_ROUNDS, Round, after_search, stream_round
 from kimi_repl.request import ChatRequest, build_request
 from kimi_repl.sessions import SessionLog, SessionStore
 from kimi_repl.transcript import TranscriptError
+
+if TYPE_CHECKING:
+    from kimi_repl.reply import Round
 
 Messages = Callable[[], list[dict[str, Any]]]
 
@@ -643,6 +645,9 @@ class ChatSession:
         Raises:
             ReplyFailed: nothing of an answer arrived (an error, or Ctrl-C before the first words).
         """
+        # The streaming half (the renderer, rich) loads here, not on import: the prompt does not wait for it.
+        from kimi_repl.reply import MAX_SEARCH_ROUNDS, after_search, stream_round
+
         started = time.time()
         rounds: list[Round] = []
         while True:

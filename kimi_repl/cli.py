@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> int:
     from kimi_repl.chat import ChatSession
     from kimi_repl.config import sessions_dir
-    from kimi_repl.render import Display
+    from kimi_repl.display import Display
     from kimi_repl.sessions import SessionStore
     from kimi_repl.transcript import TranscriptError
 
@@ -199,7 +199,7 @@ def _list_sessions(words: list[str]) -> int:
     """``kimi-repl --sessions [WORDS]``: what /sessions shows, printed; 0, or 2 if the folder cannot be read."""
     from kimi_repl.commands.files import show_sessions
     from kimi_repl.config import sessions_dir
-    from kimi_repl.render import Display
+    from kimi_repl.display import Display
     from kimi_repl.sessions import SessionStore
 
     display = Display()

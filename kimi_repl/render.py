@@ -1,4 +1,4 @@
-"""Everything kimi-repl shows: streamed replies as markdown, and one-line notices.
+"""Streamed replies: markdown in a terminal, plain text in a pipe.
 
 A reply is drawn in frames, driven by the stream itself on the main thread (aider's ``mdstream`` idea, made
 cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_repl.markdown.BlockSplitter`:
@@ -14,13 +14,11 @@ while the model thinks (a timer).
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Protocol
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
@@ -30,16 +28,12 @@ from kimi_repl.markdown import (
     BlockSplitter,
     CodePiece,
     MarkdownBlocks,
-    code_blocks,
     code_piece_lines,
     markdown_lines,
     reopening,
-    warm_up,
     yield_lines,
 )
-from kimi_repl.sanitize import for_clipboard, for_terminal, one_line
-
-__all__ = ["Display", "MarkdownReplyView", "PlainReplyView", "ReplyView", "code_blocks", "warm_up"]
+from kimi_repl.sanitize import for_terminal, one_line
 
 FRAMES_PER_SECOND = 10
 MIN_FRAMES_PER_SECOND = 5
@@ -394,137 +388,3 @@ class PlainReplyView:
         if not self._ends_with_newline:
             self._stream.write("\n")
         self._stream.flush()
-
-
-class GuardedStream:
-    """A text stream whose writes never fail: once the other end is gone (a closed terminal, a closed pipe),
-    what is written is dropped and :attr:`gone` is set, so that the program can save its work and leave."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self.gone = False
-
-    def write(self, text: str) -> int:
-        if not self.gone:
-            try:
-                self._stream.write(text)
-            except (OSError, ValueError):  # EIO from a hung-up terminal, EPIPE, a closed file
-                self.gone = True
-        return len(text)
-
-    def flush(self) -> None:
-        if not self.gone:
-            try:
-                self._stream.flush()
-            except (OSError, ValueError):
-                self.gone = True
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-class Display:
-    """The one place that writes to the terminal: replies, notices, errors, tables.
-
-    Notices are printed with soft wrapping so each stays one logical line; errors and warnings go to
-    ``err_console`` (standard error unless told otherwise) so a pipe receives only the answer. Writing to a
-    terminal or pipe that has gone away never raises: :attr:`gone` says so instead.
-    """
-
-    def __init__(self, console: Console | None = None, err_console: Console | None = None) -> None:
-        self.show_thinking = False
-        self._out = GuardedStream(sys.stdout)
-        self.console = console or Console(highlight=False, file=self._out)  # type: ignore[arg-type]
-        self.err_console = err_console or (
-            console if console is not None else Console(highlight=False, file=GuardedStream(sys.stderr))  # type: ignore[arg-type]
-        )
-
-    @property
-    def gone(self) -> bool:
-        """Standard output went away (the terminal hung up, or the pipe was closed)."""
-        return self._out.gone
-
-    @contextlib.contextmanager
-    def working(self, what: str) -> Iterator[None]:
-        """A spinner while a slow step runs (in a terminal); Ctrl-C stops the step."""
-        if not self.console.is_terminal:
-            yield
-            return
-        with self.console.status(Text(f"{one_line(what)} (Ctrl-C stops)", style="dim"), spinner="dots"):
-            yield
-
-    def reply(self, *, model: str = "the reply", resume: str = "") -> ReplyView:
-        """A view for the next streamed reply: markdown in a terminal, plain text otherwise.
-
-        Args:
-            resume: the reply this one continues, if it does.
-        """
-        if self.console.is_terminal:
-            return MarkdownReplyView(self.console, waiting_for=model, show_thinking=self.show_thinking, resume=resume)
-        return PlainReplyView(self.console.file)
-
-    def gap(self) -> None:
-        """An empty line, to set a reply apart from the next prompt."""
-        if self.console.is_terminal:
-            self.console.print()
-
-    def _line(self, console: Console, message: str, style: str) -> None:
-        console.print(Text(one_line(message), style=style), soft_wrap=True)
-
-    def info(self, message: str) -> None:
-        """A neutral one-line notice."""
-        self._line(self.console, message, "cyan")
-
-    def note(self, message: str) -> None:
-        """A quiet remark."""
-        self._line(self.console, message, "dim")
-
-    def warning(self, message: str) -> None:
-        """Something the user should know about the last reply."""
-        self._line(self.err_console, message, "yellow")
-
-    def usage(self, line: str) -> None:
-        """The dim token-usage line after a reply (on standard error, so a pipe gets only the answer)."""
-        if self.err_console.is_terminal:
-            self._line(self.err_console, line, "dim")
-
-    def error(self, message: str) -> None:
-        """An error, always one line."""
-        self._line(self.err_console, "✗ " + message, "bold red")
-
-    def text(self, message: str) -> None:
-        """Untrusted text shown as it is (a system prompt), line breaks kept."""
-        self.console.print(Text(for_terminal(message)))
-
-    def rows(self, rows: Sequence[Sequence[str]], *, title: str | None = None) -> None:
-        """A borderless table, first column bold: for /help, /models, /history, /sessions."""
-        from rich.table import Table
-
-        if title:
-            self.console.print(Text(title, style="bold"), soft_wrap=True)
-        if not self.console.is_terminal:  # a pipe or a file: one plain line per row, never cut (grep-able)
-            for row in rows:
-                self.console.print(Text("  ".join(one_line(cell) for cell in row if cell)), soft_wrap=True)
-            return
-        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
-        columns = max((len(row) for row in rows), default=0)
-        for index in range(columns):
-            table.add_column(style="bold" if index == 0 else None, no_wrap=index == 0)
-        for row in rows:
-            table.add_row(*(Text(one_line(cell)) for cell in row))
-        self.console.print(table)
-
-    def copy_to_clipboard(self, text: str) -> bool:
-        """Send ``text``, made safe, to the terminal's clipboard with OSC 52; False when not writing to a terminal.
-
-        What lands in the clipboard is what the screen showed: no escape sequence (``ESC[201~`` would end a
-        shell's bracketed paste and run what follows), no bidi or invisible characters.
-        """
-        if not self.console.is_terminal:
-            return False
-        import base64
-
-        payload = base64.b64encode(for_clipboard(text).encode("utf-8", errors="replace")).decode("ascii")
-        self.console.file.write(f"\x1b]52;c;{payload}\x07")
-        self.console.file.flush()
-        return True

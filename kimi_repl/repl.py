@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from prompt_toolkit import PromptSession
+from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.application import get_app, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.buffer import Buffer
@@ -31,11 +31,14 @@ from kimi_repl import __version__
 from kimi_repl.chat import ChatSession, message_text
 from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
+from kimi_repl.display import Display
 from kimi_repl.errors import UserError
-from kimi_repl.render import Display, warm_up
+from kimi_repl.sanitize import one_line
 
 PRELOAD_AFTER_SECONDS = 1.0
-STYLE = Style.from_dict({"model": "ansicyan bold", "arrow": "ansibrightblack", "continuation": "ansibrightblack"})
+STYLE = Style.from_dict(
+    {"model": "ansicyan bold", "arrow": "ansibrightblack", "continuation": "ansibrightblack", "banner": "dim"}
+)
 
 
 class SecretFilteringHistory(FileHistory):
@@ -195,12 +198,22 @@ class Repl:
         return FormattedText([("class:model", self.session.model), ("class:arrow", " › ")])
 
     def banner(self) -> None:
+        """The first line: the version, the model and how to get help.
+
+        prompt_toolkit writes it, as it draws the prompt below it: neither waits for rich to load.
+        """
         session = self.session
         profile = session.profile(fetch=False)  # the prompt must not wait for the server
         conversation = session.conversation
         web = "web search on" if conversation.web else ""
         parts = (f"kimi-repl {__version__}", profile.id, profile.thinking_label(conversation.thinking), web)
-        session.display.note(" · ".join(p for p in parts if p) + " · /help · Alt-Enter newline · Ctrl-D quit")
+        line = one_line(" · ".join(p for p in parts if p) + " · /help · Alt-Enter newline · Ctrl-D quit")
+        print_formatted_text(
+            FormattedText([("class:banner", line)]),
+            style=STYLE,
+            output=self.prompt_session.output,
+            include_default_pygments_style=False,
+        )
 
     def run(self) -> int:
         """Read and handle lines until /exit, Ctrl-D or a hang-up; return the exit status."""
@@ -223,10 +236,12 @@ class Repl:
         """The SDK, ``GET /models`` (the default model comes from it) and the renderer, in the background."""
         session = self.session
         with contextlib.suppress(Exception):  # any real problem shows when the first message is sent
+            from kimi_repl.markdown import warm_up
+
             session.client.preload()
             notice = session.resolve_model() or session.unlisted_warning(session.model)
+            warm_up()  # before the notice: rich is loaded here, not by the prompt's thread
             self._show_later(notice, context)
-            warm_up()
         # What is loaded now stays for good: leave it out of garbage collection. The SDK's eighty thousand
         # of objects would otherwise be scanned by each full collection, and rendering a long reply allocates
         # enough to start one or two (a tenth of the reply's CPU).

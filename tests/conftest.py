@@ -11,7 +11,7 @@ from rich.console import Console
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.config import Settings
-from kimi_repl.render import Display
+from kimi_repl.display import Display
 from tests.fake_server import TEST_KEY, FakeMoonshot
 from tests.terminal import Terminal, clean_environment
 

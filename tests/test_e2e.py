@@ -163,6 +163,22 @@ def test_version_and_help(launch: Launch) -> None:
     assert "--temperature" in usage.text() and "MOONSHOT_API_KEY" in usage.text()
 
 
+def test_the_prompt_shows_before_rich_and_the_sdk_are_loaded(launch: Launch, server: FakeMoonshot) -> None:
+    """Start-up: the banner and the prompt are prompt_toolkit's alone; the renderer and the SDK load later."""
+    term = launch(PYTHONPROFILEIMPORTTIME="1")  # Python reports each import on standard error, as it happens
+    term.wait_for_prompt(1)
+    before_prompt = term.log().split(" ›")[0]
+    assert "kimi-k2.6 · thinking on · /help" in before_prompt
+    imported = {line.split("|")[-1].strip() for line in before_prompt.splitlines() if line.startswith("import time")}
+    assert "prompt_toolkit" in imported
+    assert not {"rich", "rich.console", "openai", "kimi_repl.render", "kimi_repl.markdown"} & imported
+    term.line("a **bold** hello")
+    term.wait_for("Echo 1: a bold hello")
+    term.wait_for_prompt(2)
+    term.line("/exit")
+    assert term.exit_status() == 0
+
+
 def test_exit_then_continue_shows_the_history_and_the_next_request_carries_it(
     launch: Launch, server: FakeMoonshot
 ) -> None:

@@ -6,7 +6,6 @@ from kimi_repl.chat import ChatSession
 from kimi_repl.commands.registry import CommandError, CommandRegistry
 from kimi_repl.commands.settings import check_model_name, model_names
 from kimi_repl.conversation import Turn
-from kimi_repl.render import code_blocks
 
 PREVIEW_CHARS = 70
 
@@ -93,6 +92,8 @@ def register(registry: CommandRegistry) -> None:
             word, _, number = argument.partition(" ")
             if word != "code":
                 raise CommandError(f"/copy takes nothing, 'code' or 'code N', not {argument!r}.")
+            from kimi_repl.markdown import code_blocks
+
             blocks = code_blocks(reply.content)
             if not blocks:
                 raise CommandError("The last reply has no code block.")

@@ -10,7 +10,7 @@ from pathlib import Path
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.conversation import show_history
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.render import Display
+from kimi_repl.display import Display
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import save
 
