@@ -166,7 +166,7 @@ class MoonshotClient:
                 for data in sse_data(response.iter_bytes()):
                     if data == b"[DONE]":
                         break
-                    chunk = _json_object(data)
+                    chunk = parse_chunk(data)
                     if "error" in chunk:
                         kind, message = _error_body(chunk)
                         raise ChatError(_one_line(f"Moonshot stopped the reply with an error: {message or kind}"))
@@ -392,11 +392,21 @@ def _is_context_overflow(message: str) -> bool:
     return "token limit" in lowered or "context length" in lowered
 
 
-def _json_object(data: bytes) -> dict[str, Any]:
-    """One streamed chunk; a chunk that is not a JSON object is a broken stream."""
+_decode_json = json.JSONDecoder().raw_decode
+
+
+def parse_chunk(data: bytes) -> dict[str, Any]:
+    """One streamed chunk; a chunk that is not a JSON object is a broken stream.
+
+    ``raw_decode`` of the UTF-8 text (what ``json.loads`` does in the end) skips its encoding sniffing and
+    whitespace scans: half the cost, once per token.
+    """
     try:
-        chunk = json.loads(data)
-    except ValueError:
+        text = data.decode().strip()
+        chunk, end = _decode_json(text)
+        if end != len(text):
+            raise ValueError("extra data")
+    except ValueError:  # UnicodeDecodeError too
         raise ChatError(f"The server sent something that is not JSON in the stream: {data[:80]!r}") from None
     if not isinstance(chunk, dict):
         raise ChatError(f"The server sent an unexpected chunk in the stream: {data[:80]!r}")

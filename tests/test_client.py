@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import replace
 
@@ -17,6 +18,7 @@ from kimi_repl.client import (
     MoonshotClient,
     ReasoningDelta,
     StreamEvent,
+    parse_chunk,
     sse_data,
 )
 from kimi_repl.config import Settings
@@ -225,3 +227,25 @@ def test_server_sent_events_survive_any_cutting_into_chunks(cuts: list[int], new
         at += size
     chunks.append(stream[at:])
     assert list(sse_data(chunks)) == [*events, b"[DONE]"]
+
+
+def test_a_chunk_is_one_json_object_and_nothing_else() -> None:
+    assert parse_chunk(b' {"choices": [{"delta": {"content": "\xe4\xbd\xa0"}}]}\r\n') == {
+        "choices": [{"delta": {"content": "你"}}]
+    }
+    for broken in (b'{"a": 1} {"b": 2}', b'{"a": 1', b"[1, 2]", b'"text"', b"\xff{}", b""):
+        with pytest.raises(ChatError):
+            parse_chunk(broken)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=4), st.booleans())
+def test_a_chunk_reads_as_json_loads_reads_it(chunk: dict[str, object], ascii_only: bool) -> None:
+    data = json.dumps(chunk, ensure_ascii=ascii_only).encode()
+    assert parse_chunk(data) == json.loads(data)
