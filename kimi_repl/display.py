@@ -1,8 +1,9 @@
-"""The terminal, and the one place that writes to it: replies, notices, errors, tables.
+"""What the program shows between prompts: replies, notices, errors, tables (the prompt and the banner above
+it are prompt_toolkit's, in ``repl.py``).
 
-rich is loaded on first use, not on import. The prompt is drawn by prompt_toolkit alone, so it shows before
-rich and the markdown renderer have loaded (a tenth of the start-up); they load in the background while the
-user types the first message.
+rich is loaded on first use, not on import, so that the first prompt shows before rich and the markdown
+renderer have loaded (a tenth of the start-up); they load in the background while the user types the
+first message.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class GuardedStream:
 
 
 class Display:
-    """The one place that writes to the terminal: replies, notices, errors, tables.
+    """The one place that writes replies, notices, errors and tables to the terminal.
 
     Notices are printed with soft wrapping so each stays one logical line; errors and warnings go to
     ``err_console`` (standard error unless told otherwise) so a pipe receives only the answer. Writing to a
