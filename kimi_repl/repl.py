@@ -26,6 +26,7 @@ from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
+from prompt_toolkit.utils import is_dumb_terminal
 
 from kimi_repl import __version__
 from kimi_repl.chat import ChatSession, message_text
@@ -208,6 +209,9 @@ class Repl:
         web = "web search on" if conversation.web else ""
         parts = (f"kimi-repl {__version__}", profile.id, profile.thinking_label(conversation.thinking), web)
         line = one_line(" · ".join(p for p in parts if p) + " · /help · Alt-Enter newline · Ctrl-D quit")
+        if is_dumb_terminal():  # prompt_toolkit would style it anyway; rich writes plain text there
+            session.display.note(line)
+            return
         print_formatted_text(
             FormattedText([("class:banner", line)]),
             style=STYLE,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import Launch
 from tests.fake_server import FakeMoonshot, Script, markdown_sample
 
@@ -175,6 +177,15 @@ def test_the_prompt_shows_before_rich_and_the_sdk_are_loaded(launch: Launch, ser
     term.line("a **bold** hello")
     term.wait_for("Echo 1: a bold hello")
     term.wait_for_prompt(2)
+    term.line("/exit")
+    assert term.exit_status() == 0
+
+
+def test_a_dumb_terminal_gets_the_banner_without_escape_sequences(launch: Launch) -> None:
+    term = launch(TERM="dumb")
+    term.wait_for("Ctrl-D quit")
+    banner = next(line for line in term.raw.decode("utf-8", "replace").splitlines() if "Ctrl-D quit" in line)
+    assert "kimi-repl 0." in banner and not re.search(r"\x1b\[[0-9;]*m", banner)  # no colour, no dim, no reset
     term.line("/exit")
     assert term.exit_status() == 0
 
