@@ -109,8 +109,7 @@ class BlockSplitter:
         if count < max(1, at_least):
             return None
         out = lines[1 : 1 + count]
-        context = tuple(_from_the_margin(self._released))
-        piece = CodePiece(lines[0], context, tuple(out), first=not self._released, last=False)
+        piece = self._piece(out, last=False)
         self._released = (self._released + out)[-CONTEXT_LINES:]
         self._lines = [lines[0], *lines[1 + count :]]
         self.version += 1
@@ -159,9 +158,14 @@ class BlockSplitter:
         self.finished += 1
         return block
 
+    def _piece(self, code: list[str], *, last: bool) -> CodePiece:
+        """``code`` of the unfinished block as a piece, after the lines let go before it."""
+        context = tuple(_from_the_margin(self._released))
+        return CodePiece(self._lines[0], context, tuple(code), first=not self._released, last=last)
+
     def _take_rest(self, code: list[str]) -> CodePiece:
         """The last piece of a code block whose first lines were let go."""
-        piece = CodePiece(self._lines[0], tuple(_from_the_margin(self._released)), tuple(code), first=False, last=True)
+        piece = self._piece(code, last=True)
         self._lines, self._released = [], []
         self.finished += 1
         return piece
