@@ -1,0 +1,78 @@
+"""Keeping the API key out of everything shown, logged or written.
+
+Redaction replaces the key in *text values*, before anything is serialised: never in ids, keys of records or
+other structure, so that it cannot corrupt a file. A key shorter than :data:`MIN_SECRET_CHARS` is not treated
+as a secret (local servers accept ``1`` or ``x``; replacing every ``1`` would rewrite timestamps and ids).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+MIN_SECRET_CHARS = 16
+"""Shorter keys are placeholders for local servers, not secrets: they are never redacted."""
+
+REDACTED = "[API key removed]"
+
+STRUCTURE = frozenset(
+    {"event", "format", "version", "id", "role", "mime", "data", "file_id", "finish_reason", "model", "type"}
+)
+"""Record fields that are ids or structure: never redacted (an image's base64 ``data`` included)."""
+
+
+class Secret:
+    """The API key, and the forms it takes in text (as it is, JSON-escaped, Python-escaped).
+
+    A falsy :class:`Secret` (no key, or one too short to be real) redacts nothing.
+    """
+
+    __slots__ = ("_forms", "value")
+
+    def __init__(self, value: str | None) -> None:
+        self.value = value if value and len(value) >= MIN_SECRET_CHARS else None
+        forms: set[str] = set()
+        if self.value:
+            forms = {self.value, json.dumps(self.value)[1:-1], repr(self.value)[1:-1]}
+        self._forms = tuple(sorted(forms, key=len, reverse=True))
+
+    def __bool__(self) -> bool:
+        return self.value is not None
+
+    def __repr__(self) -> str:  # never the key itself
+        return f"Secret({'***' if self else None})"
+
+    def found_in(self, text: str) -> bool:
+        """Whether ``text`` holds the key in any of its forms."""
+        return any(form in text for form in self._forms)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every form of the key replaced by :data:`REDACTED`."""
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
+
+    def redact_value(self, value: Any, *, structure: Iterable[str] = STRUCTURE) -> Any:
+        """``value`` (JSON-ready data) with the key removed from its text values; keys, ids and structure kept.
+
+        Returns the same object when nothing needed redacting (no copy for the common case).
+        """
+        if not self:
+            return value
+        return _redact(value, self, frozenset(structure))
+
+
+def _redact(value: Any, secret: Secret, structure: frozenset[str]) -> Any:
+    if isinstance(value, str):
+        return secret.redact(value) if secret.found_in(value) else value
+    if isinstance(value, dict):
+        changed = {
+            key: item if key in structure else _redact(item, secret, structure) for key, item in value.items()
+        }
+        return value if all(changed[key] is value[key] for key in value) else changed
+    if isinstance(value, (list, tuple)):
+        items = [_redact(item, secret, structure) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
