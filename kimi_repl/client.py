@@ -9,12 +9,14 @@ import contextlib
 import json
 import re
 import threading
-from collections.abc import Generator, Iterable, Iterator
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kimi_repl.config import Settings
 from kimi_repl.errors import UserError
+from kimi_repl.redaction import Secret
 from kimi_repl.request import BUDGET_FIELD, LEGACY_BUDGET_FIELD, ChatRequest
 
 if TYPE_CHECKING:
@@ -109,6 +111,7 @@ class MoonshotClient:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.secret = Secret(settings.api_key)
         self._sdk: OpenAI | None = None
         self._models: list[dict[str, Any]] | None = None
         self._models_error: str | None = None
@@ -133,7 +136,10 @@ class MoonshotClient:
             from openai import DefaultHttpxClient, OpenAI
 
             s = self.settings
-            http_client = DefaultHttpxClient(event_hooks={"response": [_refuse_retry_of_exhausted_quota]})
+            # No redirects: a 307 would re-send the whole conversation to another host (curl's rule, too).
+            http_client = DefaultHttpxClient(
+                event_hooks={"response": [_refuse_retry_of_exhausted_quota]}, follow_redirects=False
+            )
             self._sdk = OpenAI(
                 api_key=s.api_key,
                 base_url=s.base_url,
@@ -163,36 +169,80 @@ class MoonshotClient:
         try:
             with contextlib.ExitStack() as stack:
                 response = self._open(stack, request)
-                for data in sse_data(response.iter_bytes()):
+                kind = str(response.headers.get("content-type") or "").lower()
+                if kind and "event-stream" not in kind:
+                    yield from self._whole_reply(response, kind)
+                    return
+                for data in sse_data(response.iter_bytes(), idle_limit=self.settings.timeout):
                     if data == b"[DONE]":
                         break
                     chunk = parse_chunk(data)
                     if "error" in chunk:
-                        kind, message = _error_body(chunk)
-                        raise ChatError(_one_line(f"Moonshot stopped the reply with an error: {message or kind}"))
+                        error_type, message = _error_body(chunk)
+                        stopped = f"Moonshot stopped the reply with an error: {message or error_type}"
+                        raise ChatError(self.clean(stopped))
                     if isinstance(chunk.get("usage"), dict):
                         usage = chunk["usage"]
-                    for choice in chunk.get("choices") or ():
+                    for choice in _choices(chunk):
                         delta = choice.get("delta") or {}
+                        if not isinstance(delta, dict):
+                            raise ChatError(_malformed("a delta that is not an object"))
                         reasoning = delta.get("reasoning_content")
                         if reasoning and isinstance(reasoning, str):
                             yield ReasoningDelta(reasoning)
                         content = delta.get("content")
                         if content and isinstance(content, str):
                             yield ContentDelta(content)
-                        for call in delta.get("tool_calls") or ():
+                        calls = delta.get("tool_calls") or []
+                        if not isinstance(calls, list):
+                            raise ChatError(_malformed("tool calls that are not a list"))
+                        for call in calls:
                             if isinstance(call, dict):
                                 yield _tool_call_delta(call)
                         if choice.get("finish_reason"):
-                            finish = str(choice["finish_reason"])
+                            finish = _finish_reason(choice["finish_reason"])
                         if isinstance(choice.get("usage"), dict):
                             usage = choice["usage"]
         except openai.APIError as error:
             raise self.error(error, model=request.model) from None
         except connection_lost as error:
             cause = error.__cause__ or error
-            raise ChatError(f"The connection broke while the reply was streaming ({cause}).") from None
+            raise ChatError(self.clean(f"The connection broke while the reply was streaming ({cause}).")) from None
         yield Finished(finish, usage)
+
+    def _whole_reply(self, response: Any, kind: str) -> Iterator[StreamEvent]:
+        """The events of an answer that is not a stream: a whole completion (a server that ignores ``stream``),
+        an error object, or a page that is not the API at all.
+
+        Raises:
+            ChatError: it is not a completion.
+        """
+        body = _read_bounded(response.iter_bytes(), MAX_EVENT_BYTES * 8)
+        if "json" not in kind or body is None:
+            shown = kind.split(";")[0].strip()[:60]
+            raise ChatError(
+                self.clean(
+                    f"{public_url(self.settings.base_url)} answered with {shown}, not a stream of events: "
+                    "check that it is the API's base URL (MOONSHOT_BASE_URL)."
+                )
+            )
+        completion = parse_chunk(body)
+        if "error" in completion:
+            error_type, message = _error_body(completion)
+            raise ChatError(self.clean(f"Moonshot refused the request: {message or error_type}"))
+        for choice in _choices(completion):
+            answer = choice.get("message") or {}
+            if not isinstance(answer, dict):
+                raise ChatError(_malformed("a message that is not an object"))
+            for field, event in (("reasoning_content", ReasoningDelta), ("content", ContentDelta)):
+                value = answer.get(field)
+                if value and isinstance(value, str):
+                    yield event(value)
+            finish = _finish_reason(choice["finish_reason"]) if choice.get("finish_reason") else None
+            usage = completion.get("usage")
+            yield Finished(finish, usage if isinstance(usage, dict) else None)
+            return
+        raise ChatError(_malformed("a completion without choices"))
 
     def _open(self, stack: contextlib.ExitStack, request: ChatRequest) -> Any:
         """Send the request and return the streaming response.
@@ -222,6 +272,9 @@ class MoonshotClient:
     def list_models(self, *, retry_failed: bool = True) -> list[dict[str, Any]]:
         """``GET /models``, fetched once and cached (a second caller waits for a fetch under way).
 
+        What a server lists is untrusted: the answer is read up to :data:`MAX_MODELS_BYTES`, ids that cannot be
+        model names are left out, and at most :data:`MAX_MODELS` are kept, each with only the fields read.
+
         Args:
             retry_failed: ask again after an earlier failure (False for Tab completion, which must not
                 wait on a server that is down).
@@ -236,11 +289,15 @@ class MoonshotClient:
                 if self._models_error is not None and not retry_failed:
                     raise ChatError(self._models_error)
                 try:
-                    page = self.sdk.models.list()
+                    with self.sdk.models.with_streaming_response.list() as response:
+                        body = _read_bounded(response.iter_bytes(), MAX_MODELS_BYTES)
+                    self._models = _model_entries(body)
                 except openai.APIError as error:
                     self._models_error = self.describe(error)
                     raise ChatError(self._models_error) from None
-                self._models = [model.model_dump() for model in page.data if isinstance(model.id, str)]
+                except ChatError as error:
+                    self._models_error = str(error)
+                    raise
             return self._models
 
     @property
@@ -260,7 +317,7 @@ class MoonshotClient:
             data = self.sdk.with_options(max_retries=0, timeout=15).post(
                 "/tokenizers/estimate-token-count", body={"model": model, "messages": messages}, cast_to=object
             )
-        except openai.APIError:
+        except (openai.APIError, ValueError, RecursionError):  # a failure, or an answer that is not JSON
             return None
         inner = data.get("data") if isinstance(data, dict) else None
         total = inner.get("total_tokens") if isinstance(inner, dict) else None
@@ -278,6 +335,8 @@ class MoonshotClient:
             data = self.sdk.get("/users/me/balance", cast_to=object)
         except openai.APIError as error:
             raise self.error(error) from None
+        except (ValueError, RecursionError):
+            raise ChatError("The server's answer to /users/me/balance was not a balance.") from None
         inner = data.get("data") if isinstance(data, dict) else None
         if not isinstance(inner, dict):
             raise ChatError("The server's answer to /users/me/balance was not a balance.")
@@ -327,40 +386,105 @@ class MoonshotClient:
         text = _describe(error, settings=self.settings, model=model or self.settings.model or "", sdk=openai)
         trace = _trace_id(error)
         if trace:
-            text += f" [trace id {trace}]"
-        return _one_line(text).replace(self.settings.api_key, "***")
+            text += f" [trace id {trace[:64]}]"
+        return self.clean(text)
+
+    def clean(self, text: str) -> str:
+        """``text`` fit to show: one line, without the API key or the base URL's ``user:password``."""
+        base = self.settings.base_url
+        shown = public_url(base)
+        if shown != base:
+            text = text.replace(base, shown)
+        return self.secret.redact(_one_line(text))
 
 
-def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+"""The longest server-sent line or event read: a chunk of a reply is a few hundred bytes; more is a broken or
+hostile server, and holding it whole would only cost memory."""
+
+
+class StreamTooLong(ChatError):
+    """A line or an event of the stream is longer than :data:`MAX_EVENT_BYTES`."""
+
+
+class StreamIdle(ChatError):
+    """The server sent no data (only keep-alive comments, or nothing) for longer than the timeout."""
+
+
+def sse_data(
+    chunks: Iterable[bytes],
+    *,
+    max_bytes: int = MAX_EVENT_BYTES,
+    idle_limit: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[bytes]:
     """The ``data`` of each server-sent event in a byte stream (several ``data:`` lines of one event joined by
     newlines), by the spec: lines end with CR LF, LF or CR; comments and other fields are skipped.
 
     Bytes, split by ``bytes.split``: this runs once per streamed token, and decoding and splitting every
     line in Python (as a text reader does) costs more than everything else kimi-repl does with the token.
+    A line that arrives in many pieces is joined once, when it ends (linear however long it is).
+
+    Args:
+        max_bytes: the longest line or event; beyond it :class:`StreamTooLong`.
+        idle_limit: seconds the stream may go without an event's data (keep-alive comments do not count);
+            beyond it :class:`StreamIdle`.
+
+    Raises:
+        StreamTooLong, StreamIdle: what the names say (the events before it were yielded).
     """
     data: list[bytes] = []
-    rest = b""
-    for chunk in chunks:
-        text = rest + chunk
-        held = b""
-        if b"\r" in text:
-            if text.endswith(b"\r"):  # perhaps the first half of CR LF: decide when the next chunk comes
-                text, held = text[:-1], b"\r"
-            text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = text.split(b"\n")
-        rest = lines.pop() + held
-        for line in lines:
-            if not line:
-                if data:
-                    yield b"\n".join(data)
-                    data = []
-            elif line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-    last = rest.rstrip(b"\r")
-    if last.startswith(b"data:"):
-        data.append(last[6:] if last[5:6] == b" " else last[5:])
+    data_size = 0
+    rest: list[bytes] = []  # the pieces of an unfinished line (a CR at its end may be half of CR LF)
+    rest_size = 0
+    waited = 0.0  # seconds spent waiting for the network since the last event's data (not the reader's time)
+    source = iter(chunks)
+    while True:
+        asked = clock()
+        chunk = next(source, None)
+        if chunk is None:
+            break
+        waited += clock() - asked
+        if b"\n" not in chunk and b"\r" not in chunk:
+            rest.append(chunk)
+            rest_size += len(chunk)
+            if rest_size > max_bytes:
+                raise StreamTooLong(_too_long(max_bytes))
+        else:
+            text = b"".join(rest) + chunk if rest else chunk
+            held = b""
+            if b"\r" in text:
+                if text.endswith(b"\r"):  # perhaps the first half of CR LF: decide when the next chunk comes
+                    text, held = text[:-1], b"\r"
+                text = text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            lines = text.split(b"\n")
+            last = lines.pop() + held
+            rest, rest_size = ([last], len(last)) if last else ([], 0)
+            if rest_size > max_bytes:
+                raise StreamTooLong(_too_long(max_bytes))
+            for line in lines:
+                if not line:
+                    if data:
+                        waited = 0.0
+                        yield b"\n".join(data)
+                        data, data_size = [], 0
+                elif line.startswith(b"data:"):
+                    value = line[6:] if line[5:6] == b" " else line[5:]
+                    data.append(value)
+                    data_size += len(value)
+                    if data_size > max_bytes:
+                        raise StreamTooLong(_too_long(max_bytes))
+        if idle_limit is not None and waited > idle_limit:
+            raise StreamIdle(f"The server sent no reply for {idle_limit:g} s, only keep-alive messages.")
+    last_line = b"".join(rest).rstrip(b"\r")
+    if last_line.startswith(b"data:"):
+        data.append(last_line[6:] if last_line[5:6] == b" " else last_line[5:])
     if data:
         yield b"\n".join(data)
+
+
+def _too_long(max_bytes: int) -> str:
+    return f"The server sent a line of more than {max_bytes // 1_048_576} MB in the stream: it is not read further."
 
 
 def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
@@ -381,6 +505,94 @@ def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
     )
 
 
+MAX_FINISH_REASON = 40
+MAX_MODELS_BYTES = 4 * 1024 * 1024
+"""The largest ``GET /models`` answer read (Moonshot's is a few KB)."""
+MAX_MODELS = 1000
+"""The most models kept from the list (Moonshot lists a dozen)."""
+_MODEL_FIELDS = ("id", "context_length", "supports_reasoning", "supports_image_in", "supports_video_in")
+
+
+def _model_entries(body: bytes | None) -> list[dict[str, Any]]:
+    """The usable entries of a ``GET /models`` answer: ids that can be model names, at most :data:`MAX_MODELS`,
+    each with only the fields kimi-repl reads (and only scalar values).
+
+    Raises:
+        ChatError: the answer is too big or not a list of models.
+    """
+    from kimi_repl.values import check_model_name
+
+    if body is None:
+        raise ChatError(f"The server's list of models is bigger than {MAX_MODELS_BYTES // 1_048_576} MB: not read.")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ChatError("The server's answer to GET /models is not JSON.") from None
+    entries = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ChatError("The server's answer to GET /models is not a list of models.")
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for entry in entries:
+        model = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(model, str) or model in seen:
+            continue
+        try:
+            check_model_name(model)
+        except ValueError:
+            continue
+        seen.add(model)
+        kept.append({k: entry[k] for k in _MODEL_FIELDS if isinstance(entry.get(k), (str, int, float, bool))})
+        if len(kept) >= MAX_MODELS:
+            break
+    return kept
+
+
+def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chunk's choices, checked: a list of objects (or none)."""
+    choices = chunk.get("choices")
+    if choices is None:
+        return []
+    if not isinstance(choices, list) or not all(isinstance(choice, dict) for choice in choices):
+        raise ChatError(_malformed("choices that are not a list of objects"))
+    return choices
+
+
+def _finish_reason(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_FINISH_REASON:
+        raise ChatError(_malformed("a finish reason that is not a short text"))
+    return value
+
+
+def _malformed(what: str) -> str:
+    return f"The server sent a malformed chunk in the stream ({what})."
+
+
+def _read_bounded(chunks: Iterable[bytes], limit: int) -> bytes | None:
+    """The bytes of ``chunks``, or None once they pass ``limit`` (what came is dropped)."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may be shown: without a ``user:password@`` part."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def _names_the_model(message: str, model: str) -> bool:
     """Whether a 404's message is about the model (not a wrong URL)."""
     return model in message or "model" in message.lower()
@@ -393,24 +605,46 @@ def _is_context_overflow(message: str) -> bool:
 
 
 _decode_json = json.JSONDecoder().raw_decode
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_chunk(data: bytes) -> dict[str, Any]:
     """One streamed chunk; a chunk that is not a JSON object is a broken stream.
 
     ``raw_decode`` of the UTF-8 text (what ``json.loads`` does in the end) skips its encoding sniffing and
-    whitespace scans: half the cost, once per token.
+    whitespace scans: half the cost, once per token. Bytes that are not UTF-8 and lone surrogates (``\\ud800``,
+    which no terminal or file can take) become U+FFFD here, so nothing later meets them.
     """
     try:
-        text = data.decode().strip()
+        text = data.decode()
+    except UnicodeDecodeError:
+        text = data.decode(errors="replace")
+    try:
+        text = text.strip()
         chunk, end = _decode_json(text)
         if end != len(text):
             raise ValueError("extra data")
-    except ValueError:  # UnicodeDecodeError too
+    except (ValueError, RecursionError):
         raise ChatError(f"The server sent something that is not JSON in the stream: {data[:80]!r}") from None
     if not isinstance(chunk, dict):
         raise ChatError(f"The server sent an unexpected chunk in the stream: {data[:80]!r}")
+    if "\\ud" in text or "\\uD" in text:  # an escaped surrogate: a pair is fine, a lone one is not
+        try:
+            chunk = dict(_without_surrogates(chunk))
+        except RecursionError:
+            raise ChatError("The server sent a chunk nested too deeply to read in the stream.") from None
     return chunk
+
+
+def _without_surrogates(value: Any) -> Any:
+    """``value`` with lone surrogates in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    return value
 
 
 def _error_body(error: Any) -> tuple[str, str]:
@@ -419,8 +653,17 @@ def _error_body(error: Any) -> tuple[str, str]:
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict):
-            return str(inner.get("type") or ""), str(inner.get("message") or "")
-    return "", str(getattr(error, "message", "") or error)
+            return _short(inner.get("type") or ""), _short(inner.get("message") or "")
+    return "", _short(getattr(error, "message", "") or error)
+
+
+MAX_SERVER_MESSAGE = 500
+
+
+def _short(value: Any) -> str:
+    """A server's text for a one-line message: at most :data:`MAX_SERVER_MESSAGE` characters."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= MAX_SERVER_MESSAGE else text[:MAX_SERVER_MESSAGE] + "…"
 
 
 def _trace_id(error: BaseException) -> str | None:
@@ -476,6 +719,14 @@ def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any)
         return f"Moonshot refused the request (400): {message}"
     if isinstance(error, sdk.InternalServerError):
         return f"Moonshot server error ({status}) after {settings.max_retries} retries: {message} Try again later."
+    if isinstance(error, sdk.APIStatusError) and status is not None and 300 <= status < 400:
+        headers = getattr(getattr(error, "response", None), "headers", None)
+        location = public_url(str(headers.get("location") or ""))[:200] if headers is not None else ""
+        where = f" to {location}" if location else " elsewhere"
+        return (
+            f"The server answered {status} and would send the request{where}: kimi-repl follows no redirects "
+            "(your conversation and key would go with it). If that is the API's address, set MOONSHOT_BASE_URL to it."
+        )
     if isinstance(error, sdk.APIStatusError):
         return f"Moonshot API error ({status}): {message}"
     return f"Moonshot API error: {message or error}"

@@ -68,9 +68,7 @@ def _redact(value: Any, secret: Secret, structure: frozenset[str]) -> Any:
     if isinstance(value, str):
         return secret.redact(value) if secret.found_in(value) else value
     if isinstance(value, dict):
-        changed = {
-            key: item if key in structure else _redact(item, secret, structure) for key, item in value.items()
-        }
+        changed = {key: item if key in structure else _redact(item, secret, structure) for key, item in value.items()}
         return value if all(changed[key] is value[key] for key in value) else changed
     if isinstance(value, (list, tuple)):
         items = [_redact(item, secret, structure) for item in value]

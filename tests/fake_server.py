@@ -131,6 +131,9 @@ class Script:
         cached_tokens: reported as cached, at the top level or (``cached_style="details"``) in
             ``prompt_tokens_details``.
         budget_applies: False lets the reply run past its budget (the benchmark's replies).
+        body: send these bytes as the whole response body instead (a hostile or broken server), in pieces of
+            ``piece_bytes`` (all at once when 0), under ``content_type``; ``headers`` are added to any answer.
+        pings: after the body (or instead of a reply), send an SSE comment every ``pings`` seconds, forever.
     """
 
     status: int | None = None
@@ -150,6 +153,11 @@ class Script:
     cached_tokens: int = 0
     cached_style: str = "top"
     budget_applies: bool = True
+    body: bytes | None = None
+    piece_bytes: int = 0
+    content_type: str = "text/event-stream"
+    headers: dict[str, str] | None = None
+    pings: float = 0.0
 
 
 @dataclass
@@ -347,6 +355,7 @@ class FakeMoonshot:
         self.remainders: dict[str, str] = {}  # a reply cut by its budget -> what the model had left to say
         self.estimate_status: int | None = None  # answer /tokenizers/estimate-token-count with this error
         self.models_status: int | None = None  # answer GET /models with this error
+        self.models_body: bytes | None = None  # answer GET /models with these bytes (a hostile list)
         self.get_delay = 0.0  # seconds before answering any GET (a slow server)
         self.search_rounds = 1  # web searches the model runs before it answers, when $web_search is offered
         self.search_result_tokens = 1_500  # what each search's results add to the next request
@@ -452,6 +461,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_bytes(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _raw(self, script: Script) -> None:
+        """Answer with the script's own bytes (chunked, in pieces), then keep-alive comments if it asks."""
+        self.send_response(script.status or 200)
+        self.send_header("Content-Type", script.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for key, value in (script.headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        body = script.body or b""
+        step = script.piece_bytes or max(1, len(body))
+        try:
+            for at in range(0, len(body), step):
+                self._write_chunk(body[at : at + step])
+                if script.delay:
+                    time.sleep(script.delay)
+            while script.pings:
+                time.sleep(script.pings)
+                self._write_chunk(b": ping\n\n")
+            self._end_body()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
     def _error(self, status: int, error_type: str | None = None, message: str | None = None) -> None:
         default_type, default_message = ERRORS.get(status, ("server_error", "error"))
         headers = {"retry-after-ms": str(self.fake.retry_after_ms)} if status in (429, 503) else {}
@@ -475,6 +515,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") == "/v1/models":
             if self.fake.models_status is not None:
                 return self._error(self.fake.models_status)
+            if self.fake.models_body is not None:
+                return self._send_bytes(200, self.fake.models_body, "application/json")
             data = []
             for name, model in self.fake.models.items():
                 entry: dict[str, Any] = {
@@ -607,6 +649,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._search(model, messages, prompt_tokens, thinks)
         script = fake.next_script(body)
         time.sleep(script.first_byte_delay)
+        if script.body is not None or script.pings:
+            return self._raw(script)
+        if script.status is not None and script.headers:
+            return self._send_bytes(script.status, b"", "text/plain", script.headers)
         if script.status is not None:
             return self._error(script.status, script.error_type, script.message)
         reasoning = (script.reasoning or "Thinking it over. " * 4) if thinks else ""
