@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--web", action="store_true", default=None, help="let the model search the web (Moonshot's $web_search)"
     )
     parser.add_argument("--base-url", help="API base URL (default: $MOONSHOT_BASE_URL or https://api.moonshot.cn/v1)")
+    parser.add_argument(
+        "--allow-http",
+        action="store_true",
+        default=None,
+        help="allow a plain http:// base URL on another machine (the key then crosses the network unencrypted)",
+    )
     parser.add_argument("-p", "--prompt", help="ask one question, print the reply and exit")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("-c", "--continue", dest="continue_", action="store_true", help="resume the latest session")
@@ -132,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             web=args.web,
             max_tokens=args.max_tokens,
             role=args.role,
+            allow_http=args.allow_http,
         )
         question = _question(args)
         if question is None and not sys.stdout.isatty():
@@ -162,7 +169,11 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
     from kimi_repl.sessions import SessionStore
     from kimi_repl.transcript import TranscriptError
 
-    display = Display()
+    display = Display(secret=settings.api_key)
+    for note in settings.notes:
+        display.warning(note)
+    if question is not None and not settings.base_url_trusted:
+        display.warning(f"⚠ {settings.destination()}")
     try:
         store: SessionStore | None = SessionStore(sessions_dir(), secret=settings.api_key)
     except OSError as error:

@@ -18,6 +18,7 @@ from kimi_repl.config import Settings
 from kimi_repl.errors import UserError
 from kimi_repl.redaction import Secret
 from kimi_repl.request import BUDGET_FIELD, LEGACY_BUDGET_FIELD, ChatRequest
+from kimi_repl.values import public_url
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -580,19 +581,6 @@ def _read_bounded(chunks: Iterable[bytes], limit: int) -> bytes | None:
     return b"".join(parts)
 
 
-def public_url(url: str) -> str:
-    """``url`` as it may be shown: without a ``user:password@`` part."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(an unreadable URL)"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
 def _names_the_model(message: str, model: str) -> bool:
     """Whether a 404's message is about the model (not a wrong URL)."""
     return model in message or "model" in message.lower()
@@ -682,6 +670,11 @@ def _sentence(text: str) -> str:
     return text if not text or text[-1] in ".!?。！？" else text + "."
 
 
+def _url_setting(settings: Settings) -> str:
+    """The setting that chose the base URL, to name in advice."""
+    return "MOONSHOT_BASE_URL" if settings.base_url_source == "the default" else settings.base_url_source
+
+
 def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any) -> str:
     kind, message = _error_body(error)
     message = _sentence(message)
@@ -691,7 +684,7 @@ def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any)
     if isinstance(error, sdk.APIConnectionError):
         cause = error.__cause__ or error.__context__
         detail = f" ({cause})" if cause else ""
-        return f"Cannot reach {settings.base_url}{detail}. Check MOONSHOT_BASE_URL and your network."
+        return f"Cannot reach {settings.base_url}{detail}. Check {_url_setting(settings)} and your network."
     if kind == "exceeded_current_quota_error":
         return f"Your Moonshot balance or quota is used up ({status}): {message}"
     if isinstance(error, sdk.AuthenticationError):
@@ -704,7 +697,10 @@ def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any)
     if isinstance(error, sdk.NotFoundError):
         if _names_the_model(message, model):
             return f"The server has no model {model!r} ({status}: {message.rstrip('.')})."
-        return f"Not found ({status}: {message.rstrip('.')}): check that {settings.base_url} is the API's base URL."
+        return (
+            f"Not found ({status}: {message.rstrip('.')}): check that {settings.base_url} is the API's base URL "
+            f"({_url_setting(settings)})."
+        )
     if isinstance(error, sdk.RateLimitError):
         retries = settings.max_retries
         return f"Rate limited by Moonshot (429) after {retries} retries: {message} Wait a moment, then send again."

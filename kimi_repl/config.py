@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.errors import UserError
-from kimi_repl.files import read_regular_file
+from kimi_repl.files import NotYours, read_regular_file
 from kimi_repl.values import (
     check_api_key,
     check_model_name,
@@ -27,10 +27,12 @@ from kimi_repl.values import (
     parse_retries,
     parse_temperature,
     parse_timeout,
+    public_url,
 )
 
 APP_NAME = "kimi-repl"
 DEFAULT_BASE_URL = "https://api.moonshot.cn/v1"
+MOONSHOT_HOSTS = ("api.moonshot.cn", "api.moonshot.ai")
 API_KEY_VARIABLES = ("MOONSHOT_API_KEY", "KIMI_API_KEY")
 MAX_DOTENV_BYTES = 1_048_576
 MAX_CONFIG_BYTES = 1_048_576
@@ -86,42 +88,97 @@ class Settings:
     api_key_source: str = "MOONSHOT_API_KEY"
     role: str | None = None
     roles: dict[str, Role] = field(default_factory=dict)
+    base_url_source: str = "the default"
+    """Where ``base_url`` came from: a flag, a variable (and its ``.env`` file), the config file, the default."""
+    allow_http: bool = False
+    notes: list[str] = field(default_factory=list)
+    """Warnings found while reading the settings (a ``.env`` passed over, and why), to show at start-up."""
+
+    def destination(self) -> str | None:
+        """Where requests go and who said so, when it is not Moonshot's default (for the banner and /model)."""
+        if self.base_url == DEFAULT_BASE_URL:
+            return None
+        return f"Requests go to {public_url(self.base_url)} ({self.base_url_source})."
+
+    @property
+    def base_url_trusted(self) -> bool:
+        """Whether requests may go to ``base_url`` before the user has seen where: it is Moonshot's or this
+        machine's, or the user set it outside a ``.env`` file (which a cloned repository can ship)."""
+        return is_moonshot(self.base_url) or is_loopback(self.base_url) or ".env" not in self.base_url_source
 
     def __repr__(self) -> str:  # never let the key reach a log or a traceback
         return (
-            f"Settings(api_key='***', base_url={self.base_url!r}, model={self.model!r}, "
+            f"Settings(api_key='***', base_url={public_url(self.base_url)!r}, model={self.model!r}, "
             f"temperature={self.temperature!r}, system={self.system!r}, thinking={self.thinking!r}, "
-            f"web={self.web!r}, max_tokens={self.max_tokens!r}, role={self.role!r})"
+            f"web={self.web!r}, max_tokens={self.max_tokens!r}, role={self.role!r}, "
+            f"base_url_source={self.base_url_source!r})"
         )
 
 
 # -- the files -------------------------------------------------------------------------------------
 
 
-def read_dotenv(start: Path | None = None) -> dict[str, str]:
-    """Values of the nearest ``.env`` file, searching from ``start`` (the working directory) upwards.
+class DotEnv(NamedTuple):
+    """The ``.env`` file read (None: none), its values, and why a file was passed over (if one was)."""
 
-    A folder named ``.env`` (a virtual environment) is passed over, as python-dotenv does.
+    path: Path | None
+    values: dict[str, str]
+    notes: tuple[str, ...] = ()
+
+
+def find_dotenv(start: Path | None = None, *, home: Path | None = None) -> DotEnv:
+    """The nearest ``.env`` file, searching from ``start`` (the working directory) upwards, and its values.
+
+    The search stops at the user's home folder and at the root of a repository (a folder with ``.git``):
+    a ``.env`` further up belongs to somebody else's project, or to nobody. The nearest file is read only if
+    it is the user's own and nobody else can write it (ssh's rule for its files): otherwise it is passed
+    over, with a note saying why, and the search stops there. Values are taken literally (``${VAR}`` is not
+    expanded: a ``.env`` must not be able to copy other secrets from the environment into a URL). A folder
+    named ``.env`` (a virtual environment) is passed over, as python-dotenv does.
 
     Raises:
         ConfigError: the nearest ``.env`` is not a regular file (a FIFO would hang start-up), cannot be read,
             is too big or is not UTF-8 text.
     """
-    here = start if start is not None else Path.cwd()
+    here = (start if start is not None else Path.cwd()).absolute()
+    home = home if home is not None else Path.home()
     for folder in (here, *here.parents):
         candidate = folder / ".env"
         try:
-            if not os.path.lexists(candidate) or candidate.is_dir():
-                continue
+            found = os.path.lexists(candidate) and not candidate.is_dir()
         except OSError:
-            continue
-        text = _read_text(candidate, "a .env file", MAX_DOTENV_BYTES)
-        import io
+            found = False
+        if found:
+            return _read_dotenv_file(candidate)
+        if folder == home or _is_repository_root(folder):
+            break
+    return DotEnv(None, {})
 
-        from dotenv import dotenv_values  # only when there is a file: it is not free to import
 
-        return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
-    return {}
+def _is_repository_root(folder: Path) -> bool:
+    try:
+        return os.path.lexists(folder / ".git")
+    except OSError:
+        return False
+
+
+def _read_dotenv_file(path: Path) -> DotEnv:
+    try:
+        data = read_regular_file(path, max_bytes=MAX_DOTENV_BYTES, kind="a .env file", error=ConfigError, own=True)
+    except NotYours as refusal:
+        return DotEnv(None, {}, (f"⚠ {path} is not read: {refusal}.",))
+    text = _decode(path, data)
+    import io
+
+    from dotenv import dotenv_values  # only when there is a file: it is not free to import
+
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return DotEnv(path, {k: v for k, v in values.items() if v is not None})
+
+
+def read_dotenv(start: Path | None = None, *, home: Path | None = None) -> dict[str, str]:
+    """The values of :func:`find_dotenv` (none when it passed a file over)."""
+    return find_dotenv(start, home=home).values
 
 
 @dataclass
@@ -157,7 +214,9 @@ def read_config(path: Path | None = None) -> ConfigFile:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: {error}") from None
+        raise ConfigError(f"{path}: {' '.join(str(error).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
     where = _Where(path, text)
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -165,7 +224,8 @@ def read_config(path: Path | None = None) -> ConfigFile:
             continue
         parse = CONFIG_KEYS.get(key)
         if parse is None:
-            raise where.error(key, f"unknown setting {key!r} (known: {', '.join(CONFIG_KEYS)}, [roles.NAME])")
+            known = f"known: {', '.join(CONFIG_KEYS)}, [roles.NAME]"
+            raise where.error(key, f"unknown setting {_shown(key)} ({known})")
         values[key] = where.parsed(parse, key, value)
     roles_data = data.get("roles", {})
     if not isinstance(roles_data, dict):
@@ -173,18 +233,26 @@ def read_config(path: Path | None = None) -> ConfigFile:
     roles = {}
     for name, table in roles_data.items():
         if not isinstance(table, dict):
-            raise where.error(name, f"role {name!r} must be a table: [roles.{name}]")
+            raise where.error(name, f"role {_shown(name)} must be a table: [roles.NAME]")
         fields: dict[str, Any] = {}
         for key, value in table.items():
             if key not in ROLE_KEYS:
-                raise where.error(key, f"unknown setting {key!r} in role {name!r} (known: {', '.join(ROLE_KEYS)})")
+                known = f"known: {', '.join(ROLE_KEYS)}"
+                raise where.error(key, f"unknown setting {_shown(key)} in role {_shown(name)} ({known})")
             fields[key] = where.parsed(CONFIG_KEYS[key], key, value, section=f"roles.{name}")
         roles[name] = Role(name=name, **fields)
     return ConfigFile(path, values, roles)
 
 
 def _read_text(path: Path, kind: str, max_bytes: int) -> str:
-    data = read_regular_file(path, max_bytes=max_bytes, kind=kind, error=ConfigError)
+    try:
+        data = read_regular_file(path, max_bytes=max_bytes, kind=kind, error=ConfigError, own=True)
+    except NotYours as refusal:
+        raise ConfigError(f"{path} is not used: {refusal}") from None
+    return _decode(path, data)
+
+
+def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -198,11 +266,13 @@ class _Where(NamedTuple):
     text: str
 
     def line(self, key: str, section: str | None = None) -> int | None:
+        if len(key) > MAX_NAME or (section is not None and len(section) > MAX_NAME):
+            return None
         start = 0
-        if section is not None:
-            header = re.search(rf"^\s*\[\s*{re.escape(section)}\s*\]", self.text, re.MULTILINE)
+        if section is not None:  # [ \t], not \s: \s spans lines, and a file of blank lines would be quadratic
+            header = re.search(rf"^[ \t]*\[[ \t]*{re.escape(section)}[ \t]*\]", self.text, re.MULTILINE)
             start = header.end() if header else 0
-        found = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE).search(self.text, start)
+        found = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE).search(self.text, start)
         return self.text.count("\n", 0, found.start()) + 1 if found else None
 
     def error(self, key: str, message: str, section: str | None = None) -> ConfigError:
@@ -216,6 +286,14 @@ class _Where(NamedTuple):
             message = str(problem)
             named = message.lower().startswith((key.lower(), key.replace("_", " ").lower()))
             raise self.error(key, message if named else f"{key}: {message}", section) from None
+
+
+MAX_NAME = 80
+
+
+def _shown(name: str) -> str:
+    """A name from the file, quoted for a message (cut if it is long)."""
+    return repr(name if len(name) <= MAX_NAME else name[:MAX_NAME] + "…")
 
 
 def _text(parse: Callable[[str], Any]) -> Callable[[Any], Any]:
@@ -247,6 +325,7 @@ CONFIG_KEYS: dict[str, Callable[[Any], Any]] = {
     "max_tokens": _text(lambda text: parse_reply_tokens(text, "max_tokens")),
     "timeout": _text(lambda text: parse_timeout(text, "timeout")),
     "max_retries": _text(lambda text: parse_retries(text, "max_retries")),
+    "allow_http": _text(lambda text: parse_on_off(text, "allow_http")),
 }
 ROLE_KEYS = ("system", "model", "temperature", "thinking")
 
@@ -282,6 +361,10 @@ def _named(parse: Callable[[str], Any], text: str, name: str) -> Any:
         raise ValueError(f"{name}: {error}") from None
 
 
+ALLOW_HTTP_VARIABLE = "MOONSHOT_ALLOW_HTTP"
+"""Opts in to plain http:// to another machine (never from a ``.env``: a file may not lower the guard)."""
+
+
 def load_settings(
     *,
     model: str | None = None,
@@ -292,8 +375,9 @@ def load_settings(
     web: bool | None = None,
     max_tokens: int | None = None,
     role: str | None = None,
+    allow_http: bool | None = None,
     environ: Mapping[str, str] | None = None,
-    dotenv: Mapping[str, str] | None = None,
+    dotenv: Mapping[str, str] | DotEnv | None = None,
     config: ConfigFile | None = None,
 ) -> Settings:
     """Merge flags (the arguments), environment, ``.env``, the config file and defaults, highest first.
@@ -302,14 +386,20 @@ def load_settings(
     the environment and the files, a flag wins over the role.
 
     Raises:
-        ConfigError: no API key anywhere, a bad value anywhere, or an unknown role.
+        ConfigError: no API key anywhere, a bad value anywhere, an unknown role, or a plain http:// base URL
+            to another machine without ``allow_http``.
     """
     env = os.environ if environ is None else environ
-    file_values = read_dotenv() if dotenv is None else dotenv
+    found_dotenv = (
+        find_dotenv() if dotenv is None else dotenv if isinstance(dotenv, DotEnv) else DotEnv(None, dict(dotenv))
+    )
+    file_values = found_dotenv.values
+    in_dotenv = f" in {found_dotenv.path}" if found_dotenv.path else " in .env"
     config = read_config() if config is None else config
+    in_config = f" in {config.path}" if config.path else " in the config file"
 
     def find(*names: str) -> tuple[str, str] | None:
-        for where, source in (("", env), (" in .env", file_values)):
+        for where, source in (("", env), (in_dotenv, file_values)):
             for name in names:
                 value = source.get(name, "").strip()
                 if value:
@@ -318,9 +408,10 @@ def load_settings(
 
     key = find(*API_KEY_VARIABLES)
     if key is None:
+        passed_over = "".join(" " + note for note in found_dotenv.notes)
         raise ConfigError(
             "no API key. Set MOONSHOT_API_KEY in the environment, or add the line MOONSHOT_API_KEY=sk-... "
-            "to a .env file in this folder (keys: https://platform.moonshot.cn)."
+            f"to a .env file in this folder (keys: https://platform.moonshot.cn).{passed_over}"
         )
     _as_config_error(lambda: check_api_key(key[0], key[1]))
     flags: dict[str, Any] = {
@@ -333,14 +424,15 @@ def load_settings(
         "max_retries": None,
     }
     chosen: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     for name, flag in flags.items():
         found = find(VARIABLES[name])
         if flag is not None:
-            chosen[name] = flag
+            chosen[name], origin[name] = flag, "--" + name.replace("_", "-")
         elif found is not None:
-            chosen[name] = _as_config_error(partial(TEXT_PARSERS[name], *found))
+            chosen[name], origin[name] = _as_config_error(partial(TEXT_PARSERS[name], *found)), found[1]
         elif name in config.values:
-            chosen[name] = config.values[name]
+            chosen[name], origin[name] = config.values[name], name + in_config
     chosen["temperature"] = temperature if temperature is not None else config.values.get("temperature")
     chosen["system"] = system if system is not None else config.values.get("system")
     if role is not None:
@@ -352,10 +444,28 @@ def load_settings(
         for name in ROLE_KEYS:
             if given[name] is None and getattr(picked, name) is not None:
                 chosen[name] = getattr(picked, name)
+    url = chosen.get("base_url") or DEFAULT_BASE_URL
+    url_origin = origin.get("base_url", "the default")
+    elsewhere = not (is_moonshot(url) or is_loopback(url))
+    if elsewhere and url_origin.endswith(in_dotenv) and not key[1].endswith(in_dotenv):
+        raise ConfigError(
+            f"{url_origin} sends requests to {_host(url)}, but the API key is {key[1]}: a .env file may point "
+            "requests at another host only with a key of its own. If you mean it, set MOONSHOT_BASE_URL in the "
+            "environment or config.toml, or pass --base-url."
+        )
+    http_allowed = _allow_http(allow_http, env, config)
+    if not http_allowed and not is_secure_enough(url):
+        raise ConfigError(
+            f"{url_origin} is plain http:// to another machine ({_host(url)}): the API key would cross the "
+            f"network unencrypted. Use https://, or allow it with --allow-http ({ALLOW_HTTP_VARIABLE}=1, or "
+            "allow_http = true in config.toml)."
+        )
     return Settings(
         api_key=key[0],
         api_key_source=key[1],
-        base_url=chosen.get("base_url") or DEFAULT_BASE_URL,
+        base_url=url,
+        base_url_source=url_origin,
+        allow_http=http_allowed,
         model=chosen.get("model"),
         temperature=chosen.get("temperature"),
         system=chosen.get("system"),
@@ -366,7 +476,46 @@ def load_settings(
         max_retries=chosen["max_retries"] if chosen.get("max_retries") is not None else 2,
         role=role,
         roles=dict(config.roles),
+        notes=list(found_dotenv.notes),
     )
+
+
+def _allow_http(flag: bool | None, env: Mapping[str, str], config: ConfigFile) -> bool:
+    if flag is not None:
+        return flag
+    variable = env.get(ALLOW_HTTP_VARIABLE, "").strip()
+    if variable:
+        return bool(_as_config_error(lambda: parse_on_off(variable, ALLOW_HTTP_VARIABLE)))
+    return bool(config.values.get("allow_http", False))
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or ""
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    import ipaddress
+
+    host = _host(url).lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_moonshot(url: str) -> bool:
+    """Whether ``url`` is one of Moonshot's API hosts, over https."""
+    return url.startswith("https://") and _host(url).lower() in MOONSHOT_HOSTS
+
+
+def is_secure_enough(url: str) -> bool:
+    """https:// anywhere, or http:// to this machine only."""
+    return url.startswith("https://") or is_loopback(url)
 
 
 def _as_config_error(parse: Callable[[], Any]) -> Any:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
+from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import for_clipboard, for_terminal, one_line
 
 if TYPE_CHECKING:
@@ -40,7 +41,11 @@ class GuardedStream:
     def write(self, text: str) -> int:
         if not self.gone:
             try:
-                self._stream.write(text)
+                try:
+                    self._stream.write(text)
+                except UnicodeEncodeError:  # a character the terminal's encoding lacks: not a terminal gone
+                    encoding = getattr(self._stream, "encoding", None) or "utf-8"
+                    self._stream.write(text.encode(encoding, "replace").decode(encoding, "replace"))
             except (OSError, ValueError):  # EIO from a hung-up terminal, EPIPE, a closed file
                 self.gone = True
         return len(text)
@@ -64,8 +69,12 @@ class Display:
     terminal or pipe that has gone away never raises: :attr:`gone` says so instead.
     """
 
-    def __init__(self, console: Console | None = None, err_console: Console | None = None) -> None:
+    def __init__(
+        self, console: Console | None = None, err_console: Console | None = None, *, secret: str | None = None
+    ) -> None:
         self.show_thinking = False
+        self.secret = Secret(secret)
+        """The API key: no notice, error or table ever shows it."""
         self._out = GuardedStream(sys.stdout)
         if console is not None:
             self.console = self.err_console = console
@@ -118,7 +127,7 @@ class Display:
             self.console.print()
 
     def _line(self, console: Console, message: str, style: str) -> None:
-        console.print(_text(one_line(message), style), soft_wrap=True)
+        console.print(_text(one_line(self.secret.redact(message)), style), soft_wrap=True)
 
     def info(self, message: str) -> None:
         """A neutral one-line notice."""
@@ -143,7 +152,7 @@ class Display:
 
     def text(self, message: str) -> None:
         """Untrusted text shown as it is (a system prompt), line breaks kept."""
-        self.console.print(_text(for_terminal(message)))
+        self.console.print(_text(for_terminal(self.secret.redact(message))))
 
     def rows(self, rows: Sequence[Sequence[str]], *, title: str | None = None) -> None:
         """A borderless table, first column bold: for /help, /models, /history, /sessions."""
@@ -153,14 +162,15 @@ class Display:
             self.console.print(_text(title, "bold"), soft_wrap=True)
         if not self.console.is_terminal:  # a pipe or a file: one plain line per row, never cut (grep-able)
             for row in rows:
-                self.console.print(_text("  ".join(one_line(cell) for cell in row if cell)), soft_wrap=True)
+                line = "  ".join(one_line(self.secret.redact(cell)) for cell in row if cell)
+                self.console.print(_text(line), soft_wrap=True)
             return
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         columns = max((len(row) for row in rows), default=0)
         for index in range(columns):
             table.add_column(style="bold" if index == 0 else None, no_wrap=index == 0)
         for row in rows:
-            table.add_row(*(_text(one_line(cell)) for cell in row))
+            table.add_row(*(_text(one_line(self.secret.redact(cell))) for cell in row))
         self.console.print(table)
 
     def copy_to_clipboard(self, text: str) -> bool:

@@ -36,15 +36,34 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def read_regular_file(path: Path, *, max_bytes: int, kind: str, error: type[UserError]) -> bytes:
+class NotYours(UserError):
+    """A file that settles where the key goes, or what is sent, is not the user's own (``str`` says why)."""
+
+
+def ownership_problem(status: os.stat_result, path: Path) -> str | None:
+    """Why a file or folder with ``status`` must not be trusted, or None: it belongs to someone else, or others
+    can write it (ssh's ``StrictModes``). Not checked where there are no owners (Windows)."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return None
+    if status.st_uid != getuid():
+        return f"it belongs to another user (uid {status.st_uid})"
+    if status.st_mode & 0o022 and not (stat.S_ISDIR(status.st_mode) and status.st_mode & stat.S_ISVTX):
+        return f"others can write it (chmod go-w {path} makes it yours alone)"
+    return None
+
+
+def read_regular_file(path: Path, *, max_bytes: int, kind: str, error: type[UserError], own: bool = False) -> bytes:
     """The bytes of ``path``, a regular file of at most ``max_bytes``.
 
     Args:
         kind: what the file should be, for messages ("a transcript", "a document").
         error: the exception to raise.
+        own: the file must be the user's own and writable by nobody else (:class:`NotYours` otherwise).
 
     Raises:
         error: missing, unreadable, not a regular file, or too big (one line saying which).
+        NotYours: ``own`` and it is not.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
@@ -55,9 +74,13 @@ def read_regular_file(path: Path, *, max_bytes: int, kind: str, error: type[User
     except OSError as problem:
         raise error(f"{path} cannot be read: {problem.strerror or problem}") from None
     try:
-        mode = os.fstat(fd).st_mode
+        status = os.fstat(fd)
+        mode = status.st_mode
         if not stat.S_ISREG(mode):
             raise error(f"{path} is {kind_of(mode)}, not {kind}")
+        refusal = ownership_problem(status, path) if own else None
+        if refusal:
+            raise NotYours(refusal)
         chunks: list[bytes] = []
         total = 0
         while chunk := os.read(fd, CHUNK_BYTES):

@@ -38,7 +38,13 @@ from kimi_repl.sanitize import one_line
 
 PRELOAD_AFTER_SECONDS = 1.0
 STYLE = Style.from_dict(
-    {"model": "ansicyan bold", "arrow": "ansibrightblack", "continuation": "ansibrightblack", "banner": "dim"}
+    {
+        "model": "ansicyan bold",
+        "arrow": "ansibrightblack",
+        "continuation": "ansibrightblack",
+        "banner": "dim",
+        "warning": "ansiyellow",
+    }
 )
 
 
@@ -209,11 +215,19 @@ class Repl:
         web = "web search on" if conversation.web else ""
         parts = (f"kimi-repl {__version__}", profile.id, profile.thinking_label(conversation.thinking), web)
         line = one_line(" · ".join(p for p in parts if p) + " · /help · Alt-Enter newline · Ctrl-D quit")
+        settings = session.settings
+        destination = settings.destination()
+        warn = not settings.base_url_trusted
+        lines = [("class:banner", line)]
+        if destination:  # where the key and the conversation go, whenever it is not Moonshot's default
+            text = one_line(("⚠ " if warn else "") + destination)
+            lines += [("", "\n"), ("class:warning" if warn else "class:banner", text)]
         if is_dumb_terminal():  # prompt_toolkit would style it anyway; rich writes plain text there
-            session.display.note(line)
+            for _, text in lines[::2]:
+                session.display.note(text)
             return
         print_formatted_text(
-            FormattedText([("class:banner", line)]),
+            FormattedText(lines),
             style=STYLE,
             output=self.prompt_session.output,
             include_default_pygments_style=False,
@@ -243,7 +257,9 @@ class Repl:
             from kimi_repl.markdown import warm_up
 
             session.client.preload()
-            notice = session.resolve_model() or session.unlisted_warning(session.model)
+            notice = None
+            if session.settings.base_url_trusted:  # else nothing goes out before the user has seen where
+                notice = session.resolve_model() or session.unlisted_warning(session.model)
             warm_up()  # before the notice: rich is loaded here, not by the prompt's thread
             self._show_later(notice, context)
         # What is loaded now stays for good: leave it out of garbage collection. The SDK's eighty thousand

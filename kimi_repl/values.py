@@ -24,7 +24,7 @@ def parse_temperature(text: str) -> float:
     """A temperature typed by the user, within Moonshot's range."""
     value = _finite(text, "Temperature", f"a number from {TEMPERATURE_MIN:g} to {TEMPERATURE_MAX:g}")
     if not TEMPERATURE_MIN <= value <= TEMPERATURE_MAX:
-        raise ValueError(f"Temperature must be between 0 and 1 (Moonshot's range), not {text}")
+        raise ValueError(f"Temperature must be between 0 and 1 (Moonshot's range), not {_echo(text, quote=False)}")
     return value
 
 
@@ -32,7 +32,9 @@ def parse_reply_tokens(text: str, what: str = "The reply budget") -> int:
     """A token count for the reply budget: a whole number from 1 to 1,048,576."""
     value = _finite(text, what, "a whole number of tokens")
     if value != int(value) or not 1 <= value <= MAX_REPLY_TOKENS:
-        raise ValueError(f"{what} must be a whole number of tokens from 1 to {MAX_REPLY_TOKENS:,}, not {text}")
+        raise ValueError(
+            f"{what} must be a whole number of tokens from 1 to {MAX_REPLY_TOKENS:,}, not {_echo(text, quote=False)}"
+        )
     return int(value)
 
 
@@ -43,7 +45,7 @@ def parse_on_off(text: str, what: str) -> bool:
         return True
     if word in ("off", "false", "no", "0", "disabled"):
         return False
-    raise ValueError(f"{what} takes on or off, not {text!r}")
+    raise ValueError(f"{what} takes on or off, not {_echo(text)}")
 
 
 MAX_TIMEOUT = 86_400.0
@@ -54,7 +56,9 @@ def parse_timeout(text: str, what: str = "The timeout") -> float:
     """Seconds to wait for the server: a finite number above 0 (at most a day)."""
     value = _finite(text, what, "a number of seconds")
     if not 0 < value <= MAX_TIMEOUT:
-        raise ValueError(f"{what} must be more than 0 and at most {MAX_TIMEOUT:g} seconds, not {text}")
+        raise ValueError(
+            f"{what} must be more than 0 and at most {MAX_TIMEOUT:g} seconds, not {_echo(text, quote=False)}"
+        )
     return value
 
 
@@ -62,7 +66,7 @@ def parse_retries(text: str, what: str = "The number of retries") -> int:
     """How often a failed request is tried again: a whole number from 0 to 10."""
     value = _finite(text, what, "a whole number")
     if value != int(value) or not 0 <= value <= MAX_RETRIES:
-        raise ValueError(f"{what} must be a whole number from 0 to {MAX_RETRIES}, not {text}")
+        raise ValueError(f"{what} must be a whole number from 0 to {MAX_RETRIES}, not {_echo(text, quote=False)}")
     return int(value)
 
 
@@ -71,7 +75,7 @@ def parse_base_url(text: str, what: str = "The base URL") -> str:
     from urllib.parse import urlsplit
 
     url = text.strip()
-    problem = f"{what} must be an http:// or https:// URL such as https://api.moonshot.cn/v1, not {text!r}"
+    problem = f"{what} must be an http:// or https:// URL such as https://api.moonshot.cn/v1, not {_echo(text)}"
     if not url or any(ch.isspace() or not ch.isprintable() for ch in url):
         raise ValueError(problem)
     try:
@@ -82,6 +86,19 @@ def parse_base_url(text: str, what: str = "The base URL") -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(problem)
     return url.rstrip("/")
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may be shown: without a ``user:password@`` part."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def check_api_key(key: str, what: str) -> str:
@@ -100,15 +117,25 @@ def check_model_name(name: str) -> str:
     for ch in name:
         if unicodedata.category(ch) in _INVISIBLE:
             what = "a space" if ch.isspace() else f"an invisible or control character (U+{ord(ch):04X})"
-            raise ValueError(f"A model name cannot contain {what}: {name!r}")
+            raise ValueError(f"A model name cannot contain {what}: {_echo(name)}")
     return name
+
+
+MAX_ECHO = 60
+
+
+def _echo(text: object, *, quote: bool = True) -> str:
+    """What the user gave, for a message: cut if it is long, quoted unless told not to."""
+    shown = text if isinstance(text, str) else str(text)
+    shown = shown if len(shown) <= MAX_ECHO else shown[:MAX_ECHO] + "…"
+    return repr(shown) if quote else shown
 
 
 def _finite(text: str, what: str, expected: str) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be {expected}, not {text!r}") from None
+        raise ValueError(f"{what} must be {expected}, not {_echo(text)}") from None
     if not math.isfinite(value):
-        raise ValueError(f"{what} must be {expected}, not {text}")
+        raise ValueError(f"{what} must be {expected}, not {_echo(text, quote=False)}")
     return value

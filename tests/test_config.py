@@ -15,16 +15,20 @@ from kimi_repl.values import parse_base_url, parse_retries, parse_temperature, p
 
 
 def test_flags_beat_environment_beat_dotenv_beat_defaults() -> None:
-    dotenv = {"MOONSHOT_API_KEY": "sk-from-dotenv", "MOONSHOT_MODEL": "moonshot-v1-8k", "MOONSHOT_BASE_URL": "http://d"}
+    dotenv = {
+        "MOONSHOT_API_KEY": "sk-from-dotenv",
+        "MOONSHOT_MODEL": "moonshot-v1-8k",
+        "MOONSHOT_BASE_URL": "https://d",
+    }
     env = {"MOONSHOT_MODEL": "moonshot-v1-32k"}
     settings = load_settings(environ=env, dotenv=dotenv)
     assert settings.api_key == "sk-from-dotenv"
     assert settings.api_key_source == "MOONSHOT_API_KEY in .env"
     assert settings.model == "moonshot-v1-32k"
-    assert settings.base_url == "http://d"
-    flagged = load_settings(model="kimi-latest", base_url="http://flag/v1/", environ=env, dotenv=dotenv)
+    assert settings.base_url == "https://d"
+    flagged = load_settings(model="kimi-latest", base_url="https://flag/v1/", environ=env, dotenv=dotenv)
     assert flagged.model == "kimi-latest"
-    assert flagged.base_url == "http://flag/v1"
+    assert flagged.base_url == "https://flag/v1"
 
 
 def test_defaults_when_only_a_key_is_given() -> None:

@@ -53,6 +53,9 @@ def register(registry: CommandRegistry) -> None:
             about = session.describe_model()
             warning = session.unlisted_warning(argument) if argument else None
         session.display.info(f"Model: {about}" + (" (from the next message on)" if argument else ""))
+        destination = session.settings.destination()
+        if destination:
+            session.display.note(destination)
         if warning:
             session.display.warning(warning)
 
