@@ -12,8 +12,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from kimi_repl.chat import ChatSession
-from kimi_repl.client import ChatError, MoonshotClient, StreamIdle, StreamTooLong, parse_chunk, public_url, sse_data
+from kimi_repl.client import ChatError, MoonshotClient, StreamIdle, StreamTooLong, parse_chunk, sse_data
 from kimi_repl.config import Settings
+from kimi_repl.values import public_url
 from tests.conftest import CapturedDisplay
 from tests.fake_server import TEST_KEY, FakeMoonshot, Script
 
