@@ -32,6 +32,7 @@ from kimi_repl.conversation import Conversation, Document, Image, Turn, new_sess
 from kimi_repl.display import Display
 from kimi_repl.documents import DocumentError, load_document
 from kimi_repl.images import ImageError, read_image
+from kimi_repl.interrupts import allowed, held
 from kimi_repl.profile import (
     DEFAULT_MODEL,
     PREFERRED_MODELS,
@@ -111,7 +112,7 @@ class ChatSession:
         self.exit_requested = False
         self.interactive = True  # False in one-shot mode: there is no prompt to put a message back at
         self._autosave_failed = False
-        self._model_lock = threading.Lock()
+        self._model_lock = threading.Lock()  # taken only while held: an interrupt never leaves it taken
         self._search_thinking_off = False  # the server refused thinking while searching: searches go without
         self.attachments: list[Image] = []
         """Pictures to send with the next message."""
@@ -151,7 +152,7 @@ class ChatSession:
         if not self.model_from_server:
             return None
         listed = self.listed_models()
-        with self._model_lock:
+        with held(), self._model_lock:
             if not self.model_from_server:  # the user chose one meanwhile
                 return None
             self.model_from_server = False
@@ -180,7 +181,7 @@ class ChatSession:
 
     # -- settings ----------------------------------------------------------------------------------
     def set_model(self, name: str) -> None:
-        with self._model_lock:
+        with held(), self._model_lock:
             self.model_from_server = False
             self.conversation.model = name
         self._record(lambda log: log.settings())
@@ -215,7 +216,7 @@ class ChatSession:
                 conversation.thinking,
             )
         if role.model is not None:
-            with self._model_lock:
+            with held(), self._model_lock:
                 self.model_from_server = False
                 conversation.model = role.model
         if role.temperature is not None:
@@ -339,7 +340,7 @@ class ChatSession:
         if self.log is not None:
             self.log.close()
             self.log = None
-        with self._model_lock:
+        with held(), self._model_lock:
             self.model_from_server = False  # a conversation from a file names its model
             self.conversation = conversation
         self.pending_input = pending
@@ -398,33 +399,55 @@ class ChatSession:
         Returns:
             The assistant turn, or None when no reply was recorded.
         """
-        self.resolve_model()
-        conversation = self.conversation
+        with held(then_raise=False):  # a Ctrl-C after the reply has arrived has nothing left to stop
+            try:
+                with allowed():  # these may ask the server; Ctrl-C gives the message back
+                    self.resolve_model()
+                    refusal = self._refusal(text)
+            except KeyboardInterrupt:
+                self.pending_input = text
+                raise
+            if refusal:
+                self.pending_input = text
+                self.display.error(self._with_recall(refusal))
+                return None
+            conversation = self.conversation
+            user = conversation.add_user(text, self.attachments)
+            self._record(lambda log: log.turn(user))
+            try:
+                reply = self._reply(conversation.messages, conversation.model)
+            except ReplyFailed as failure:
+                self._withdraw(text)
+                self.display.error(self._with_recall(str(failure)))
+                return None
+            except BaseException:  # Ctrl-C before the stream began, or a bug: the message goes back
+                self._withdraw(text)
+                raise
+            conversation.add_reply(reply)
+            self._record(lambda log: log.turn(reply))
+            self.attachments.clear()  # sent: the next message goes without them
+        return reply
+
+    def _refusal(self, text: str) -> str | None:
+        """Why ``text`` cannot be sent as it is (pictures to a model that takes none, too long), or None."""
         try:
             if self.attachments:
                 self._check_images_taken()
         except ImageError as refusal:
-            self.pending_input = text
-            self.display.error(f"{refusal} ↑ brings your message back." if self.interactive else str(refusal))
-            return None
-        too_long = self._too_long_alone(text)
-        if too_long:
-            self.pending_input = text
-            self.display.error(f"{too_long} ↑ brings your message back." if self.interactive else too_long)
-            return None
-        user = conversation.add_user(text, self.attachments)
-        self._record(lambda log: log.turn(user))
-        try:
-            reply = self._reply(conversation.messages, conversation.model)
-        except ReplyFailed as failure:
-            self.pending_input = conversation.withdraw_user()
+            return str(refusal)
+        return self._too_long_alone(text)
+
+    def _with_recall(self, message: str) -> str:
+        """``message`` and, at a prompt, how to get the message back."""
+        return f"{message} ↑ brings your message back." if self.interactive else message
+
+    def _withdraw(self, text: str) -> None:
+        """Take the unanswered message back out of the conversation (and the file), to the prompt."""
+        conversation = self.conversation
+        if conversation.turns and conversation.turns[-1].role == "user":
+            conversation.withdraw_user()
             self._record(lambda log: log.withdraw(text))
-            self.display.error(f"{failure} ↑ brings your message back." if self.interactive else str(failure))
-            return None
-        conversation.add_reply(reply)
-        self._record(lambda log: log.turn(reply))
-        self.attachments.clear()  # sent: the next message goes without them
-        return reply
+        self.pending_input = text
 
     def _too_long_alone(self, text: str) -> str | None:
         """Why ``text`` cannot be sent at all to the current model (too long for its window, even with every
@@ -443,17 +466,26 @@ class ChatSession:
         )
 
     def retry(self, model: str | None = None) -> Turn | None:
-        """Generate the last reply again (with ``model`` if given), replacing it once the new one arrived."""
+        """Generate the last reply again (with ``model`` if given), replacing it once the new one arrived.
+
+        A new reply that did not finish (interrupted, cut, incomplete) does not replace one that did.
+        """
         conversation = self.conversation
         if not conversation.turns or conversation.turns[-1].role != "assistant":
             self.display.error("There is no reply to retry yet.")
             return None
-        try:
-            reply = self._reply(lambda: conversation.messages()[:-1], model or conversation.model)
-        except ReplyFailed as failure:
-            self.display.error(f"{failure} The previous reply is kept.")
-            return None
-        self._replace_reply(reply)
+        previous = conversation.turns[-1]
+        with held(then_raise=False):
+            try:
+                reply = self._reply(lambda: conversation.messages()[:-1], model or conversation.model)
+            except ReplyFailed as failure:
+                self.display.error(f"{failure} The previous reply is kept.")
+                return None
+            if reply.unfinished and not previous.unfinished:
+                how = "was interrupted" if reply.interrupted else "did not finish"
+                self.display.warning(f"⚠ The new reply {how}: the previous reply is kept (/retry tries again).")
+                return None
+            self._replace_reply(reply)
         return reply
 
     def continue_reply(self) -> Turn | None:
@@ -473,13 +505,14 @@ class ChatSession:
         if not previous.unfinished:
             self.display.info("The last reply is complete: there is nothing to continue.")
             return None
-        try:
-            more = self._reply(conversation.messages, conversation.model, partial=True)
-        except ReplyFailed as failure:
-            self.display.error(f"{failure} The reply is kept as it was.")
-            return None
-        joined = _joined(previous, more)
-        self._replace_reply(joined)
+        with held(then_raise=False):
+            try:
+                more = self._reply(conversation.messages, conversation.model, partial=True)
+            except ReplyFailed as failure:
+                self.display.error(f"{failure} The reply is kept as it was.")
+                return None
+            joined = _joined(previous, more)
+            self._replace_reply(joined)
         return joined
 
     def _replace_reply(self, turn: Turn) -> None:
@@ -734,6 +767,8 @@ class ChatSession:
             finished=time.time(),
         )
         go_on = "/continue asks the model to go on"
+        if any(r.drawing_cut for r in rounds) and not self.display.gone:
+            self.display.note("⏹ Drawing stopped: the whole reply is kept (/copy copies it, /save writes it).")
         if self.display.gone:
             pass  # nobody is there to tell: the reply is saved, marked interrupted
         elif interrupted:

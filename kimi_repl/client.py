@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kimi_repl.config import Settings
 from kimi_repl.errors import UserError
+from kimi_repl.interrupts import allowed, held
 from kimi_repl.redaction import Secret
 from kimi_repl.request import BUDGET_FIELD, LEGACY_BUDGET_FIELD, ChatRequest
 from kimi_repl.values import public_url
@@ -108,7 +109,10 @@ def _refuse_retry_of_exhausted_quota(response: Any) -> None:
 
 
 class MoonshotClient:
-    """A thin wrapper of the openai SDK pointed at Moonshot."""
+    """A thin wrapper of the openai SDK pointed at Moonshot.
+
+    Waiting for the server may always be interrupted: every request runs :func:`~kimi_repl.interrupts.allowed`.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -124,12 +128,15 @@ class MoonshotClient:
     @property
     def sdk(self) -> OpenAI:
         """The SDK client, created (and the SDK imported) on first use, or by :meth:`preload`."""
-        with self._sdk_lock:
+        sdk = self._sdk
+        if sdk is not None:
+            return sdk
+        with held(), self._sdk_lock:  # a lock is only taken while held: an interrupt must never leave it taken
             return self._create_sdk()
 
     def preload(self) -> None:
         """Import the SDK and create the client now (from a background thread, while the user types)."""
-        with self._sdk_lock:
+        with held(), self._sdk_lock:
             self._create_sdk()
 
     def _create_sdk(self) -> OpenAI:
@@ -283,14 +290,17 @@ class MoonshotClient:
         Raises:
             ChatError: the request failed (now, or earlier when ``retry_failed`` is False).
         """
-        with self._models_lock:
+        models = self._models
+        if models is not None:
+            return models
+        with held(), self._models_lock:  # the fetch inside is allowed to be interrupted; the lock is let go
             if self._models is None:
                 import openai
 
                 if self._models_error is not None and not retry_failed:
                     raise ChatError(self._models_error)
                 try:
-                    with self.sdk.models.with_streaming_response.list() as response:
+                    with allowed(), self.sdk.models.with_streaming_response.list() as response:
                         body = _read_bounded(response.iter_bytes(), MAX_MODELS_BYTES)
                     self._models = _model_entries(body)
                 except openai.APIError as error:
@@ -315,9 +325,10 @@ class MoonshotClient:
         import openai
 
         try:
-            data = self.sdk.with_options(max_retries=0, timeout=15).post(
-                "/tokenizers/estimate-token-count", body={"model": model, "messages": messages}, cast_to=object
-            )
+            with allowed():
+                data = self.sdk.with_options(max_retries=0, timeout=15).post(
+                    "/tokenizers/estimate-token-count", body={"model": model, "messages": messages}, cast_to=object
+                )
         except (openai.APIError, ValueError, RecursionError):  # a failure, or an answer that is not JSON
             return None
         inner = data.get("data") if isinstance(data, dict) else None
@@ -333,7 +344,8 @@ class MoonshotClient:
         import openai
 
         try:
-            data = self.sdk.get("/users/me/balance", cast_to=object)
+            with allowed():
+                data = self.sdk.get("/users/me/balance", cast_to=object)
         except openai.APIError as error:
             raise self.error(error) from None
         except (ValueError, RecursionError):
@@ -355,8 +367,9 @@ class MoonshotClient:
         import openai
 
         try:
-            uploaded = self.sdk.files.create(file=(path.name, data), purpose="file-extract")  # type: ignore[arg-type]
-            content = self.sdk.files.content(uploaded.id).text
+            with allowed():
+                uploaded = self.sdk.files.create(file=(path.name, data), purpose="file-extract")  # type: ignore[arg-type]
+                content = self.sdk.files.content(uploaded.id).text
         except openai.APIError as error:
             raise self.error(error) from None
         with contextlib.suppress(openai.APIError):  # the text is kept here; the upload need not stay

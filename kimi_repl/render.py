@@ -95,6 +95,9 @@ class ReplyView(Protocol):
     def close(self) -> None:
         """The stream is over (finished, cut or interrupted): show what remains."""
 
+    def abandon(self) -> None:
+        """Stop showing at once (Ctrl-C while :meth:`close` drew): leave the terminal ready for the next line."""
+
 
 class _LiveRegion:
     """What the live region shows: lines prepared on a frame, so rich's repaints only copy them."""
@@ -216,6 +219,14 @@ class MarkdownReplyView:
             self._live.stop()
             self._print_ready()
         self._ticker.join()
+
+    def abandon(self) -> None:
+        self._stop_ticking.set()
+        self._live.stop()  # does nothing if it stopped already
+        if self.console.is_terminal:
+            self.console.file.write("\x1b[0m\n")  # a print cut short may have left a colour on
+            self.console.show_cursor(True)
+        self.console.file.flush()
 
     # -- drawing -------------------------------------------------------------------------------------
     def _frame(self) -> None:
@@ -385,6 +396,11 @@ class PlainReplyView:
 
     def close(self) -> None:
         self._write(self._held)
+        if not self._ends_with_newline:
+            self._stream.write("\n")
+        self._stream.flush()
+
+    def abandon(self) -> None:
         if not self._ends_with_newline:
             self._stream.write("\n")
         self._stream.flush()

@@ -34,6 +34,7 @@ from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
 from kimi_repl.display import Display
 from kimi_repl.errors import UserError
+from kimi_repl.interrupts import deliver
 from kimi_repl.sanitize import one_line
 
 PRELOAD_AFTER_SECONDS = 1.0
@@ -140,7 +141,7 @@ def _hangup_ends(session: ChatSession) -> Iterator[None]:
 
     def stop(signum: int, frame: object) -> None:
         session.exit_requested = True
-        raise KeyboardInterrupt
+        deliver()  # now, or once the conversation and its file agree again
 
     wanted = [getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)]
     try:

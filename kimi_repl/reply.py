@@ -16,11 +16,15 @@ from typing import Any
 
 from kimi_repl.client import ChatError, ContentDelta, Finished, ReasoningDelta, StreamEvent, ToolCallDelta
 from kimi_repl.context import REPLY_FLOOR
+from kimi_repl.interrupts import allowed
 from kimi_repl.render import FRAMES_PER_SECOND, ReplyView
 from kimi_repl.request import ChatRequest
 
 MAX_SEARCH_ROUNDS = 5
 """Searches one reply may run before kimi-repl stops asking (each is billed)."""
+
+MAX_TOOL_CALLS = 16
+"""Tool calls one round may ask for: each is answered in the next request, so more is a broken server."""
 
 CAUGHT_UP_SECONDS = 0.001
 """A read that waited longer than this found nothing buffered: the reader had caught up with the stream."""
@@ -117,6 +121,8 @@ class Round:
     finished: Finished | None = None
     failure: ChatError | None = None
     interrupted: bool = False
+    drawing_cut: bool = False
+    """Ctrl-C stopped the drawing of what had arrived (what arrived is kept all the same)."""
 
     @property
     def reason(self) -> str | None:
@@ -142,35 +148,41 @@ def stream_round(events: Callable[[], Any], view: ReplyView, *, gone: Callable[[
     caught_up_at: float | None = None  # when the reader last caught up with the stream (after the first words)
     events_since = 0
     try:
-        while True:
-            asked = time.monotonic()
-            event = next(stream, None)
-            if event is None:
-                break
-            arrived = time.monotonic()
-            events_since += 1
-            _take(event, view, content, reasoning, calls, result)
-            if gone():
-                result.interrupted = True
-                break
-            if arrived - asked > CAUGHT_UP_SECONDS:
-                # The reader caught up with the stream. If the stream is slow, let what comes gather until the
-                # next frame (or for GATHER_SECONDS), and read it in one go then: nothing is shown later than it
-                # would be, and a model costs a wake-up or two a frame instead of one a token.
-                slow = caught_up_at is not None and events_since < GATHER_BELOW_EVENTS_PER_SECOND * (
-                    arrived - caught_up_at
-                )
-                caught_up_at, events_since = arrived, 0
-                pause = min(view.until_next_frame(), GATHER_SECONDS) if slow else 0.0
-                if pause > 0:
-                    time.sleep(pause)
+        with allowed():
+            while True:
+                asked = time.monotonic()
+                event = next(stream, None)
+                if event is None:
+                    break
+                arrived = time.monotonic()
+                events_since += 1
+                _take(event, view, content, reasoning, calls, result)
+                if gone():
+                    result.interrupted = True
+                    break
+                if arrived - asked > CAUGHT_UP_SECONDS:
+                    # The reader caught up with the stream. If the stream is slow, let what comes gather until
+                    # the next frame (or for GATHER_SECONDS), and read it in one go then: nothing is shown later
+                    # than it would be, and a model costs a wake-up or two a frame instead of one a token.
+                    slow = caught_up_at is not None and events_since < GATHER_BELOW_EVENTS_PER_SECOND * (
+                        arrived - caught_up_at
+                    )
+                    caught_up_at, events_since = arrived, 0
+                    pause = min(view.until_next_frame(), GATHER_SECONDS) if slow else 0.0
+                    if pause > 0:
+                        time.sleep(pause)
     except KeyboardInterrupt:
         result.interrupted = True
     except ChatError as error:
         result.failure = error
     finally:
         stream.close()
-        view.close()  # never raises: a terminal that went away only sets display.gone
+        try:
+            with allowed():  # Ctrl-C may cut the drawing of a long reply short; the reply is kept whole
+                view.close()  # never raises otherwise: a terminal that went away only sets display.gone
+        except KeyboardInterrupt:
+            view.abandon()
+            result.drawing_cut = True
     result.content, result.reasoning = content.value(), reasoning.value()
     result.calls = [calls[index] for index in sorted(calls)]
     return result
@@ -191,6 +203,8 @@ def _take(
         reasoning.add(event.text)
         view.reasoning(event.text)
     elif isinstance(event, ToolCallDelta):
+        if event.position not in calls and len(calls) >= MAX_TOOL_CALLS:
+            raise ChatError(f"The server asked for more than {MAX_TOOL_CALLS} tool calls in one reply.")
         calls.setdefault(event.position, ToolCall()).add(event)
     else:
         result.finished = event
