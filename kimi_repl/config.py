@@ -6,6 +6,7 @@ Every value is checked by the same parser wherever it comes from (:mod:`kimi_rep
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -380,22 +381,47 @@ def _as_config_error(parse: Callable[[], Any]) -> Any:
 # -- folders ---------------------------------------------------------------------------------------
 
 
+def private_folder(path: Path) -> Path:
+    """``path``, a folder; each missing folder on the way to it is created readable only by the user (0700),
+    whatever the umask (``mkdir -p`` would give the ones above the last the umask's mode: 0777 under umask 000).
+
+    Raises:
+        OSError: it cannot be created, or something else is in its place.
+    """
+    missing: list[Path] = []
+    folder = path
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:  # made meanwhile, by another kimi-repl
+            continue
+        os.chmod(folder, 0o700)  # the umask can only take bits away: put them back
+    if not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+    return path
+
+
 def state_dir() -> Path:
     """The user's state folder for kimi-repl (input history), created private."""
     from platformdirs import user_state_path
 
-    path = user_state_path(APP_NAME)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_folder(user_state_path(APP_NAME))
+
+
+def data_dir() -> Path:
+    """The user's data folder for kimi-repl, created private."""
+    from platformdirs import user_data_path
+
+    return private_folder(user_data_path(APP_NAME))
 
 
 def sessions_dir() -> Path:
-    """The folder of autosaved sessions, in the user's data folder, created private."""
-    from platformdirs import user_data_path
-
-    path = user_data_path(APP_NAME) / "sessions"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    """The folder of autosaved sessions, in the user's data folder, created private (see
+    :class:`~kimi_repl.sessions.SessionStore` for the folder it refuses)."""
+    return private_folder(data_dir() / "sessions")
 
 
 def history_file() -> Path:

@@ -33,6 +33,12 @@ class Image:
         return {"type": "image_url", "image_url": {"url": f"data:{self.mime};base64,{self.data}"}}
 
 
+def title_of(text: str) -> str:
+    """The first line of ``text`` that is not blank, cut to 60 characters (and "…"), for listings."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first[:60] + ("…" if len(first) > 60 else "")
+
+
 def new_session_id(now: float | None = None) -> str:
     """A sortable, typeable id such as ``20261125-101112-a3f9``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
@@ -195,5 +201,4 @@ class Conversation:
     @property
     def title(self) -> str:
         """The first words of the first message, for session listings."""
-        first = next((turn.first_line for turn in self.turns if turn.role == "user"), "")
-        return first[:60] + ("…" if len(first) > 60 else "")
+        return next((title_of(turn.content) for turn in self.turns if turn.role == "user"), "")
