@@ -638,9 +638,22 @@ def _read_header(conversation: Conversation, record: dict[str, Any], where: str)
     return version
 
 
+def _turn_defaults(conversation: Conversation) -> dict[str, Any]:
+    """What a turn record leaves out: the settings in force (as :func:`in_force` has them, but quicker)."""
+    return {
+        "model": conversation.model,
+        "temperature": conversation.temperature,
+        "system": conversation.system,
+        "thinking": conversation.thinking,
+    }
+
+
 def _gist(turn: Turn) -> Turn:
-    """What a listing needs of ``turn``: its role, and a message's title (see :func:`title_of`)."""
-    return Turn(role=turn.role, content=title_of(turn.content) if turn.role == "user" else "", created=turn.created)
+    """``turn``, a fresh one, cut down to what a listing needs: its role, and a message's title (see
+    :func:`title_of`)."""
+    turn.content = title_of(turn.content) if turn.role == "user" else ""
+    turn.reasoning_content, turn.images, turn.searches, turn.usage, turn.spent = "", [], [], None, None
+    return turn
 
 
 def _apply(conversation: Conversation, record: dict[str, Any], place: str, pending: list[str], slim: bool) -> None:
@@ -658,7 +671,7 @@ def _apply(conversation: Conversation, record: dict[str, Any], place: str, pendi
     if event == "settings":
         apply_settings(conversation, {**in_force(conversation), **record}, place)
     elif event == "turn":
-        turn = turn_from_record({**in_force(conversation), **record}, place)
+        turn = turn_from_record({**_turn_defaults(conversation), **record}, place)
         if slim:
             turn = _gist(turn)
         if turns and turns[-1].role == turn.role:
@@ -977,23 +990,28 @@ class SessionStore:
 
     def paths(self) -> list[Path]:
         """Whatever in the folder is named like a session file, most recently changed first."""
-        found: list[tuple[float, str, Path]] = []
+        return list(self._newest_first())
+
+    def _newest_first(self) -> Iterator[Path]:
+        """:meth:`paths`, each made only when it is wanted (a big folder's listing wants a few)."""
+        found: list[tuple[float, str]] = []
         try:
             entries = list(os.scandir(self.folder))
         except OSError:
-            return []
+            return
         for entry in entries:
             if entry.name.endswith(SUFFIX):
                 with contextlib.suppress(OSError):
-                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name, Path(entry.path)))
-        return [path for _, _, path in sorted(found, reverse=True)]
+                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+        for _, name in sorted(found, reverse=True):
+            yield self.folder / name
 
     def scan(self, limit: int = 20) -> Listing:
         """The ``limit`` most recent sessions that hold something, and why each file before the last of them
         was passed over, unless it holds nothing at all (a session left empty)."""
         sessions: list[SessionInfo] = []
         problems: list[str] = []
-        for path in self.paths():
+        for path in self._newest_first():
             try:
                 result, modified = self._read(path, slim=True)
             except TranscriptError as error:
@@ -1052,7 +1070,7 @@ class SessionStore:
         plain = [n for n in needles if not escaped_in_json(n)]  # written as they are: look for them in the raw file
         found: list[tuple[SessionInfo, str]] = []
         problems: list[str] = []
-        for path in self.paths():
+        for path in self._newest_first():
             try:
                 fd, info = self._open(path)
                 try:
@@ -1103,21 +1121,44 @@ class SessionStore:
 
 
 def _mentions(fd: int, needles: list[str]) -> bool:
-    """Whether every one of ``needles`` may be somewhere in the rest of the open file ``fd`` (case-insensitive).
+    """Whether every one of ``needles`` may be somewhere in the rest of the open file ``fd`` (case-insensitive;
+    no needle spans lines, since JSON writes a line break as ``\\n``).
 
-    A line with the redaction marker may be one an older kimi-repl mangled (a key replaced inside words): it
+    A file with the redaction marker may be one an older kimi-repl mangled (a key replaced inside words): it
     may mention anything, until it is repaired.
     """
     left = set(needles)
-    for line in _lines(_chunks(fd)):
+    for block in _blocks(_chunks(fd)):
         if not left:
             break
-        if line.text is not None:
-            if _MARKER in line.text:
-                return True
-            folded = line.text.decode("utf-8", "replace").casefold()
-            left = {needle for needle in left if needle not in folded}
+        if _MARKER in block:
+            return True
+        folded = block.decode("utf-8", "replace").casefold()
+        left = {needle for needle in left if needle not in folded}
     return not left
+
+
+def _blocks(chunks: Iterable[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The bytes that ``chunks`` make up, as blocks of whole lines (a chunk's worth, give or take a line), for
+    scans that need no line numbers; a line longer than ``limit`` (which is no shorter than a chunk) is left
+    out, as :func:`_lines` leaves it."""
+    pieces: list[bytes] = []  # the line the last chunk ended in
+    size = 0
+    for chunk in chunks:
+        last = chunk.rfind(b"\n")
+        if last < 0:
+            size += len(chunk)
+            pieces = [*pieces, chunk] if size <= limit else []
+            continue
+        first = chunk.find(b"\n")
+        if size + first <= limit:
+            yield b"".join([*pieces, chunk[: last + 1]])
+        elif first < last:
+            yield chunk[first + 1 : last + 1]
+        rest = chunk[last + 1 :]
+        pieces, size = [rest], len(rest)
+    if 0 < size <= limit:
+        yield b"".join(pieces)
 
 
 def _cut(path: Path, size: int) -> None:

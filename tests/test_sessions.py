@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.files import show_sessions
 from kimi_repl.config import Settings, sessions_dir, state_dir
-from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.conversation import Conversation, Document, Turn, title_of
 from kimi_repl.files import NotPrivate, changeable_by_others
 from kimi_repl.redaction import Secret
-from kimi_repl.sessions import MAX_LINE_BYTES, SessionLock, SessionStore, _lines, load_file
+from kimi_repl.sessions import MAX_LINE_BYTES, SessionLock, SessionStore, _blocks, _lines, load_file
 from kimi_repl.transcript import REDACTED, TranscriptError, save
 from tests.conftest import CapturedDisplay
 from tests.fake_server import FakeMoonshot, Script
@@ -421,6 +424,30 @@ def test_lines_are_read_with_a_bounded_size_and_a_longer_one_is_damage_with_its_
     resumed.log.close()
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=12),
+    last_newline=st.booleans(),
+    cuts=st.lists(st.integers(0, 400), max_size=8),
+    limit=st.integers(0, 40),
+)
+def test_lines_and_blocks_are_the_same_whatever_the_chunks(
+    lines: list[bytes], last_newline: bool, cuts: list[int], limit: int
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    edges = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+    chunks = [data[a:b] for a, b in pairwise(edges)]
+    read = list(_lines(chunks, limit))
+    assert read == list(_lines([data], limit))
+    parts = data.split(b"\n")[: -1 if data.endswith(b"\n") or not data else None]
+    assert [line.text for line in read] == [line if len(line) <= limit else None for line in parts]
+    limit = max(limit, *map(len, chunks), 0)  # blocks only leave out lines that span chunks
+    kept = b"".join(
+        line.text + (b"\n" if line.newline else b"") for line in _lines(chunks, limit) if line.text is not None
+    )
+    assert b"".join(_blocks(chunks, limit)) == kept
+
+
 # -- listing never passes a session over silently ----------------------------------------------------------
 
 
@@ -579,3 +606,13 @@ def test_without_posix_owners_nothing_is_refused(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delattr(os, "getuid", raising=False)
     assert changeable_by_others(tmp_path.stat()) is None
     assert SessionStore(tmp_path, secret=None).folder == tmp_path
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list(" \t\n\r\v\f\x1c\x1d\x1e\x1f\x85\u2028\u2029\u00a0ab中")), max_size=90)
+    | st.text()
+)
+def test_a_title_is_the_first_line_that_is_not_blank_cut_to_60_characters(text: str) -> None:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    assert title_of(text) == first[:60] + ("…" if len(first) > 60 else "")
