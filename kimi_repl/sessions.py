@@ -976,7 +976,10 @@ class SessionStore:
         )
         if result.version < SESSION_VERSION or result.repaired or result.holds_key:
             if result.repaired:
-                notes.append(f"Repaired {path.name}: an older kimi-repl had written its short API key as a marker.")
+                notes.append(
+                    f"Repaired {path.name}: an older kimi-repl had put '{REDACTED}' in place of the short API key "
+                    "in it, ids and numbers too."
+                )
             try:
                 log.save_whole()
             except TranscriptError:

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from kimi_repl.conversation import Conversation, Document, Turn
 from kimi_repl.files import write_all
 from kimi_repl.redaction import REDACTED
-from kimi_repl.sessions import SESSION_VERSION, SessionLog, SessionStore, load_file, replay
+from kimi_repl.sessions import SESSION_VERSION, SessionLock, SessionLog, SessionStore, load_file, replay
 from kimi_repl.transcript import TranscriptError
 from tests.old_format import OldSessionLog
 
@@ -416,3 +416,16 @@ def test_replay_never_breaks_alternation_whatever_the_file_says(tmp_path: Path) 
     result = replay(data, "t")
     assert [(t.role, t.content) for t in result.conversation.turns] == [("user", "c"), ("assistant", "d")]
     assert result.conversation.context_start == 2
+
+
+def test_a_second_process_reads_an_old_file_it_cannot_lock_repaired_and_leaves_it_alone(tmp_path: Path) -> None:
+    log, session, _ = write_history(tmp_path, [("send", "1"), ("reply", "1"), ("send", "x")], old_key="1")
+    data = log.path.read_bytes()
+    holder = SessionLock(log.path)  # another kimi-repl has it
+    try:
+        resumed = SessionStore(tmp_path, secret=None).resume(log.path)
+        assert resumed.log is None and resumed.busy is not None
+        assert State.loaded(resumed.conversation, resumed.pending) == State.of(session)
+        assert log.path.read_bytes() == data
+    finally:
+        holder.release()
