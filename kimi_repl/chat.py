@@ -313,7 +313,8 @@ class ChatSession:
     def resume(self, path: Path) -> None:
         """Take up the saved session in ``path`` and append to it from now on.
 
-        If another kimi-repl has it open, it is forked: its turns go on in a new session, and a note says so.
+        If another kimi-repl has it open (or it is to be left as it is), it is forked: its turns go on in a new
+        session, and a note says so.
 
         Raises:
             TranscriptError: it cannot be read.
@@ -327,7 +328,7 @@ class ChatSession:
             forked_from = resumed.conversation.id
             self.adopt(resumed.conversation, pending=resumed.pending)
             self.display.warning(
-                f"⚠ Session {forked_from} is {resumed.busy}: continuing in a new session, "
+                f"⚠ Session {forked_from} {resumed.why}: continuing in a new session, "
                 f"{self.conversation.id}, forked from it."
             )
             return

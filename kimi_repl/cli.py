@@ -20,6 +20,8 @@ from kimi_repl.profile import DEFAULT_MODEL
 from kimi_repl.values import check_model_name, parse_on_off, parse_reply_tokens, parse_temperature
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kimi_repl.chat import ChatSession
 
 T = TypeVar("T")
@@ -164,8 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> int:
     from kimi_repl.chat import ChatSession
+    from kimi_repl.commands.files import report_passed_over
     from kimi_repl.config import sessions_dir
     from kimi_repl.display import Display
+    from kimi_repl.files import NotPrivate
     from kimi_repl.sessions import SessionStore
     from kimi_repl.transcript import TranscriptError
 
@@ -174,19 +178,32 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
         display.warning(note)
     if question is not None and not settings.base_url_trusted:
         display.warning(f"⚠ {settings.destination()}")
+    resuming = args.continue_ or args.resume is not None
     try:
         store: SessionStore | None = SessionStore(sessions_dir(), secret=settings.api_key)
+    except NotPrivate as error:
+        if resuming:
+            print(f"kimi-repl: {error}", file=sys.stderr)
+            return 2
+        display.warning(f"⚠ Sessions are not saved: {error}.")
+        store = None
     except OSError as error:
         display.warning(f"⚠ Sessions cannot be saved ({error.strerror or error}); /save still works.")
         store = None
     session = ChatSession(settings, display, store=store)
     try:
         resumed = False
-        if args.continue_ or args.resume is not None:
+        if resuming:
             try:
                 if store is None:
                     raise TranscriptError("there are no saved sessions to resume")
-                path = store.find(args.resume) if args.resume is not None else store.latest()
+                path: Path | None
+                if args.resume is not None:
+                    path = store.find(args.resume)
+                else:
+                    listing = store.scan(1)
+                    report_passed_over(display, listing.problems, "Not resumed")
+                    path = listing.sessions[0].path if listing.sessions else None
                 if path is not None:
                     session.resume(path)
                     resumed = True
@@ -211,16 +228,28 @@ def _list_sessions(words: list[str]) -> int:
     from kimi_repl.commands.files import show_sessions
     from kimi_repl.config import sessions_dir
     from kimi_repl.display import Display
+    from kimi_repl.files import NotPrivate
     from kimi_repl.sessions import SessionStore
 
     display = Display()
     try:
-        store = SessionStore(sessions_dir(), secret=None)
+        store = SessionStore(sessions_dir(), secret=_api_key())
+    except NotPrivate as error:
+        print(f"kimi-repl: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"kimi-repl: the sessions folder cannot be read: {error.strerror or error}", file=sys.stderr)
         return 2
     show_sessions(display, store, words)
     return 0
+
+
+def _api_key() -> str | None:
+    """The API key, if one is set: listing needs none, but a short one repairs files an older kimi-repl wrote."""
+    try:
+        return load_settings().api_key
+    except UserError:
+        return None
 
 
 def _interactive(session: ChatSession, *, resumed: bool, asked_to_continue: bool) -> int:

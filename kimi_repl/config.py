@@ -6,6 +6,7 @@ Every value is checked by the same parser wherever it comes from (:mod:`kimi_rep
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple
 
 from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.errors import UserError
-from kimi_repl.files import NotYours, read_regular_file
+from kimi_repl.files import NotPrivate, read_regular_file
 from kimi_repl.values import (
     check_api_key,
     check_model_name,
@@ -164,9 +165,9 @@ def _is_repository_root(folder: Path) -> bool:
 
 def _read_dotenv_file(path: Path) -> DotEnv:
     try:
-        data = read_regular_file(path, max_bytes=MAX_DOTENV_BYTES, kind="a .env file", error=ConfigError, own=True)
-    except NotYours as refusal:
-        return DotEnv(None, {}, (f"⚠ {path} is not read: {refusal}.",))
+        data = read_regular_file(path, max_bytes=MAX_DOTENV_BYTES, kind="a .env file", error=ConfigError, private=True)
+    except NotPrivate as refusal:
+        return DotEnv(None, {}, (f"⚠ {refusal}: it is not read{_fix(refusal, path)}.",))
     text = _decode(path, data)
     import io
 
@@ -246,10 +247,15 @@ def read_config(path: Path | None = None) -> ConfigFile:
 
 def _read_text(path: Path, kind: str, max_bytes: int) -> str:
     try:
-        data = read_regular_file(path, max_bytes=max_bytes, kind=kind, error=ConfigError, own=True)
-    except NotYours as refusal:
-        raise ConfigError(f"{path} is not used: {refusal}") from None
+        data = read_regular_file(path, max_bytes=max_bytes, kind=kind, error=ConfigError, private=True)
+    except NotPrivate as refusal:
+        raise ConfigError(f"{refusal}: it is not used{_fix(refusal, path)}") from None
     return _decode(path, data)
+
+
+def _fix(refusal: NotPrivate, path: Path) -> str:
+    """How to make a refused file usable, when it is the user's own."""
+    return f" (chmod go-w {path} makes it yours alone)" if "can be changed" in str(refusal) else ""
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -529,22 +535,47 @@ def _as_config_error(parse: Callable[[], Any]) -> Any:
 # -- folders ---------------------------------------------------------------------------------------
 
 
+def private_folder(path: Path) -> Path:
+    """``path``, a folder; each missing folder on the way to it is created readable only by the user (0700),
+    whatever the umask (``mkdir -p`` would give the ones above the last the umask's mode: 0777 under umask 000).
+
+    Raises:
+        OSError: it cannot be created, or something else is in its place.
+    """
+    missing: list[Path] = []
+    folder = path
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:  # made meanwhile, by another kimi-repl
+            continue
+        os.chmod(folder, 0o700)  # the umask can only take bits away: put them back
+    if not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+    return path
+
+
 def state_dir() -> Path:
     """The user's state folder for kimi-repl (input history), created private."""
     from platformdirs import user_state_path
 
-    path = user_state_path(APP_NAME)
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_folder(user_state_path(APP_NAME))
+
+
+def data_dir() -> Path:
+    """The user's data folder for kimi-repl, created private."""
+    from platformdirs import user_data_path
+
+    return private_folder(user_data_path(APP_NAME))
 
 
 def sessions_dir() -> Path:
-    """The folder of autosaved sessions, in the user's data folder, created private."""
-    from platformdirs import user_data_path
-
-    path = user_data_path(APP_NAME) / "sessions"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    """The folder of autosaved sessions, in the user's data folder, created private (see
+    :class:`~kimi_repl.sessions.SessionStore` for the folder it refuses)."""
+    return private_folder(data_dir() / "sessions")
 
 
 def history_file() -> Path:

@@ -7,6 +7,7 @@ Markdown transcripts. It knows nothing about files or the network.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,6 +32,18 @@ class Image:
     def part(self) -> dict[str, Any]:
         """The message part Moonshot takes: a ``data:`` URL."""
         return {"type": "image_url", "image_url": {"url": f"data:{self.mime};base64,{self.data}"}}
+
+
+_FIRST_LINE = re.compile("[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*")
+"""A line, up to where :meth:`str.splitlines` would end it."""
+
+
+def title_of(text: str) -> str:
+    """The first line of ``text`` that is not blank, cut to 60 characters (and "…"), for listings."""
+    start = len(text) - len(text.lstrip())  # blank lines are whitespace, and so are line ends
+    first = _FIRST_LINE.match(text, start)
+    line = first.group().strip() if first else ""
+    return line[:60] + ("…" if len(line) > 60 else "")
 
 
 def new_session_id(now: float | None = None) -> str:
@@ -195,5 +208,4 @@ class Conversation:
     @property
     def title(self) -> str:
         """The first words of the first message, for session listings."""
-        first = next((turn.first_line for turn in self.turns if turn.role == "user"), "")
-        return first[:60] + ("…" if len(first) > 60 else "")
+        return next((title_of(turn.content) for turn in self.turns if turn.role == "user"), "")

@@ -7,6 +7,10 @@ it is read), so Ctrl-C stops it between chunks.
 Writing: through a temporary file in the same folder, synced, then renamed into place, so a crash leaves the
 old file or the new one, never half. Only a regular file is ever replaced (not a symbolic link, a FIFO, a
 device or a folder); a replaced file keeps its permissions; a new file is readable only by its owner.
+
+Trust: a file or folder that someone other than the user (or root) could change is refused where it matters
+(sessions), as ssh's StrictModes refuses a ``~/.ssh`` others can write to. Where there are no POSIX owners and
+modes (Windows), there is nothing to check.
 """
 
 from __future__ import annotations
@@ -14,11 +18,38 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from kimi_repl.errors import UserError
 
 CHUNK_BYTES = 1 << 20
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+"""Open the file itself, never what a symbolic link points to (0 where the system has no such flag)."""
+CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | CLOEXEC
+
+
+class NotPrivate(PermissionError):
+    """A file or folder that someone other than the user could change, refused (the message says how to fix it)."""
+
+
+def changeable_by_others(info: os.stat_result) -> str | None:
+    """Why someone other than the user could change the file or folder ``info`` describes, or None.
+
+    Owned by the user or by root, and writable by neither its group nor others: None. Without POSIX owners
+    (Windows), always None.
+    """
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return None
+    if info.st_uid not in (getuid(), 0):
+        return f"belongs to user {info.st_uid}, not to you"
+    loose = info.st_mode & 0o022
+    if loose:
+        who = {0o020: "its group", 0o002: "others"}.get(loose, "its group and others")
+        return f"can be changed by {who} (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
 
 
 def kind_of(mode: int) -> str:
@@ -36,51 +67,24 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-class NotYours(UserError):
-    """A file that settles where the key goes, or what is sent, is not the user's own (``str`` says why)."""
-
-
-def ownership_problem(status: os.stat_result, path: Path) -> str | None:
-    """Why a file or folder with ``status`` must not be trusted, or None: it belongs to someone else, or others
-    can write it (ssh's ``StrictModes``). Not checked where there are no owners (Windows)."""
-    getuid = getattr(os, "getuid", None)
-    if getuid is None:
-        return None
-    if status.st_uid != getuid():
-        return f"it belongs to another user (uid {status.st_uid})"
-    if status.st_mode & 0o022 and not (stat.S_ISDIR(status.st_mode) and status.st_mode & stat.S_ISVTX):
-        return f"others can write it (chmod go-w {path} makes it yours alone)"
-    return None
-
-
-def read_regular_file(path: Path, *, max_bytes: int, kind: str, error: type[UserError], own: bool = False) -> bytes:
+def read_regular_file(path: Path, *, max_bytes: int, kind: str, error: type[UserError], private: bool = False) -> bytes:
     """The bytes of ``path``, a regular file of at most ``max_bytes``.
 
     Args:
         kind: what the file should be, for messages ("a transcript", "a document").
         error: the exception to raise.
-        own: the file must be the user's own and writable by nobody else (:class:`NotYours` otherwise).
+        private: refuse a file someone other than the user could change (a ``.env``, the config file).
 
     Raises:
         error: missing, unreadable, not a regular file, or too big (one line saying which).
-        NotYours: ``own`` and it is not.
+        NotPrivate: ``private``, and someone else could change it (``str``: the path and why).
     """
+    fd, info = open_regular(path, kind=kind, error=error)
+    why = changeable_by_others(info) if private else None
+    if why:
+        os.close(fd)
+        raise NotPrivate(f"{path} {why}")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise error(f"{path} does not exist") from None
-    except PermissionError:
-        raise error(f"{path} cannot be read (permission denied)") from None
-    except OSError as problem:
-        raise error(f"{path} cannot be read: {problem.strerror or problem}") from None
-    try:
-        status = os.fstat(fd)
-        mode = status.st_mode
-        if not stat.S_ISREG(mode):
-            raise error(f"{path} is {kind_of(mode)}, not {kind}")
-        refusal = ownership_problem(status, path) if own else None
-        if refusal:
-            raise NotYours(refusal)
         chunks: list[bytes] = []
         total = 0
         while chunk := os.read(fd, CHUNK_BYTES):
@@ -95,11 +99,53 @@ def read_regular_file(path: Path, *, max_bytes: int, kind: str, error: type[User
         os.close(fd)
 
 
-def write_file(path: Path, data: bytes, *, overwrite: bool, error: type[UserError]) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file, synced, then renamed).
+def open_regular(
+    path: Path, *, kind: str, error: type[UserError], follow_symlinks: bool = True
+) -> tuple[int, os.stat_result]:
+    """``path`` opened for reading, and what ``fstat`` says of it: a regular file, opened without blocking.
+
+    Args:
+        kind: what the file should be, for messages.
+        follow_symlinks: False refuses a symbolic link (where the system can tell).
+
+    Raises:
+        error: missing, unreadable, a symbolic link when refused, or not a regular file (one line saying which).
+    """
+    flags = _READ_FLAGS | (0 if follow_symlinks else NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise error(f"{path} does not exist") from None
+    except PermissionError:
+        raise error(f"{path} cannot be read (permission denied)") from None
+    except OSError as problem:
+        if not follow_symlinks and os.path.islink(path):  # ELOOP, or EMLINK on some systems
+            raise error(f"{path} is a symbolic link, not {kind}") from None
+        raise error(f"{path} cannot be read: {problem.strerror or problem}") from None
+    try:
+        info = os.fstat(fd)
+    except OSError as problem:
+        os.close(fd)
+        raise error(f"{path} cannot be read: {problem.strerror or problem}") from None
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise error(f"{path} is {kind_of(info.st_mode)}, not {kind}")
+    return fd, info
+
+
+def write_file(
+    path: Path,
+    data: bytes | Iterable[bytes],
+    *,
+    overwrite: bool,
+    error: type[UserError],
+    mode: int | None = None,
+) -> None:
+    """Write ``data`` (bytes, or pieces of them) to ``path`` atomically (a temporary file, synced, then renamed).
 
     Args:
         overwrite: replace ``path`` if it is a regular file; otherwise refuse if anything is there.
+        mode: the new file's permissions (by default a replaced file's own, or 0600).
 
     Raises:
         error: ``path`` exists (and ``overwrite`` is false), is not a regular file, or cannot be written.
@@ -117,7 +163,8 @@ def write_file(path: Path, data: bytes, *, overwrite: bool, error: type[UserErro
             raise error(f"{path} is {kind_of(existing.st_mode)}: only a regular file is ever replaced")
     import tempfile  # not at start-up: it pulls in shutil, random and the compressors
 
-    mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o600
+    if mode is None:
+        mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o600
     folder = path.parent
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -125,8 +172,10 @@ def write_file(path: Path, data: bytes, *, overwrite: bool, error: type[UserErro
         raise error(f"cannot write in {folder}: {problem.strerror or problem}") from None
     try:
         try:
-            write_all(fd, data)
-            os.fchmod(fd, mode)
+            for piece in [data] if isinstance(data, bytes) else data:
+                write_all(fd, piece)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -162,7 +211,7 @@ def write_all(fd: int, data: bytes) -> None:
 def _sync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` survive a power cut (best effort: not every file system allows it)."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             os.fsync(fd)
         finally:

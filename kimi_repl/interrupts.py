@@ -11,10 +11,8 @@ A closed terminal or ``kill`` (SIGHUP, SIGTERM) is delivered the same way, throu
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
-from collections.abc import Iterator
 from types import FrameType
 
 
@@ -49,37 +47,62 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
     deliver()
 
 
-@contextlib.contextmanager
-def held(*, then_raise: bool = True) -> Iterator[None]:
-    """Ctrl-C waits until the block ends.
+class held:
+    """Ctrl-C waits until the block ends (a class, not a generator: it is entered once per streamed token).
 
     Args:
         then_raise: raise a KeyboardInterrupt that arrived meanwhile once the block is done (False: drop it,
             when what it would have stopped has finished anyway).
     """
-    if not _on_main_thread():  # signals reach the main thread only: elsewhere there is nothing to hold
-        yield
-        return
-    outermost = _state.depth == 0
-    if outermost:
-        _state.pending = False
-    _state.depth += 1  # from here an interrupt through deliver() waits; the default handler is replaced next
-    allowing, _state.allowing = _state.allowing, False
-    failed = False
-    try:
-        _install()
-        yield
-    except BaseException:
-        failed = True
-        raise
-    finally:
-        _state.depth -= 1
-        _state.allowing = allowing
-        raise_now = not failed and _state.pending and may_raise()
-        if raise_now or outermost:
+
+    __slots__ = ("_active", "_allowing", "_outermost", "_then_raise")
+
+    def __init__(self, *, then_raise: bool = True) -> None:
+        self._then_raise = then_raise
+
+    def __enter__(self) -> None:
+        # Signals reach the main thread only: elsewhere there is nothing to hold.
+        self._active = threading.get_ident() == _MAIN_THREAD
+        if not self._active:
+            return
+        self._outermost = _state.depth == 0
+        if self._outermost:
+            _install()  # first: until depth counts this block, the handler raises as Python's own does
             _state.pending = False
-        if raise_now and then_raise:
+        self._allowing = _state.allowing
+        _state.allowing = False  # from here an interrupt is noted, not raised (so nothing below is cut short)
+        _state.depth += 1
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if not self._active:
+            return
+        _state.depth -= 1  # first: an interrupt landing here is still noted (or raised, outside any hold)
+        _state.allowing = self._allowing
+        raise_now = kind is None and _state.pending and may_raise()
+        if raise_now or self._outermost:
+            _state.pending = False
+        if raise_now and self._then_raise:
             raise KeyboardInterrupt
+
+
+class allowed:
+    """Ctrl-C stops the block at once, even inside a held one (and one that arrived before it, at its start)."""
+
+    __slots__ = ("_active", "_allowing")
+
+    def __enter__(self) -> None:
+        self._active = _state.depth > 0 and threading.get_ident() == _MAIN_THREAD
+        if not self._active:
+            return
+        self._allowing = _state.allowing
+        if _state.pending:
+            _state.pending = False
+            raise KeyboardInterrupt
+        _state.allowing = True  # last: an interrupt after this is inside the block, and __exit__ runs
+
+    def __exit__(self, *exception: object) -> None:
+        if self._active:
+            _state.allowing = self._allowing
 
 
 def _install() -> None:
@@ -89,21 +112,4 @@ def _install() -> None:
         signal.signal(signal.SIGINT, _on_sigint)
 
 
-def _on_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
-@contextlib.contextmanager
-def allowed() -> Iterator[None]:
-    """Ctrl-C stops the block at once, even inside a held one (and one that arrived before it, at its start)."""
-    if _state.depth == 0 or not _on_main_thread():
-        yield
-        return
-    allowing, _state.allowing = _state.allowing, True
-    try:
-        if _state.pending:
-            _state.pending = False
-            raise KeyboardInterrupt
-        yield
-    finally:
-        _state.allowing = allowing
+_MAIN_THREAD = threading.main_thread().ident

@@ -74,3 +74,20 @@ def _redact(value: Any, secret: Secret, structure: frozenset[str]) -> Any:
         items = [_redact(item, secret, structure) for item in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
+
+
+def unredact(text: str, key: str) -> str | None:
+    """``text`` with :data:`REDACTED` put back as ``key``: the inverse of what kimi-repl did before :class:`Secret`.
+
+    It replaced the key everywhere in a file's raw text (ids, numbers, JSON keys), so a file written with a
+    short key could not be read. That text holds the key nowhere but under the marker, and putting the key
+    back must give a text that the same replacement turns into ``text`` again; otherwise ``key`` is not the
+    key that was replaced, and None is returned (as when ``text`` holds no marker).
+    """
+    if not key or REDACTED not in text:
+        return None
+    pieces = text.split(REDACTED)
+    if any(key in piece for piece in pieces):
+        return None
+    restored = key.join(pieces)
+    return restored if restored.replace(key, REDACTED) == text else None

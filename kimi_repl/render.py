@@ -24,6 +24,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
 
+from kimi_repl.interrupts import held
 from kimi_repl.markdown import (
     BlockSplitter,
     CodePiece,
@@ -182,7 +183,7 @@ class MarkdownReplyView:
         return max(0.0, self._frame_at + self._frame_gap - _now())
 
     def reasoning(self, text: str) -> None:
-        with self._lock:
+        with held(), self._lock:  # the stream's thread takes the lock only while held: never left taken
             self.waiting = False
             if self._thinking_done:
                 return
@@ -200,7 +201,7 @@ class MarkdownReplyView:
                 self._frame()
 
     def content(self, text: str) -> None:
-        with self._lock:
+        with held(), self._lock:
             self.waiting = False
             self._end_thinking()
             self._ready += self.splitter.feed(text)

@@ -5,6 +5,11 @@ Both forms load back to the same turns. The Markdown form keeps each turn's meta
 text that would look like such a comment is escaped with a backslash, so no content can forge one.
 Files are untrusted input: everything read is checked against the schema, and a bad file is refused with
 one line, leaving the current conversation alone.
+
+The API key is removed from text values before anything is written (:mod:`kimi_repl.redaction`); a header
+saying ``"redaction": "values"`` marks files written so. Older files had it replaced in their raw text, ids and
+numbers included: with a short key they could not be read; they are repaired on loading when the key is known
+(:func:`~kimi_repl.redaction.unredact`).
 """
 
 from __future__ import annotations
@@ -13,12 +18,16 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kimi_repl.conversation import Conversation, Document, Image, Turn
 from kimi_repl.errors import UserError
 from kimi_repl.files import read_regular_file, write_file
+from kimi_repl.redaction import MIN_SECRET_CHARS, STRUCTURE, Secret, unredact
+from kimi_repl.redaction import REDACTED as REDACTED  # where files say the key was
 from kimi_repl.sanitize import escape_for_file, json_dumps, unescape_from_file
 from kimi_repl.values import check_model_name
 
@@ -26,7 +35,8 @@ FORMAT = "kimi-repl-transcript"
 VERSION = 2
 """2: the Markdown form escapes control, bidi and invisible characters (version 1 files still load)."""
 MAX_FILE_BYTES = 64 * 1024 * 1024
-REDACTED = "[API key removed]"
+REDACTION = "values"
+"""How the files written now redact the key: in text values only (older files say nothing)."""
 
 _MARK = "<!-- kimi-repl:"
 _ESCAPED_MARK = re.compile(r"^(\\*)<!-- kimi-repl:")
@@ -205,6 +215,7 @@ def to_json(conversation: Conversation) -> str:
     document = {
         "format": FORMAT,
         "version": VERSION,
+        "redaction": REDACTION,
         "id": conversation.id,
         "created": conversation.created,
         **settings_record(conversation),
@@ -221,17 +232,61 @@ def _context_record(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def from_json(text: str, where: str) -> Conversation:
-    """Read a JSON transcript written by :func:`to_json`.
+def from_json(text: str, where: str, *, key: str | None = None) -> Conversation:
+    """Read a JSON transcript written by :func:`to_json` (one written by an older kimi-repl with the short ``key``
+    is repaired: see :func:`repaired`).
 
     Raises:
         TranscriptError: not JSON, or not a kimi-repl transcript.
     """
+    return repaired(_from_json, text, where, key)
+
+
+def _from_json(text: str, where: str) -> tuple[Conversation, Any]:
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as error:
         raise TranscriptError(f"{where} is not valid JSON ({error})") from None
-    return _conversation_from_document(document, where)
+    return _conversation_from_document(document, where), document.get("redaction")
+
+
+OLD_REDACTION = (
+    "an older kimi-repl wrote '[API key removed]' in place of a short API key everywhere in it: run kimi-repl "
+    "with that key in MOONSHOT_API_KEY to repair it"
+)
+
+
+def repaired(
+    read: Callable[[str, str], tuple[Conversation, Any]], text: str, where: str, key: str | None
+) -> Conversation:
+    """What ``read`` makes of ``text``, a transcript; if an older kimi-repl wrote it with ``key`` (a short key,
+    replaced everywhere in the text), what it makes of the text with the key put back.
+
+    ``read`` returns the conversation and the header's ``redaction``: a file that says how it was redacted is
+    never repaired.
+
+    Raises:
+        TranscriptError: the text cannot be read, repaired or not.
+    """
+    try:
+        conversation, redaction = read(text, where)
+    except TranscriptError as error:
+        failure: TranscriptError | None = error
+    else:
+        if redaction == REDACTION:
+            return conversation
+        failure = None
+    restored = unredact(text, key) if key and len(key) < MIN_SECRET_CHARS else None
+    if restored is not None:
+        try:
+            return read(restored, where)[0]
+        except TranscriptError:
+            pass
+    if failure is None:
+        return conversation
+    if REDACTED in text:
+        raise TranscriptError(f"{failure}; {OLD_REDACTION}") from None
+    raise failure
 
 
 def _conversation_from_document(data: Any, where: str) -> Conversation:
@@ -293,6 +348,7 @@ def to_markdown(conversation: Conversation) -> str:
     header = {
         "format": FORMAT,
         "version": VERSION,
+        "redaction": REDACTION,
         "id": conversation.id,
         "created": conversation.created,
         **settings_record(conversation),
@@ -372,12 +428,17 @@ def _heading_text(turn: Turn, previous: Turn | None) -> str:
     return f"### Kimi · {turn.model or 'unknown model'} · {when}{note}{searched}"
 
 
-def from_markdown(text: str, where: str) -> Conversation:
-    """Read a Markdown transcript written by :func:`to_markdown`.
+def from_markdown(text: str, where: str, *, key: str | None = None) -> Conversation:
+    """Read a Markdown transcript written by :func:`to_markdown` (one written by an older kimi-repl with the short
+    ``key`` is repaired: see :func:`repaired`).
 
     Raises:
         TranscriptError: the text is not a kimi-repl Markdown transcript.
     """
+    return repaired(_from_markdown, text, where, key)
+
+
+def _from_markdown(text: str, where: str) -> tuple[Conversation, Any]:
     lines = text.removeprefix("\ufeff").split("\n")
     head = lines[0]
     prefix = f"{_MARK}transcript "
@@ -406,7 +467,8 @@ def from_markdown(text: str, where: str) -> Conversation:
             reasoning = _unescape(thinking, version)
         content = _unescape(body, version)
         turns.append(turn_from_record({**meta, "content": content, "reasoning_content": reasoning}, place))
-    return _conversation_from_document({**header, "turns": [turn_record(t) for t in turns]}, where)
+    conversation = _conversation_from_document({**header, "turns": [turn_record(t) for t in turns]}, where)
+    return conversation, header.get("redaction")
 
 
 def _parse_comment(text: str, where: str) -> dict[str, Any]:
@@ -422,9 +484,26 @@ def _parse_comment(text: str, where: str) -> dict[str, Any]:
 # -- files -----------------------------------------------------------------------------------------
 
 
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with the API key replaced, so no file ever holds it."""
-    return text.replace(secret, REDACTED) if secret else text
+def redacted(conversation: Conversation, secret: Secret) -> Conversation:
+    """``conversation`` with the key removed from its text values (ids, model names and pictures' data untouched):
+    a copy where something changed, else ``conversation`` itself."""
+    return _redacted(conversation, secret) if secret else conversation
+
+
+def _redacted(value: Any, secret: Secret) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for item in fields(value):
+            if item.name not in STRUCTURE:
+                old = getattr(value, item.name)
+                new = _redacted(old, secret)
+                if new is not old:
+                    changes[item.name] = new
+        return replace(value, **changes) if changes else value
+    if isinstance(value, list) and any(is_dataclass(item) for item in value):
+        items = [_redacted(item, secret) for item in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return secret.redact_value(value)
 
 
 def encode(text: str) -> bytes:
@@ -448,9 +527,10 @@ def read_text(path: Path) -> str:
 def save(conversation: Conversation, path: Path, *, overwrite: bool, secret: str | None) -> str:
     """Write ``conversation`` to ``path``: JSON for ``.json``, Markdown otherwise; return the format's name."""
     as_json = path.suffix.lower() == ".json"
-    text = to_json(conversation) if as_json else to_markdown(conversation)
+    shown = redacted(conversation, Secret(secret))
+    text = to_json(shown) if as_json else to_markdown(shown)
     try:
-        write_file(path, encode(redact(text, secret)), overwrite=overwrite, error=TranscriptError)
+        write_file(path, encode(text), overwrite=overwrite, error=TranscriptError)
     except TranscriptError as error:
         if not overwrite and str(error).endswith("already exists"):
             raise TranscriptError(f"{error}; use /save! to replace it") from None

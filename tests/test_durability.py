@@ -9,6 +9,11 @@ A random sequence of session events is written through :class:`SessionLog`. Then
 - any one write failing half-way (a full disk), or the disk staying full for a while, loses nothing once
   writing works again, and the failure is reported by that very write;
 - a second process cannot write the same session: it forks it.
+
+Every turn must come back with its own settings (model, temperature, system prompt, thinking), though turn
+records leave out the settings in force, and whole rewrites put settings records where they change. Files that
+an older kimi-repl wrote (version 2, the key replaced everywhere: :mod:`tests.old_format`) pass the same tests
+once repaired, and resuming one rewrites it as a file that passes them too.
 """
 
 from __future__ import annotations
@@ -25,15 +30,27 @@ from hypothesis import strategies as st
 
 from kimi_repl.conversation import Conversation, Document, Turn
 from kimi_repl.files import write_all
-from kimi_repl.sessions import SessionLog, SessionStore, load_file, replay
+from kimi_repl.redaction import REDACTED
+from kimi_repl.sessions import SESSION_VERSION, SessionLock, SessionLog, SessionStore, load_file, replay
 from kimi_repl.transcript import TranscriptError
+from tests.old_format import OldSessionLog
 
 # -- a model of the session: operations that ChatSession performs, in the order it performs them ----------
 
 
 Operation = tuple[str, str]
 
-KINDS = ["send", "reply"] * 4 + ["fail", "undo", "retry", "settings", "document", "clear", "context"]
+KINDS = ["send", "reply"] * 4 + [
+    "fail",
+    "undo",
+    "retry",
+    "other",
+    "settings",
+    "document",
+    "clear",
+    "context",
+    "rewrite",
+]
 operations = st.lists(
     st.tuples(
         st.sampled_from(KINDS),
@@ -52,8 +69,14 @@ class Session:
     pending: str = ""
 
 
-def apply(session: Session, log: SessionLog, operation: Operation) -> bool:
-    """Do ``operation`` to the session and record it as ChatSession does; False when it does not apply."""
+Log = SessionLog | OldSessionLog
+
+
+def apply(session: Session, log: Log, operation: Operation) -> bool:
+    """Do ``operation`` to the session and record it as ChatSession does; False when it does not apply.
+
+    ``rewrite`` rewrites the whole file, as after a failed write (not for an old log).
+    """
     kind, text = operation
     conversation = session.conversation
     turns = conversation.turns
@@ -74,8 +97,13 @@ def apply(session: Session, log: SessionLog, operation: Operation) -> bool:
         again = Turn(role="assistant", content=f"again {text}", model=conversation.model)
         conversation.replace_reply(again)
         log.turn(again)
+    elif kind == "other" and waiting:  # a reply with settings of its own, one a settings record cannot say
+        odd = Turn(role="assistant", content=f"o {text}", model=None, temperature=0.25, system=text, thinking=True)
+        conversation.add_reply(odd)
+        log.turn(odd)
     elif kind == "settings":
         conversation.model = "moonshot-v1-8k" if conversation.model == "kimi-k2.6" else "kimi-k2.6"
+        conversation.temperature = None if conversation.temperature else 0.5
         conversation.system = text or None
         conversation.thinking = not conversation.thinking
         log.settings()
@@ -88,6 +116,8 @@ def apply(session: Session, log: SessionLog, operation: Operation) -> bool:
     elif kind == "context" and len(turns) >= 2 and not waiting:
         conversation.context_start = len(turns) // 2 * 2 - 2
         log.context()
+    elif kind == "rewrite" and isinstance(log, SessionLog) and log.started:
+        log.save_whole()
     else:
         return False
     return True
@@ -97,7 +127,7 @@ def apply(session: Session, log: SessionLog, operation: Operation) -> bool:
 class State:
     """What a session file must load back to."""
 
-    turns: tuple[tuple[str, str], ...]
+    turns: tuple[tuple[str, str, str | None, float | None, str | None, bool | None], ...]
     pending: str
     model: str
     system: str | None
@@ -113,7 +143,7 @@ class State:
         pending = turns[-1].content if waiting else session.pending
         answered = turns[:-1] if waiting else turns
         return cls(
-            tuple((t.role, t.content) for t in answered),
+            tuple((t.role, t.content, t.model, t.temperature, t.system, t.thinking) for t in answered),
             pending,
             conversation.model,
             conversation.system,
@@ -127,27 +157,67 @@ class State:
         return cls.of(Session(conversation, pending))
 
 
+ID = "20261125-000000-abcd"
+OLD_KEYS = ["1", "2", "0", "-", "a", "e", "x", "k", '"', "\\", "}", ":", " ", "sk-local"]
+"""Short keys as local servers take them, and the characters that break JSON most when replaced."""
+
+
 def fresh_conversation() -> Conversation:
-    return Conversation(model="kimi-k2.6", id="20261125-000000-abcd")
+    return Conversation(model="kimi-k2.6", id=ID)
+
+
+@dataclass
+class History:
+    """(file size, state) after each write that happened since ``floor``, the size after the last whole rewrite (a
+    file is never torn inside one: it is renamed into place)."""
+
+    writes: list[tuple[int, State]]
+    floor: int = 0
+
+    def record(self, log: Log, session: Session, operation: Operation) -> None:
+        if operation[0] == "rewrite":
+            self.writes, self.floor = [], log.path.stat().st_size
+        if log.path.exists():
+            self.writes.append((log.path.stat().st_size, State.of(session)))
 
 
 def write_history(
-    folder: Path, ops: list[Operation], write: Callable[[int, bytes], None] = write_all
-) -> tuple[SessionLog, Session, list[tuple[int, State]]]:
-    """Run ``ops``; return the log, the session, and (file size, state) after each write that happened."""
+    folder: Path, ops: list[Operation], write: Callable[[int, bytes], None] = write_all, *, old_key: str | None = None
+) -> tuple[Log, Session, History]:
+    """Run ``ops``; return the log, the session, and what was written when.
+
+    With ``old_key``, the file is written the way an older kimi-repl did, with that key (:mod:`tests.old_format`).
+    """
     session = Session(fresh_conversation())
-    store = SessionStore(folder, secret=None, write=write)
-    log = store.new_log(session.conversation)
-    history: list[tuple[int, State]] = []
+    log: Log
+    if old_key is None:
+        log = SessionStore(folder, secret=None, write=write).new_log(session.conversation)
+    else:
+        log = OldSessionLog(folder / f"{ID}.jsonl", session.conversation, key=old_key)
+    history = History([])
     for operation in ops:
         try:
             if not apply(session, log, operation):
                 continue
         except TranscriptError:
             pass
-        if log.path.exists():
-            history.append((log.path.stat().st_size, State.of(session)))
+        history.record(log, session, operation)
     return log, session, history
+
+
+def check_every_cut(data: bytes, history: History, *, key: str | None = None) -> None:
+    """Cut at every byte after the last rewrite (a crash), ``data`` loads the state of the last write that was whole."""
+    for cut in range(history.floor, len(data) + 1):
+        expected = expected_at(history.writes, cut)
+        if expected is None:  # torn inside the first write: nothing, or an empty session (-c passes over it)
+            try:
+                early = replay(data[:cut], "cut", name=ID, key=key)
+            except TranscriptError:
+                continue
+            assert not early.conversation.turns and not early.pending
+            continue
+        result = replay(data[:cut], "cut", name=ID, key=key)
+        assert State.loaded(result.conversation, result.pending) == expected, f"cut at byte {cut}"
 
 
 def expected_at(history: list[tuple[int, State]], cut: int) -> State | None:
@@ -168,23 +238,31 @@ def test_a_crash_at_any_byte_loads_the_last_whole_state(tmp_path: Path, ops: lis
     folder = tmp_path / f"s{os.urandom(4).hex()}"
     folder.mkdir()
     log, session, history = write_history(folder, ops)
-    if not history:
+    if not history.writes:
         return
     data = log.path.read_bytes()
     log.close()
     whole = replay(data, "whole")
     assert State.loaded(whole.conversation, whole.pending) == State.of(session)
-    for cut in range(len(data) + 1):
-        expected = expected_at(history, cut)
-        if expected is None:  # torn inside the first write: nothing, or an empty session (-c passes over it)
-            try:
-                early = replay(data[:cut], "cut")
-            except TranscriptError:
-                continue
-            assert not early.conversation.turns and not early.pending
-            continue
-        result = replay(data[:cut], "cut")
-        assert State.loaded(result.conversation, result.pending) == expected, f"cut at byte {cut}"
+    check_every_cut(data, history)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations, key=st.sampled_from(OLD_KEYS))
+def test_an_old_file_mangled_by_a_short_key_loads_at_any_byte_once_repaired(
+    tmp_path: Path, ops: list[Operation], key: str
+) -> None:
+    folder = tmp_path / f"s{os.urandom(4).hex()}"
+    folder.mkdir()
+    log, session, history = write_history(folder, ops, old_key=key)
+    if not history.writes:
+        return
+    data = log.path.read_bytes()
+    assert key.encode() not in data.replace(REDACTED.encode(), b"")  # the old bug: the key is nowhere else
+    known = None if key in ID else key  # a key in the id is given away by the file's name; others must be known
+    whole = replay(data, "whole", name=ID, key=known)
+    assert State.loaded(whole.conversation, whole.pending) == State.of(session)
+    check_every_cut(data, history, key=known)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -192,28 +270,56 @@ def test_a_crash_at_any_byte_loads_the_last_whole_state(tmp_path: Path, ops: lis
 def test_after_a_crash_the_session_resumes_and_new_lines_never_follow_damage(
     tmp_path: Path, ops: list[Operation], more: list[Operation], where: float
 ) -> None:
+    resume_after_a_crash(tmp_path, ops, more, where, None)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=operations, more=operations, where=st.floats(0, 1), key=st.sampled_from(OLD_KEYS))
+def test_an_old_file_resumed_after_a_crash_is_rewritten_repaired_and_carries_on(
+    tmp_path: Path, ops: list[Operation], more: list[Operation], where: float, key: str
+) -> None:
+    resume_after_a_crash(tmp_path, ops, more, where, key)
+
+
+def resume_after_a_crash(
+    tmp_path: Path, ops: list[Operation], more: list[Operation], where: float, key: str | None
+) -> None:
+    """Write ``ops`` (the old way with ``key``), crash at ``where``, resume, do ``more``, crash at any byte."""
     folder = tmp_path / f"s{os.urandom(4).hex()}"
     folder.mkdir()
-    log, _, history = write_history(folder, ops)
-    if not history:
+    log, _, history = write_history(folder, ops, old_key=key)
+    if not history.writes:
         return
     data = log.path.read_bytes()
     log.close()
-    cut = history[0][0] + int(where * (len(data) - history[0][0]))
+    first = max(history.floor, history.writes[0][0])
+    cut = first + int(where * (len(data) - first))
     log.path.write_bytes(data[:cut])  # the crash
-    before = expected_at(history, cut)
+    before = expected_at(history.writes, cut)
     assert before is not None
 
-    store = SessionStore(folder, secret=None)
+    store = SessionStore(folder, secret=None if key is None or key in ID else key)  # (as for a cut, above)
     resumed = store.resume(log.path)
     assert resumed.log is not None
     assert State.loaded(resumed.conversation, resumed.pending) == before
+    if key is not None:  # rewritten at once: the current format, the marker gone with the key put back
+        rewritten = log.path.read_bytes()
+        assert b'"version": %d' % SESSION_VERSION in rewritten.split(b"\n", 1)[0]
+        assert REDACTED.encode() not in rewritten
     session = Session(resumed.conversation, resumed.pending)
     if resumed.pending:  # back to the prompt, and the file says so (as ChatSession.resume does)
         resumed.log.withdraw(resumed.pending)
+    after = History([(log.path.stat().st_size, State.of(session))], floor=log.path.stat().st_size)
     for operation in more:
-        apply(session, resumed.log, operation)
+        whole = resumed.log.dirty  # a last line without its newline: the next write rewrites the file whole
+        try:
+            if not apply(session, resumed.log, operation):
+                continue
+        except TranscriptError:
+            pass
+        after.record(resumed.log, session, ("rewrite", "") if whole else operation)
     assert State.loaded(*load_file(log.path)) == State.of(session)
+    check_every_cut(log.path.read_bytes(), after)
     resumed.log.close()
 
 
@@ -311,3 +417,16 @@ def test_replay_never_breaks_alternation_whatever_the_file_says(tmp_path: Path) 
     result = replay(data, "t")
     assert [(t.role, t.content) for t in result.conversation.turns] == [("user", "c"), ("assistant", "d")]
     assert result.conversation.context_start == 2
+
+
+def test_a_second_process_reads_an_old_file_it_cannot_lock_repaired_and_leaves_it_alone(tmp_path: Path) -> None:
+    log, session, _ = write_history(tmp_path, [("send", "1"), ("reply", "1"), ("send", "x")], old_key="1")
+    data = log.path.read_bytes()
+    holder = SessionLock(log.path)  # another kimi-repl has it
+    try:
+        resumed = SessionStore(tmp_path, secret=None).resume(log.path)
+        assert resumed.log is None and resumed.busy is not None
+        assert State.loaded(resumed.conversation, resumed.pending) == State.of(session)
+        assert log.path.read_bytes() == data
+    finally:
+        holder.release()

@@ -109,7 +109,7 @@ def test_a_planted_dotenv_cannot_redirect_the_key_or_copy_other_secrets(
         MOONSHOT_ALLOW_HTTP="1",
     )
     # the planted file is passed over (others can write it), so the default host is used: unreachable here
-    assert f"{planted} is not read: others can write it" in result.stderr
+    assert f"{planted} can be changed by its group and others (mode 0666): it is not read" in result.stderr
     assert server.requests == []
     owned = shared / ".env"
     owned.chmod(0o600)  # now it is the user's own: it still may not send the environment's key elsewhere
@@ -129,4 +129,4 @@ def test_a_planted_dotenv_cannot_redirect_the_key_or_copy_other_secrets(
     if hasattr(os, "getuid") and os.getuid() == 0:
         os.chown(owned, 65534, 65534)
         other = run(isolated_user, "-p", "hi", cwd=project, MOONSHOT_API_KEY=TEST_KEY, PYTHONPATH=HOSTS)
-        assert "belongs to another user (uid 65534)" in other.stderr
+        assert "belongs to user 65534, not to you: it is not read" in other.stderr

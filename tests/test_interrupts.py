@@ -52,7 +52,8 @@ class InterruptAt:
 
 
 def traced(action: Callable[[], object], tracer: InterruptAt) -> bool:
-    """Run ``action`` under ``tracer``; whether a KeyboardInterrupt came out of it."""
+    """Run ``action`` under ``tracer``; whether a KeyboardInterrupt came out of it. Afterwards nothing is held:
+    the next Ctrl-C works as Python's own."""
     sys.settrace(tracer)
     try:
         action()
@@ -60,6 +61,7 @@ def traced(action: Callable[[], object], tracer: InterruptAt) -> bool:
         return True
     finally:
         sys.settrace(None)
+        assert interrupts._state.depth == 0 and interrupts.may_raise(), tracer.lines[-1:]
     return False
 
 

@@ -12,17 +12,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.conversation import Conversation, Document, Image, Turn
+from kimi_repl.redaction import Secret, unredact
 from kimi_repl.sessions import SessionLog, load_file
 from kimi_repl.transcript import (
     REDACTED,
     TranscriptError,
     from_json,
     from_markdown,
+    redacted,
     save,
     to_json,
     to_markdown,
 )
+from tests.old_format import old_transcript
 
 # Text a model or a user could produce: any unicode but lone surrogates, plus markdown and our own markers.
 plain = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=120)
@@ -294,3 +297,65 @@ def test_session_files_replay_to_the_same_conversation(tmp_path: Path, conversat
         assert load_file(path) == (conversation, "")
     finally:
         log.close()
+
+
+# -- the key: text values only; what older versions wrote is repaired -------------------------------------
+
+
+def test_the_key_is_redacted_in_text_values_never_in_ids_models_or_pictures() -> None:
+    key = "kimi-k2.6-0123456789"
+    secret = Secret(key)
+    picture = Image(name=f"{key}.png", mime="image/png", data="aGVsbG8=")
+    conversation = Conversation(model="kimi-k2.6", system=f"say {key}", id=key)
+    conversation.turns = [
+        Turn(role="user", content=f"{key}?", images=[picture], model=key),
+        Turn(role="assistant", content="no", searches=[{"id": key, "query": key}], reasoning_content=key),
+    ]
+    shown = redacted(conversation, secret)
+    assert shown.id == key and shown.turns[0].model == key and shown.turns[1].searches[0]["id"] == key
+    assert shown.system == f"say {REDACTED}" and shown.turns[0].content == f"{REDACTED}?"
+    assert shown.turns[0].images[0].name == f"{REDACTED}.png" and shown.turns[0].images[0].data == "aGVsbG8="
+    assert shown.turns[1].reasoning_content == REDACTED and shown.turns[1].searches[0]["query"] == REDACTED
+    assert conversation.turns[0].content == f"{key}?", "the conversation itself is left alone"
+    assert redacted(conversation, Secret("short")) is conversation
+
+
+@pytest.mark.parametrize("key", ["1", "2", "x", "e", '"', "\\", "}", " ", "sk-local"])
+@pytest.mark.parametrize("name", ["old.json", "old.md"])
+def test_a_transcript_an_older_kimi_repl_saved_with_a_short_key_loads_repaired(
+    tmp_path: Path, key: str, name: str
+) -> None:
+    conversation = Conversation(
+        model="kimi-k2.6", temperature=0.2, system="Reply in 1 line", id="20261125-101112-a3f9", created=1764061872.5
+    )
+    conversation.turns = [
+        Turn(role="user", content='an "extra" example: 1 + 2 \\ 3', model="kimi-k2.6", created=1764061873.25),
+        Turn(role="assistant", content="3", model="kimi-k2.6", reasoning_content="easy", created=1764061874.5),
+    ]
+    path = tmp_path / name
+    path.write_text(old_transcript(conversation, as_json=name.endswith(".json"), key=key))
+    assert key not in path.read_text().replace(REDACTED, "")
+    assert load_file(path, key=key) == (conversation, "")
+
+
+def test_an_unrepairable_old_transcript_says_which_key_would_repair_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(old_transcript(conversation_with("hello"), as_json=True, key="1"))
+    with pytest.raises(TranscriptError, match="MOONSHOT_API_KEY") as caught:
+        load_file(path, key="2")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_transcript_saved_now_is_never_repaired(tmp_path: Path) -> None:
+    text = f"a literal {REDACTED} marker"
+    for name in ("new.json", "new.md"):
+        save(conversation_with(text), tmp_path / name, overwrite=False, secret=None)
+        assert load_file(tmp_path / name, key="sk-local")[0].turns[0].content == text
+
+
+def test_unredact_puts_back_only_a_key_that_was_replaced() -> None:
+    assert unredact(f"{REDACTED}0 {REDACTED}2", "1") == "10 12"
+    assert unredact(f"{REDACTED}0 12", "1") is None  # a 1 left: not the key that was replaced everywhere
+    assert unredact("no marker", "1") is None
+    assert unredact(f"k{REDACTED}y", "e") == "key"  # a key inside the marker itself
+    assert unredact(f"a{REDACTED}", "") is None

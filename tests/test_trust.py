@@ -43,7 +43,7 @@ def test_a_dotenv_owned_by_someone_else_is_not_read(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     found = find_dotenv(tmp_path / "sub")
     assert found.values == {} and found.path is None
-    assert found.notes == (f"⚠ {path} is not read: it belongs to another user (uid {OTHER_UID}).",)
+    assert found.notes == (f"⚠ {path} belongs to user {OTHER_UID}, not to you: it is not read.",)
 
 
 @needs_owners
@@ -55,7 +55,7 @@ def test_a_dotenv_others_can_write_is_not_read(tmp_path: Path, mode: int) -> Non
     assert f"chmod go-w {path}" in found.notes[0]
     with pytest.raises(ConfigError) as refused:
         load_settings(environ={}, dotenv=found)
-    assert "no API key" in str(refused.value) and f"{path} is not read" in str(refused.value)
+    assert "no API key" in str(refused.value) and f"{path} can be changed by" in str(refused.value)
 
 
 def test_the_search_stops_at_home_and_at_a_repository_root(tmp_path: Path) -> None:
@@ -148,7 +148,10 @@ def test_a_config_file_others_can_write_is_refused_in_one_line(tmp_path: Path) -
     path.chmod(0o666)
     with pytest.raises(ConfigError) as refused:
         read_config(path)
-    assert str(refused.value) == f"{path} is not used: others can write it (chmod go-w {path} makes it yours alone)"
+    assert str(refused.value) == (
+        f"{path} can be changed by its group and others (mode 0666): it is not used "
+        f"(chmod go-w {path} makes it yours alone)"
+    )
 
 
 @pytest.mark.parametrize(

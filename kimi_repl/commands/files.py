@@ -76,19 +76,36 @@ def describe_switch(session: ChatSession, what: str) -> None:
         session.display.note("Your last message never got a reply: ↑ brings it back.")
 
 
+PROBLEMS_SHOWN = 3
+
+
+def report_passed_over(display: Display, problems: list[str], what: str) -> None:
+    """Say why session files were passed over: a line each, or one line for them all when there are many."""
+    if len(problems) <= PROBLEMS_SHOWN:
+        for problem in problems:
+            display.warning(f"⚠ {what}: {problem}")
+    else:
+        display.warning(f"⚠ {what}: {len(problems)} session files, such as this one: {problems[0]}")
+
+
 def show_sessions(display: Display, store: SessionStore, words: list[str], *, current: str = "") -> None:
-    """The recent sessions, or those in which every one of ``words`` appears (with the line that matches)."""
+    """The recent sessions, or those in which every one of ``words`` appears (with the line that matches); then
+    why any file was passed over."""
     if words:
-        found = store.search(words, SESSIONS_SHOWN)
-        if not found:
+        found = store.scan_for(words, SESSIONS_SHOWN)
+        problems = found.problems
+        if not found.sessions:
             display.info(f"No session mentions {' and '.join(repr(w) for w in words)}.")
+            report_passed_over(display, problems, "Not searched")
             return
         title = f"Sessions that mention {' and '.join(repr(w) for w in words)} (/resume NUMBER or ID)"
-        infos, lines = [info for info, _ in found], [line for _, line in found]
+        infos, lines = [info for info, _ in found.sessions], [line for _, line in found.sessions]
     else:
-        infos = store.recent(SESSIONS_SHOWN)
+        listing = store.scan(SESSIONS_SHOWN)
+        infos, problems = listing.sessions, listing.problems
         if not infos:
-            display.info("No saved sessions yet.")
+            display.info("No saved sessions yet." if not problems else "No saved session can be listed.")
+            report_passed_over(display, problems, "Not listed")
             return
         title, lines = "Sessions (/resume NUMBER or ID)", [info.title for info in infos]
     rows = []
@@ -97,6 +114,7 @@ def show_sessions(display: Display, store: SessionStore, words: list[str], *, cu
         mark = " ←" if info.id == current else ""
         rows.append((str(number), info.id + mark, when, f"{info.turns} turns", info.model, line))
     display.rows(rows, title=title)
+    report_passed_over(display, problems, "Not searched" if words else "Not listed")
 
 
 def delete_session(session: ChatSession, store: SessionStore, key: str) -> None:
@@ -106,7 +124,7 @@ def delete_session(session: ChatSession, store: SessionStore, key: str) -> None:
     path = store.find(key)
     if session.log is not None and path == session.log.path:
         raise CommandError("That is the session open here: /clear first, then delete it.")
-    conversation, _ = load_file(path)
+    conversation, _ = load_file(path, key=session.settings.api_key)
     about = f"{path.stem} ({len(conversation.turns)} turns: {conversation.title or 'no messages'})"
     if not session.confirm(f"Delete session {about}?"):
         session.display.info("Nothing deleted.")
@@ -143,7 +161,7 @@ def register(registry: CommandRegistry) -> None:
         if not argument:
             raise CommandError("/load needs the PATH of a transcript.")
         path = user_path(argument)
-        conversation, pending = load_file(path)
+        conversation, pending = load_file(path, key=session.settings.api_key)
         session.adopt(conversation, pending=pending)
         describe_switch(session, f"Loaded {path}")
 
