@@ -750,6 +750,7 @@ class ChatSession:
             raise ReplyFailed("The reply ended before any answer arrived.")
         usages = [Usage.from_record(r.finished.usage if r.finished else None) for r in rounds]
         spent = [usage for usage in usages if usage is not None]
+        reported = usages[-1]  # kept in Moonshot's shape, with only the counts read (a server's extras go)
         turn = Turn(
             role="assistant",
             content=answer,
@@ -761,7 +762,7 @@ class ChatSession:
             finish_reason=reason,
             interrupted=interrupted,
             incomplete=not interrupted and reason is None,
-            usage=last.finished.usage if last.finished else None,
+            usage=reported.record() if reported is not None else None,
             spent=sum(spent, Usage()).record() if len(spent) > 1 else None,
             searches=searches,
             created=started,

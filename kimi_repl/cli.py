@@ -258,12 +258,13 @@ def _interactive(session: ChatSession, *, resumed: bool, asked_to_continue: bool
     from kimi_repl.commands import build_registry
     from kimi_repl.commands.files import describe_switch
     from kimi_repl.config import history_file
-    from kimi_repl.repl import Repl, SecretFilteringHistory
+    from kimi_repl.history import PrivateHistory
+    from kimi_repl.repl import Repl
 
     display = session.display
     history: History
     try:
-        history = SecretFilteringHistory(history_file(), session.settings.api_key)
+        history = PrivateHistory(history_file(), session.settings.api_key)
     except OSError as error:
         display.warning(f"⚠ Input history cannot be kept ({error.strerror or error}).")
         history = InMemoryHistory()

@@ -581,6 +581,6 @@ def sessions_dir() -> Path:
 def history_file() -> Path:
     """The prompt history file, created with mode 0600 so only its owner can read it."""
     path = state_dir() / "history"
-    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
     os.close(fd)
     return path

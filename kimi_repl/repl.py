@@ -21,9 +21,9 @@ from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import ThreadedCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory
 from prompt_toolkit.input import Input
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import is_dumb_terminal
@@ -35,6 +35,7 @@ from kimi_repl.config import state_dir
 from kimi_repl.display import Display
 from kimi_repl.errors import UserError
 from kimi_repl.interrupts import deliver
+from kimi_repl.pastes import Pastes, paste_bindings
 from kimi_repl.sanitize import one_line
 
 PRELOAD_AFTER_SECONDS = 1.0
@@ -47,19 +48,6 @@ STYLE = Style.from_dict(
         "warning": "ansiyellow",
     }
 )
-
-
-class SecretFilteringHistory(FileHistory):
-    """A history file that never stores a line containing the API key."""
-
-    def __init__(self, path: Path, secret: str) -> None:
-        super().__init__(str(path))
-        self._secret = secret
-
-    def store_string(self, string: str) -> None:
-        if self._secret and self._secret in string:
-            return
-        super().store_string(string)
 
 
 async def edit_buffer(buffer: Buffer, display: Display) -> None:
@@ -187,13 +175,14 @@ class Repl:
         self._notice: str | None = None  # from the background thread, shown before the next prompt
         self._warned_unsaved = False
         self._input, self._output = input, output
+        self.pastes = Pastes()
         session.confirm = self._confirm
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history if history is not None else InMemoryHistory(),
             auto_suggest=AutoSuggestFromHistory(),
             completer=ThreadedCompleter(SlashCompleter(registry, session)),
             complete_while_typing=True,
-            key_bindings=key_bindings(session.display),
+            key_bindings=merge_key_bindings([key_bindings(session.display), paste_bindings(self.pastes)]),
             multiline=True,
             prompt_continuation=lambda width, line, wrap: [("class:continuation", "… ".rjust(width))],
             style=STYLE,
@@ -202,7 +191,10 @@ class Repl:
         )
 
     def _message(self) -> FormattedText:
-        """The prompt: the model the next message goes to (read at every redraw)."""
+        """The prompt: the model the next message goes to, or the question about a big paste (read at every
+        redraw)."""
+        if self.pastes.asking is not None:
+            return FormattedText([("class:warning", self.pastes.question()), ("class:arrow", " › ")])
         return FormattedText([("class:model", self.session.model), ("class:arrow", " › ")])
 
     def banner(self) -> None:
@@ -309,7 +301,7 @@ class Repl:
                 if failures >= 3:
                     return 1
                 continue
-            self.handle(text)
+            self.handle(self.pastes.expand(text))
         return 0
 
     def _compose(self) -> None:
@@ -332,6 +324,7 @@ class Repl:
         """
         history = self.prompt_session.history
         strings = history.get_strings()
+        text = self.pastes.shorten(text)  # a long message comes back behind a marker, as a big paste does
         if not strings or strings[-1] != text:
             history.append_string(text)
 

@@ -15,7 +15,8 @@ from prompt_toolkit.output import DummyOutput
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands import build_registry
-from kimi_repl.repl import Repl, SecretFilteringHistory
+from kimi_repl.history import MAX_ENTRY_CHARS, MAX_READ_BYTES, PrivateHistory
+from kimi_repl.repl import Repl
 from tests.conftest import CapturedDisplay
 from tests.fake_server import FakeMoonshot, Script
 
@@ -34,10 +35,17 @@ def keys() -> Iterator[PipeInput]:
 
 
 def run(session: ChatSession, keys: PipeInput, typed: str, **kw: object) -> int:
-    """Type ``typed`` into a fresh REPL and run it until it exits."""
-    keys.send_text(typed)
+    """Type ``typed`` into a fresh REPL and run it until it exits (more than a pipe holds is typed from a
+    thread, as the REPL reads it)."""
     repl = Repl(session, build_registry(), input=keys, output=DummyOutput(), **kw)  # type: ignore[arg-type]
-    return repl.run()
+    if len(typed) < 32_000:
+        keys.send_text(typed)
+        return repl.run()
+    typist = threading.Thread(target=keys.send_text, args=(typed,), daemon=True)
+    typist.start()
+    status = repl.run()
+    typist.join()
+    return status
 
 
 def user_messages(server: FakeMoonshot) -> list[str]:
@@ -153,7 +161,7 @@ def test_an_internal_error_is_one_line_and_the_loop_goes_on(
 
 def test_history_file_never_stores_a_line_with_the_key(session: ChatSession, keys: PipeInput, tmp_path: Path) -> None:
     path = tmp_path / "history"
-    history = SecretFilteringHistory(path, session.settings.api_key)
+    history = PrivateHistory(path, session.settings.api_key)
     typed = "/system my key is " + session.settings.api_key + ENTER + "/model" + ENTER + CTRL_D
     run(session, keys, typed, history=history)
     text = path.read_text()
@@ -193,3 +201,52 @@ def test_ctrl_x_ctrl_e_and_edit_bring_the_editors_text_back_to_the_prompt(
     run(session, keys, "draft\x18\x05")  # Ctrl-X Ctrl-E
     typist.join()
     assert user_messages(server) == ["draft\nfrom the editor", "second\nfrom the editor"]
+
+
+def bracketed(text: str) -> str:
+    return "\x1b[200~" + text + "\x1b[201~"
+
+
+def test_a_big_paste_is_asked_about_and_kept_out_of_the_line(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot, tmp_path: Path
+) -> None:
+    big = "\n".join(f"log line {n} " + "x" * 40 for n in range(4000))  # about 200 KB
+    history = PrivateHistory(tmp_path / "history", session.settings.api_key)
+    typed = "explain: " + bracketed(big) + "q" + "y" + " thanks" + ENTER  # a key other than y/n waits
+    typed += "drop this: " + bracketed(big) + "n" + ENTER + CTRL_D
+    run(session, keys, typed, history=history)
+    first, second = user_messages(server)
+    assert first == "explain: " + big + " thanks"
+    assert second == "drop this:"
+    stored = (tmp_path / "history").read_text()
+    assert "+explain: ⟦paste 1: 214 KB, 4,000 lines⟧ thanks" in stored and len(stored) < 1000
+
+
+def test_a_paste_that_is_not_big_goes_straight_in(session: ChatSession, keys: PipeInput, server: FakeMoonshot) -> None:
+    run(session, keys, bracketed("a\r\nb") + ENTER + CTRL_D)
+    assert user_messages(server) == ["a\nb"]
+
+
+def test_the_history_file_is_bounded_in_what_it_keeps_and_reads(tmp_path: Path) -> None:
+    path = tmp_path / "history"
+    history = PrivateHistory(path, None)
+    history.store_string("small one")
+    history.store_string("x" * (MAX_ENTRY_CHARS + 1))
+    assert path.read_text().count("+") == 1
+    with path.open("ab") as handle:  # an old file that grew without limit
+        entry = b"\n# 2026-01-01\n+" + b"y" * 1000 + b"\n"
+        handle.write(entry * (3 * MAX_READ_BYTES // len(entry)))
+        handle.write(b"\n# 2026-01-02\n+the newest\n")
+    strings = list(PrivateHistory(path, None).load_history_strings())
+    assert strings[0] == "the newest" and len(strings) < MAX_READ_BYTES // 1000 + 1
+    assert path.stat().st_size <= MAX_READ_BYTES  # cut back to its newest entries
+
+
+def test_a_long_message_given_back_comes_back_behind_a_marker(
+    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+) -> None:
+    long = "z" * 150_000
+    server.script(Script(status=500, times=10))
+    run(session, keys, bracketed(long) + "y" + ENTER + UP + ENTER + CTRL_D)
+    sent = user_messages(server)
+    assert sent and all(message == long for message in sent)

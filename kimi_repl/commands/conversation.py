@@ -59,7 +59,8 @@ def register(registry: CommandRegistry) -> None:
         if not removed:
             session.display.info("Nothing to undo.")
             return
-        session.display.info(f"Removed your message “{removed[0].first_line[:40]}” and its reply.")
+        reply = " and its reply" if len(removed) > 1 else ""
+        session.display.info(f"Removed your message “{removed[0].first_line[:40]}”{reply}.")
 
     @cmd(
         "retry",

@@ -1,0 +1,95 @@
+"""Big pastes: asked about, and kept out of the input line.
+
+A bracketed paste longer than :data:`ASK_CHARS` is not put in the input line at once: the prompt asks (y
+keeps it, n or Esc drops it). A kept paste is shown in the line as a short marker, ``⟦paste 1: 2.0 MB, 40,000
+lines⟧``, and put back in its place when the message is sent, so the input line stays quick to edit and
+the history file small. Deleting the marker drops the paste.
+"""
+
+from __future__ import annotations
+
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
+
+ASK_CHARS = 100_000
+"""Pastes up to this many characters go straight into the input line (a long file of code is fine)."""
+
+
+def size(text: str) -> str:
+    """``2.0 MB, 40,000 lines`` for a message about a paste."""
+    count = len(text.encode("utf-8", errors="replace"))
+    amount = f"{count / 1_048_576:.1f} MB" if count >= 1_048_576 else f"{count / 1024:.0f} KB"
+    lines = text.count("\n") + 1
+    return f"{amount}, {lines:,} line{'s' if lines != 1 else ''}"
+
+
+class Pastes:
+    """The paste waiting for an answer, and the kept ones behind their markers."""
+
+    def __init__(self) -> None:
+        self.asking: str | None = None
+        self._kept: dict[str, str] = {}
+
+    def question(self) -> str:
+        """What the prompt asks while a paste waits."""
+        held = self.asking or ""
+        return f" Paste {size(held)}? y keeps it as one block of your message, n drops it "
+
+    def keep(self) -> str:
+        """Keep the waiting paste; return the marker that stands for it in the input line."""
+        text, self.asking = self.asking or "", None
+        marker = f"⟦paste {len(self._kept) + 1}: {size(text)}⟧"
+        self._kept[marker] = text
+        return marker
+
+    def drop(self) -> None:
+        self.asking = None
+
+    def expand(self, line: str) -> str:
+        """``line`` with each marker (its first occurrence) replaced by its paste."""
+        for marker, text in self._kept.items():
+            if marker in line:
+                line = line.replace(marker, text, 1)
+        return line
+
+    def shorten(self, text: str) -> str:
+        """``text`` as the input line may hold it: a long one kept behind a marker (a message given back)."""
+        if len(text) <= ASK_CHARS:
+            return text
+        self.asking = text
+        return self.keep()
+
+
+def paste_bindings(pastes: Pastes) -> KeyBindings:
+    """Bracketed pastes: small ones typed in, big ones asked about (y / n, Esc or Ctrl-C)."""
+    bindings = KeyBindings()
+    asking = Condition(lambda: pastes.asking is not None)
+
+    @bindings.add(Keys.BracketedPaste)
+    def paste(event: KeyPressEvent) -> None:
+        data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+        if len(data) <= ASK_CHARS:
+            event.current_buffer.insert_text(data)
+            return
+        pastes.asking = data
+        event.app.invalidate()
+
+    @bindings.add("y", filter=asking, eager=True)
+    @bindings.add("Y", filter=asking, eager=True)
+    def keep(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text(pastes.keep())
+
+    @bindings.add("n", filter=asking, eager=True)
+    @bindings.add("N", filter=asking, eager=True)
+    @bindings.add("escape", filter=asking, eager=True)
+    @bindings.add("c-c", filter=asking, eager=True)
+    def drop(event: KeyPressEvent) -> None:
+        pastes.drop()
+        event.app.invalidate()
+
+    @bindings.add(Keys.Any, filter=asking, eager=True)
+    def wait(event: KeyPressEvent) -> None:
+        """Other keys do nothing until the question is answered."""
+
+    return bindings
