@@ -354,7 +354,7 @@ class BlockSplitter:
         shown = self._partial_shown()
         last = self._partial.part(max(0, shown - budget), shown)
         if len(last) < shown:
-            last = "…" + last
+            last = _cut_start(last)
         budget -= len(last) + 1
         lines = self._lines
         tail: list[str] = []
@@ -363,7 +363,7 @@ class BlockSplitter:
             index -= 1
             line = lines[index]
             if len(line) > budget:
-                line = "…" + line[-budget:]
+                line = _cut_start(line[-budget:])
             budget -= len(line) + 1
             tail.append(line)
         tail.reverse()
@@ -401,6 +401,11 @@ class BlockSplitter:
         if _is_table(lines):
             return "\n".join(lines[:2]) + "\n"
         return ""
+
+
+def _cut_start(end: str) -> str:
+    """The ``end`` of a line, after a "…" (and without a ``|`` there, which would make a table cell of it)."""
+    return "…" + end.lstrip("|")
 
 
 def _is_table(lines: list[str]) -> bool:

@@ -176,6 +176,15 @@ def test_the_live_region_of_a_cut_block_shows_where_it_stops(clock: list[float])
     view.close()
 
 
+def test_the_live_preview_of_a_table_with_long_rows_stays_a_table(clock: list[float]) -> None:
+    _, view = terminal_view()
+    view.content("| a | b |\n|---|---|\n" + "".join(f"| {'x' * 300} {i} | {i} |\n" for i in range(200)))
+    region = plain(view.live_region.lines)
+    assert len(region) == 38 and "199" in region[-1] and not any("shown as written" in line for line in region)
+    assert view.stats.live_chars <= LIVE_SCREENS * 40 * 100 + 100
+    view.close()
+
+
 def test_a_long_list_or_quote_is_truncated_at_its_characters_too() -> None:
     splitter = BlockSplitter()
     line = "> " + "quoted words " * 1000
