@@ -512,14 +512,20 @@ def _make_safe(tokens: list[Token], *, sanitise: bool, links: bool) -> None:
 
 
 def _show_link_targets(children: list[Token]) -> list[Token]:
-    """``children`` with `` (target)`` after each link whose text is not its target: no link can pass for another."""
+    """``children`` with `` (target)`` after each link or image whose text is not its target: no link can pass for
+    another. An image is text (rich would draw it as a link, apart from its paragraph)."""
     from markdown_it.token import Token
 
     shown: list[Token] = []
     opened = -1  # where in ``shown`` the open link starts
     for token in children:
         shown.append(token)
-        if token.type == "link_open":
+        if token.type == "image":  # rich draws it apart from its paragraph, as a link: text in its place instead
+            source = str(token.attrs.get("src", ""))
+            name = token.content or source.strip("/").rsplit("/", 1)[-1]
+            target = f" ({source})" if _plain_target(token.content) != _plain_target(source) else ""
+            shown[-1] = Token("text", "", 0, content=f"🌆 {name}{target}")
+        elif token.type == "link_open":
             opened = len(shown) - 1
         elif token.type == "link_close" and opened >= 0:
             href = str(shown[opened].attrs.get("href", ""))
