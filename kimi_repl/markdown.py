@@ -8,6 +8,10 @@ lists, tables and code. So several blocks rendered together look exactly like th
 one, and a view may render whatever blocks are ready in one go. The older lines of a long code block can be
 let go before its fence closes, as :class:`CodePiece` objects that :func:`code_piece_lines` draws exactly as
 rich draws those lines of the whole block.
+
+The text is untrusted, so what is drawn is bounded whatever its size: a block past :data:`BLOCK_LINES` lines or
+:data:`BLOCK_CHARS` characters (a line past :data:`LINE_CHARS`) is drawn cut, with a note (:class:`CutBlock`),
+and text rich would leave out without a word (nesting it cannot lay out, a table too wide) is shown as written.
 """
 
 from __future__ import annotations

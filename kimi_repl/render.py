@@ -5,7 +5,8 @@ cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_rep
 work proportional to the new text). A frame is drawn when the last one is old enough (at most
 :data:`FRAMES_PER_SECOND` a second, fewer when frames are costly), and right away for the first complete
 line: the blocks finished since the last frame are rendered and printed together, once and for good, and
-the live region below them shows the end of the unfinished block, cropped to the screen. A code block
+the live region below them shows the end of the unfinished block (rendered from at most
+:data:`LIVE_SCREENS` screenfuls of its characters), cropped to the screen. A code block
 longer than the screen is printed as it streams, about once a second, all but the lines the live region
 shows, so that it scrolls into view instead of arriving whole when its fence closes. Nothing refreshes on
 its own clock while text flows: a ticker thread runs only while waiting for the first words (a spinner) or
