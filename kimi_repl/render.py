@@ -5,7 +5,8 @@ cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_rep
 work proportional to the new text). A frame is drawn when the last one is old enough (at most
 :data:`FRAMES_PER_SECOND` a second, fewer when frames are costly), and right away for the first complete
 line: the blocks finished since the last frame are rendered and printed together, once and for good, and
-the live region below them shows the end of the unfinished block, cropped to the screen. A code block
+the live region below them shows the end of the unfinished block (rendered from at most
+:data:`LIVE_SCREENS` screenfuls of its characters), cropped to the screen. A code block
 longer than the screen is printed as it streams, about once a second, all but the lines the live region
 shows, so that it scrolls into view instead of arriving whole when its fence closes. Nothing refreshes on
 its own clock while text flows: a ticker thread runs only while waiting for the first words (a spinner) or
@@ -28,9 +29,13 @@ from kimi_repl.interrupts import held
 from kimi_repl.markdown import (
     BlockSplitter,
     CodePiece,
+    CutBlock,
     MarkdownBlocks,
+    PartialLine,
     code_piece_lines,
+    cut_line,
     markdown_lines,
+    note_lines,
     reopening,
     yield_lines,
 )
@@ -48,8 +53,12 @@ streamed this long: the block of a fast reply arrives before then and is drawn w
 PRINT_CHARS = 8192
 """Finished blocks are printed in groups of about this many characters: a backlog (a burst after a stall)
 is drawn in several prints, so that rendering it never holds a big document's worth of tokens and lines."""
+LIVE_SCREENS = 2
+"""The live region renders at most about this many screenfuls of characters of the unfinished block (its end), so
+that a frame costs the same whatever the block's size."""
 THINKING_PREVIEW_LINES = 6
 THINKING_TAIL_CHARS = 2000
+THINKING_KEPT = "(kept: /save)"
 
 
 def _now() -> float:
@@ -146,6 +155,7 @@ class MarkdownReplyView:
         self._thinking_started: float | None = None
         self._thinking_done = False
         self._thinking_tail = ""  # the last characters of the reasoning, for the live preview
+        self._thinking_line = PartialLine()  # the unfinished line of reasoning (show_thinking)
         self._thinking_lines: list[str] = []  # finished lines of reasoning to print (show_thinking)
         self._region = _LiveRegion()
         self._lock = threading.Lock()  # the ticker and the stream draw in turn
@@ -187,16 +197,19 @@ class MarkdownReplyView:
             self.waiting = False
             if self._thinking_done:
                 return
-            text = for_terminal(text)
             if self._thinking_started is None:
                 self._thinking_started = _now()
                 if self.show_thinking:
                     self.console.print(Text("✻ Thinking…", style="dim bold"))
-            tail = self._thinking_tail + text
-            if self.show_thinking and "\n" in tail:
-                done, _, tail = tail.rpartition("\n")
-                self._thinking_lines.append(done)
-            self._thinking_tail = tail[-THINKING_TAIL_CHARS:]
+            if not self.show_thinking:
+                self._thinking_tail = (self._thinking_tail + text)[-THINKING_TAIL_CHARS:]
+            elif "\n" in text:  # sanitised whole lines at a time: a joiner's neighbours are known
+                head, *middle, last = text.split("\n")
+                self._thinking_line.add(head)
+                self._thinking_lines += [self._thinking_line.take(), *middle]
+                self._thinking_line.add(last)
+            else:
+                self._thinking_line.add(text)
             if _now() - self._frame_at >= self._frame_gap:
                 self._frame()
 
@@ -214,7 +227,7 @@ class MarkdownReplyView:
         with self._lock:
             self._end_thinking()
             rest = self.splitter.flush()
-            if isinstance(rest, CodePiece) or rest.strip():
+            if isinstance(rest, (CodePiece, CutBlock)) or rest.strip():
                 self._ready.append(rest)
             self._region.lines = []
             self._live.stop()
@@ -241,9 +254,7 @@ class MarkdownReplyView:
                 self._ready.append(piece)
                 self._piece_at = self._frame_at
         self._prepare()
-        if self._thinking_lines:
-            self.console.print(Text("\n".join(self._thinking_lines), style="dim italic"))
-            self._thinking_lines = []
+        self._print_thinking()
         if not self._print_ready():  # a print repaints the live region too; without one, refresh it
             self._live.refresh()
         cost = _now() - self._frame_at
@@ -255,7 +266,10 @@ class MarkdownReplyView:
         ready, self._ready = self._ready, []
         blocks: list[str] = []
         for item in ready:
-            if isinstance(item, str):
+            if isinstance(item, CutBlock):  # the start of a long block: the note about the rest comes after it
+                self._print_blocks([*blocks, item], note=item.note)
+                blocks = []
+            elif isinstance(item, str):
                 blocks.append(item)
             else:
                 self._print_blocks(blocks)
@@ -264,10 +278,12 @@ class MarkdownReplyView:
         self._print_blocks(blocks)
         return bool(ready)
 
-    def _print_blocks(self, blocks: list[str]) -> None:
-        for group in _groups(blocks, PRINT_CHARS):
+    def _print_blocks(self, blocks: list[str], *, note: str = "") -> None:
+        groups = list(_groups(blocks, PRINT_CHARS))
+        for index, group in enumerate(groups):
             self._count_print(sum(len(block) for block in group), blocks=len(group))
-            self.console.print(MarkdownBlocks(group, after=self._printed))
+            last = index == len(groups) - 1
+            self.console.print(MarkdownBlocks(group, after=self._printed, note=note if last else ""))
             self._printed = True
 
     def _print_piece(self, piece: CodePiece) -> None:
@@ -297,12 +313,15 @@ class MarkdownReplyView:
             lines = console.render_lines(Text(self._thinking_preview(), style="dim italic"), options, pad=False)
         elif self.splitter.version != self._shown_version:
             self._shown_version = self.splitter.version
-            text = self.splitter.preview(height + 2)
+            text = self.splitter.preview(height + 2, LIVE_SCREENS * height * options.max_width)
             lines = markdown_lines(console, text, options) if text.strip() else []
             if self.splitter.continues_code:
                 del lines[:1]  # the code block's top edge is printed already: this is its continuation
             elif lines and (self._printed or self._ready):
                 lines.insert(0, [])  # the blank line the block will be printed after: it does not jump
+            note = self.splitter.note
+            if note:
+                lines += note_lines(console, note, options)
             self.stats.live_renders += 1
             self.stats.live_chars += len(text)
         else:
@@ -319,11 +338,19 @@ class MarkdownReplyView:
                 self._live.refresh()
 
     def _thinking_preview(self) -> str:
-        if self.show_thinking:
-            return self._thinking_tail  # the unfinished line; finished ones are printed already
+        if self.show_thinking:  # the end of the unfinished line; finished ones are printed already
+            line = self._thinking_line
+            return for_terminal(line.part(max(0, line.length - THINKING_TAIL_CHARS), line.length))
         seconds = _now() - (self._thinking_started or _now())
-        lines = self._thinking_tail.strip().split("\n")[-THINKING_PREVIEW_LINES:]
+        lines = for_terminal(self._thinking_tail).strip().split("\n")[-THINKING_PREVIEW_LINES:]
         return f"✻ Thinking… {seconds:.0f} s\n" + "\n".join(lines)
+
+    def _print_thinking(self) -> None:
+        """Print the finished lines of reasoning (show_thinking), in groups of about :data:`PRINT_CHARS`."""
+        lines = [cut_line(for_terminal(line), THINKING_KEPT) for line in self._thinking_lines]
+        self._thinking_lines = []
+        for group in _groups(lines, PRINT_CHARS):
+            self.console.print(Text("\n".join(group), style="dim italic"))
 
     def _end_thinking(self) -> None:
         if self._thinking_started is None or self._thinking_done:
@@ -331,10 +358,10 @@ class MarkdownReplyView:
         self._thinking_done = True
         seconds = _now() - self._thinking_started
         if self.show_thinking:
-            finished = [*self._thinking_lines, self._thinking_tail] if self._thinking_tail else self._thinking_lines
-            if finished:
-                self.console.print(Text("\n".join(finished), style="dim italic"))
-            self._thinking_lines = []
+            last = self._thinking_line.take()
+            if for_terminal(last):
+                self._thinking_lines.append(last)
+            self._print_thinking()
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s", style="dim bold"))
         else:
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s (/thinking show to see it)", style="dim"))
@@ -371,7 +398,7 @@ class PlainReplyView:
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
         self._ends_with_newline = True
-        self._held = ""  # a last character whose meaning depends on the next one (a joiner, a \r)
+        self._held = ""  # the end of the last piece, whose meaning depends on the next (a joiner's neighbour, a \r)
         self.stats = RenderStats()
 
     def reasoning(self, text: str) -> None:
@@ -381,7 +408,7 @@ class PlainReplyView:
         text, self._held = self._held + text, ""
         if text.endswith(("\u200c", "\u200d")):  # a joiner: whether it stays depends on both its neighbours
             text, self._held = text[:-2], text[-2:]
-        elif text.endswith("\r"):  # perhaps half of \r\n
+        elif text and (text[-1] == "\r" or not text[-1].isascii()):  # half of \r\n, or left of a joiner
             text, self._held = text[:-1], text[-1]
         self._write(text)
 

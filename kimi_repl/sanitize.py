@@ -76,7 +76,7 @@ def json_dumps(data: Any, **options: Any) -> str:
 
 def escaped_in_json(text: str) -> bool:
     """Whether :func:`json_dumps` writes some character of ``text`` escaped (so it is not in the file as it is)."""
-    return any(ch in '"\\' for ch in text) or bool(_UNSAFE_FOR_FILES.search(text))
+    return '"' in text or "\\" in text or bool(_UNSAFE_FOR_FILES.search(text))
 
 
 def _json_escape(found: re.Match[str]) -> str:

@@ -138,6 +138,29 @@ def test_a_link_whose_text_is_not_its_target_shows_the_target() -> None:
     assert "example.com." in text and "example.com (" not in text  # same place: nothing added
 
 
+def test_an_image_whose_text_is_not_its_source_shows_the_source() -> None:
+    display = CapturedDisplay(terminal=True, width=200)
+    view = display.reply()
+    view.content("See ![https://bank.example/login](https://evil.example/x.png) and ![](https://example.com/a.png)\n")
+    view.close()
+    text = "\n".join(screen(display.output, width=200).display)
+    assert "See 🌆 https://bank.example/login (https://evil.example/x.png) and" in text
+    assert "and 🌆 a.png (https://example.com/a.png)" in text
+    assert "\x1b]8;" not in display.output  # no hyperlink hides where it leads
+
+
+def test_html_shows_as_written_with_escape_sequences_marked() -> None:
+    display = CapturedDisplay(terminal=True)
+    view = display.reply()
+    view.content("<div>\x1b[2J<b>block</b></div>\n\n")
+    view.content("Some <span title='\x1b]0;pwned\x07'>inline</span> <!-- hidden -->\n")
+    view.close()
+    assert "\x1b[2J" not in display.output and "\x1b]0" not in display.output
+    text = "\n".join(screen(display.output).display)
+    assert "<div>⟨U+001B⟩[2J<b>block</b></div>" in text
+    assert "Some <span title='⟨U+001B⟩]0;pwned⟨U+0007⟩'>inline</span> <!-- hidden -->" in text
+
+
 def test_bidi_and_zero_width_characters_do_not_reach_the_screen_in_prose() -> None:
     display = CapturedDisplay(terminal=True)
     view = display.reply()
