@@ -12,20 +12,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kimi_repl.client import ChatError, ContextTooLong, ModelNotFound, MoonshotClient
 from kimi_repl.config import Role, Settings
 from kimi_repl.context import (
     REPLY_FLOOR,
-    Trim,
     Usage,
     document_tokens,
     human,
     local_estimate,
     reply_budget,
     reply_reserve,
-    trim_to_fit,
     usage_line,
 )
 from kimi_repl.conversation import Conversation, Document, Image, Turn, new_session_id
@@ -46,11 +44,10 @@ from kimi_repl.profile import (
 from kimi_repl.request import ChatRequest, build_request
 from kimi_repl.sessions import SessionLog, SessionStore
 from kimi_repl.transcript import TranscriptError
+from kimi_repl.window import Plan, plan
 
 if TYPE_CHECKING:
     from kimi_repl.reply import Round
-
-Messages = Callable[[], list[dict[str, Any]]]
 
 
 def message_text(raw: str) -> str:
@@ -114,6 +111,9 @@ class ChatSession:
         self._autosave_failed = False
         self._model_lock = threading.Lock()  # taken only while held: an interrupt never leaves it taken
         self._search_thinking_off = False  # the server refused thinking while searching: searches go without
+        self.sent_from = 0
+        """The first turn the last request sent (turns before it were left out to fit, or compacted away)."""
+        self._pictures_named_for: str | None = None  # the model last told that pictures go as their names
         self.attachments: list[Image] = []
         """Pictures to send with the next message."""
         self.role: Role | None = settings.roles.get(settings.role) if settings.role else None
@@ -345,6 +345,8 @@ class ChatSession:
             self.model_from_server = False  # a conversation from a file names its model
             self.conversation = conversation
         self.pending_input = pending
+        self.sent_from = conversation.context_start
+        self._pictures_named_for = None
 
     def take_pending_input(self) -> str:
         """The message that never got its reply (a failed request, or a resumed session), once."""
@@ -416,7 +418,7 @@ class ChatSession:
             user = conversation.add_user(text, self.attachments)
             self._record(lambda log: log.turn(user))
             try:
-                reply = self._reply(conversation.messages, conversation.model)
+                reply = self._reply(conversation.model, conversation.turns)
             except ReplyFailed as failure:
                 self._withdraw(text)
                 self.display.error(self._with_recall(str(failure)))
@@ -452,19 +454,33 @@ class ChatSession:
 
     def _too_long_alone(self, text: str) -> str | None:
         """Why ``text`` cannot be sent at all to the current model (too long for its window, even with every
-        older turn dropped), or None. Counted here, cautiously: nothing is sent to find out."""
+        older turn left out), or None. Counted here, cautiously: nothing is sent to find out."""
         window = self.window()
         if window is None:
             return None
         conversation = self.conversation
-        message = Turn(role="user", content=text, images=self.attachments).to_message()
+        message = Turn(role="user", content=text, images=self.attachments).to_message(images=self.profile().images)
         tokens = local_estimate([*conversation.preamble(), message])
         if tokens <= window:
             return None
-        return (
-            f"Your message is about {human(tokens)} tokens: too long for {conversation.model}'s {human(window)} "
-            "window (a model with a larger one may take it). Nothing was sent."
-        )
+        return self._too_long_for(conversation.model, window, message=local_estimate([message])) + " Nothing was sent."
+
+    def _too_long_for(self, model: str, window: int, *, message: int | None = None) -> str:
+        """What does not fit ``model``'s window even alone: the documents (the way out: /file clear), the system
+        prompt, or the message (``message``: its size, when known)."""
+        conversation = self.conversation
+        documents = sum(document_tokens(d) for d in conversation.documents)
+        system = local_estimate(conversation.preamble()[:1]) if conversation.system else 0
+        room = f"{model}'s {human(window)} window"
+        larger = "a model with a larger window may take"
+        clear = "/file clear removes them" if self.interactive else "leave them out"
+        if documents > window // 2:
+            what = "Your documents" if len(conversation.documents) > 1 else "Your document"
+            return f"{what} ({human(documents)} tokens) do not fit {room}: {clear}, or {larger} them."
+        if system > window // 2:
+            return f"The system prompt ({human(system)} tokens) does not fit {room}: shorten it, or {larger} it."
+        size = f"about {human(message)} tokens" if message is not None else "too long"
+        return f"Your message is {size}: too long for {room} ({larger} it)."
 
     def retry(self, model: str | None = None) -> Turn | None:
         """Generate the last reply again (with ``model`` if given), replacing it once the new one arrived.
@@ -478,7 +494,7 @@ class ChatSession:
         previous = conversation.turns[-1]
         with held(then_raise=False):
             try:
-                reply = self._reply(lambda: conversation.messages()[:-1], model or conversation.model)
+                reply = self._reply(model or conversation.model, conversation.turns[:-1])
             except ReplyFailed as failure:
                 self.display.error(f"{failure} The previous reply is kept.")
                 return None
@@ -508,7 +524,7 @@ class ChatSession:
             return None
         with held(then_raise=False):
             try:
-                more = self._reply(conversation.messages, conversation.model, partial=True)
+                more = self._reply(conversation.model, conversation.turns, partial=True)
             except ReplyFailed as failure:
                 self.display.error(f"{failure} The reply is kept as it was.")
                 return None
@@ -522,52 +538,55 @@ class ChatSession:
         self.conversation.replace_reply(turn)
         self._record(lambda log: log.turn(turn))
 
-    def _reply(self, messages: Messages, model: str, *, partial: bool = False) -> Turn:
-        """A reply to ``messages()`` from ``model``, fitted into its window.
+    def _reply(self, model: str, turns: list[Turn], *, partial: bool = False) -> Turn:
+        """A reply to ``turns`` from ``model``, planned for its window and what it takes (:mod:`kimi_repl.window`).
 
         If the server still finds the request too long, the budget is fitted to the server's own count of
-        the input when that leaves room for an answer; otherwise old turns are dropped. Either way the
-        request is sent once more.
+        the input when that leaves room for an answer; otherwise more old turns are left out. Either way the
+        request is sent once more. Nothing is changed for later requests.
 
         Raises:
             ReplyFailed: no reply arrived.
         """
         profile = self.profile(model)
-        trim = self.fit_context(model)
-        self._report_trim(trim, model)
-        tokens = trim.tokens if trim is not None else local_estimate(messages())
+        planned = self.plan(profile, turns)
+        self._report_plan(planned, profile)
         try:
-            return self._generate(self._request(profile, messages(), tokens, partial))
+            return self._generate(self._request(profile, planned, partial))
         except ReplyFailed as failure:
             if not failure.too_long:
                 raise
             window = failure.window or profile.window
             if window is None:
                 raise
-            counted = self.client.estimate_tokens(messages(), model=model)
+            counted = self.client.estimate_tokens(planned.messages, model=model)
             # The input may fit and only the budget not: size it again from the larger count, with headroom.
-            roomier = max(counted or 0, tokens) + window // 50
+            roomier = max(counted or 0, planned.tokens) + window // 50
             if counted is not None and roomier + REPLY_FLOOR <= window:
-                return self._generate(self._request(profile, messages(), roomier, partial))
-            measured = max(counted or local_estimate(messages()), window + 1)
-            trim = trim_to_fit(self.conversation, measured=measured, window=window)
-            if not trim.dropped:
-                raise ReplyFailed(f"Your message alone is too long for {model} ({human(window)} tokens).") from None
-            self._record(lambda log: log.context())
-            self._report_trim(trim, model, refused=True)
-            return self._generate(self._request(profile, messages(), trim.tokens, partial))
+                return self._generate(self._request(profile, planned._replace(tokens=roomier), partial))
+            measured = max(counted or planned.tokens, window + 1)
+            tighter = plan(self.conversation, turns, profile, measured=measured, window=window)
+            if tighter.start == planned.start:
+                raise ReplyFailed(self._too_long_for(model, window)) from None
+            self._report_plan(tighter, profile, refused=True)
+            return self._generate(self._request(profile, tighter, partial))
 
-    def _request(
-        self, profile: ModelProfile, messages: list[dict[str, Any]], tokens: int, partial: bool
-    ) -> ChatRequest:
+    def plan(self, profile: ModelProfile, turns: list[Turn] | None = None, *, target: int | None = None) -> Plan:
+        """What a request to ``profile``'s model would carry of ``turns`` (the whole conversation by default)."""
+        conversation = self.conversation
+        turns = conversation.turns if turns is None else turns
+        count = functools.partial(self.client.estimate_tokens, model=profile.id)
+        return plan(conversation, turns, profile, count=count, hint=self._tokens_by_usage(turns), target=target)
+
+    def _request(self, profile: ModelProfile, planned: Plan, partial: bool) -> ChatRequest:
         conversation = self.conversation
         web = conversation.web
         return build_request(
-            messages,
+            planned.messages,
             profile,
             temperature=conversation.temperature,
             thinking=False if web and self._search_thinking_off else conversation.thinking,
-            budget=reply_budget(profile.window, tokens, self.settings.max_tokens),
+            budget=reply_budget(profile.window, planned.tokens, self.settings.max_tokens),
             web=web,
             partial=partial,
         )
@@ -577,56 +596,40 @@ class ChatSession:
         """``model``'s context window, from its profile."""
         return self.profile(model).window
 
-    def fit_context(self, model: str, *, target: int | None = None) -> Trim | None:
-        """Stop sending the oldest turns if the conversation would not fit ``model``'s window with room to reply.
-
-        Args:
-            target: fit into this many tokens instead (/compact).
-
-        Returns:
-            What was done, or None when the window is unknown.
-        """
-        window = self.window(model)
-        if window is None:
-            return None
-        conversation = self.conversation
-        limit = target if target is not None else window - reply_reserve(window)
-        messages = conversation.messages()
-        quick = max(local_estimate(messages), self._tokens_by_usage())
-        if quick <= limit * 0.8:  # plainly fits: no need to ask the server
-            return Trim(0, quick, True, window)
-        measured = self.client.estimate_tokens(messages, model=model) or quick
-        if measured <= limit:
-            return Trim(0, measured, True, window)
-        trim = trim_to_fit(conversation, measured=measured, window=window, target=target)
-        if trim.dropped:
-            self._record(lambda log: log.context())
-        return trim
-
-    def _tokens_by_usage(self) -> int:
+    def _tokens_by_usage(self, turns: list[Turn]) -> int:
         """The request's size judged from the last reply's usage plus what was added after it (0 if unknown)."""
-        turns = self.conversation.turns[self.conversation.context_start :]
+        turns = turns[self.conversation.context_start :]
         for index in range(len(turns) - 1, -1, -1):
             usage = Usage.from_record(turns[index].usage) if turns[index].role == "assistant" else None
             if usage is not None:
                 return usage.total + local_estimate(t.to_message() for t in turns[index + 1 :])
         return 0
 
-    def _report_trim(self, trim: Trim | None, model: str, *, refused: bool = False) -> None:
-        if trim is None or (trim.fits and not trim.dropped):
-            return
-        window = trim.window
-        if trim.dropped:
-            why = f"{model} refused the request as too long" if refused else "The conversation no longer fits"
+    def _report_plan(self, planned: Plan, profile: ModelProfile, *, refused: bool = False) -> None:
+        """Say what this request leaves out that the last one did not (or sends again), once."""
+        model, window = profile.id, planned.window
+        before, self.sent_from = self.sent_from, planned.start
+        if window is not None and planned.start > before:
+            why = f"{model} refused the request as too long" if refused else f"The conversation is too long for {model}"
             self.display.warning(
-                f"⚠ {why} ({human(window)} window): the {trim.dropped} oldest turns are not sent any more "
-                "(/history still shows them)."
+                f"⚠ {why} ({human(window)} window): the {planned.start} oldest turns are not sent with this "
+                "message (/history shows which; a model with a larger window sends them again)."
             )
-        if not trim.fits:
+        elif planned.start < before:
+            again = before - planned.start
+            self.display.note(f"The {again} older turns left out before are sent again ({model} has room for them).")
+        if window is not None and not planned.fits:
             self.display.warning(
-                f"⚠ The request is still about {human(trim.tokens)} tokens of {model}'s {human(window)}: "
+                f"⚠ The request is still about {human(planned.tokens)} tokens of {model}'s {human(window)}: "
                 "the reply may be cut short."
             )
+        if planned.named_pictures and self._pictures_named_for != model:
+            count = planned.named_pictures
+            self.display.warning(
+                f"⚠ {model} takes no pictures: the {count} picture{'s' if count != 1 else ''} in this conversation "
+                "go as their names (a model that takes pictures sees them again)."
+            )
+        self._pictures_named_for = model if planned.named_pictures else None
 
     def usage_line(self, turn: Turn) -> str | None:
         """The usage line for a reply, or None when the server reported none."""
@@ -662,6 +665,19 @@ class ChatSession:
         self.conversation.documents.clear()
         if count:
             self._record(lambda log: log.documents_cleared())
+        return count
+
+    def compact(self, start: int) -> None:
+        """Stop sending the turns before ``start`` (a choice the user makes, kept with the session)."""
+        self.conversation.context_start = start
+        self.sent_from = max(self.sent_from, start)
+        self._record(lambda log: log.context())
+
+    def uncompact(self) -> int:
+        """Send every turn again (as far as the window allows); return how many were compacted away."""
+        count, self.conversation.context_start = self.conversation.context_start, 0
+        if count:
+            self._record(lambda log: log.context())
         return count
 
     def undo(self) -> list[Turn]:

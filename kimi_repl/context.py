@@ -1,4 +1,5 @@
-"""Token accounting: what a reply used, how full the model's window is, and trimming to fit.
+"""Token accounting: what a reply used, how full the model's window is, the reply budget (what a request carries
+is planned in :mod:`kimi_repl.window`).
 
 Moonshot reports usage in ``choices[0].usage`` of the last chunk (or a top-level ``usage``); cached
 tokens come as ``cached_tokens`` or ``prompt_tokens_details.cached_tokens``, reasoning tokens as
@@ -10,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.conversation import Document, Turn
 
 REPLY_RESERVE_MAX = 8192
 """Tokens kept free for the reply, at most (a quarter of a small window)."""
@@ -177,38 +178,3 @@ def reply_budget(window: int | None, input_tokens: int, cap: int = DEFAULT_REPLY
         return cap
     room = window - input_tokens - (input_tokens // 20 + 16)
     return max(floor, min(cap, room))
-
-
-class Trim(NamedTuple):
-    """The outcome of fitting a conversation into a window."""
-
-    dropped: int
-    tokens: int
-    fits: bool
-    window: int
-
-
-def trim_to_fit(conversation: Conversation, *, measured: int, window: int, target: int | None = None) -> Trim:
-    """Stop sending the oldest exchanges until the request fits ``target`` tokens (the window less a reply's room).
-
-    The system prompt, the documents and the last user message are never dropped. Dropped turns stay in
-    the conversation (and its transcript), only no longer sent: ``conversation.context_start`` moves.
-
-    Args:
-        measured: the request's size now, as the server counted it (or estimated locally); the size of
-            each turn is estimated locally and scaled to agree with it.
-    """
-    limit = target if target is not None else window - reply_reserve(window)
-    sent = conversation.turns[conversation.context_start :]
-    local_sizes = [local_estimate([turn.to_message()]) for turn in sent]
-    local_total = local_estimate(conversation.messages())
-    scale = measured / local_total if local_total else 1.0
-    tokens = measured
-    dropped = 0
-    # Drop whole exchanges (user + reply) from the front; keep the new message, or the last exchange.
-    keep = 1 if sent and sent[-1].role == "user" else 2
-    while tokens > limit and dropped + 2 <= len(sent) - keep:
-        tokens -= int(scale * (local_sizes[dropped] + local_sizes[dropped + 1]))
-        dropped += 2
-    conversation.context_start += dropped
-    return Trim(dropped, max(tokens, 0), tokens <= limit, window)

@@ -91,12 +91,21 @@ class Turn:
         """A reply that stopped before the model was done: cut by its budget, interrupted or incomplete."""
         return self.role == "assistant" and (self.interrupted or self.incomplete or self.finish_reason == "length")
 
-    def to_message(self) -> dict[str, Any]:
-        """The OpenAI-shaped message for this turn (text, then any pictures, as a list of parts)."""
-        pictures = [image.part() for image in self.images if image.data]
+    def to_message(self, *, images: bool = True) -> dict[str, Any]:
+        """The OpenAI-shaped message for this turn: text, then any pictures, as a list of parts.
+
+        Args:
+            images: the model takes pictures; if not (or a picture's data was not kept), each is named in the
+                text instead, so the request is one the model accepts and it knows a picture was there.
+        """
+        pictures = [image.part() for image in self.images if image.data] if images else []
+        unsent = [image.name for image in self.images if not (images and image.data)]
+        content = self.content
+        if unsent:
+            content += f"\n\n[{'picture' if len(unsent) == 1 else 'pictures'} not shown here: {', '.join(unsent)}]"
         if pictures:
-            return {"role": self.role, "content": [{"type": "text", "text": self.content}, *pictures]}
-        return {"role": self.role, "content": self.content}
+            return {"role": self.role, "content": [{"type": "text", "text": content}, *pictures]}
+        return {"role": self.role, "content": content}
 
     @property
     def first_line(self) -> str:
@@ -123,8 +132,8 @@ class Conversation:
     """A system prompt, documents, the model settings, and strictly alternating user / assistant turns.
 
     A user turn is appended when it is sent and removed again if the request fails before any reply
-    arrived, so what the API sees always alternates. Turns before ``context_start`` were dropped to fit
-    the model's window: they stay here (and in the transcript) but are no longer sent.
+    arrived, so what the API sees always alternates. Turns before ``context_start`` were compacted away by
+    the user (/compact): they stay here (and in the transcript) but are not sent until /compact off.
     """
 
     model: str
@@ -144,7 +153,8 @@ class Conversation:
         return head + [{"role": "system", "content": document.content} for document in self.documents]
 
     def messages(self) -> list[dict[str, Any]]:
-        """What the API receives: the preamble, then the turns still in context."""
+        """The preamble, then the turns from ``context_start`` as they are (what a request sends is planned per
+        model: :mod:`kimi_repl.window`)."""
         return self.preamble() + [turn.to_message() for turn in self.turns[self.context_start :]]
 
     def add_user(self, content: str, images: list[Image] | None = None) -> Turn:

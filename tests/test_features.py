@@ -192,7 +192,10 @@ def test_a_picture_goes_with_the_next_message_and_survives_everything(
     placeholder = from_markdown(markdown, "t").turns[0].images[0]
     assert (placeholder.name, placeholder.data) == ("cat.png", "")
     assert placeholder.part()["type"] == "image_url"
-    assert from_markdown(markdown, "t").turns[0].to_message() == {"role": "user", "content": "what is this?"}
+    assert from_markdown(markdown, "t").turns[0].to_message() == {
+        "role": "user",
+        "content": "what is this?\n\n[picture not shown here: cat.png]",  # its data was not kept: named only
+    }
 
 
 def test_pictures_are_refused_by_a_model_that_takes_none(

@@ -37,7 +37,8 @@ def show_history(session: ChatSession, *, last: int | None = None) -> None:
         return
     title = "Conversation" if len(shown) == len(turns) else f"Conversation (last {len(shown)} of {len(turns)} turns)"
     first = len(turns) - len(shown) + 1
-    rows = turn_rows(shown, first_number=first, context_start=session.conversation.context_start)
+    left_out = max(session.conversation.context_start, session.sent_from)
+    rows = turn_rows(shown, first_number=first, context_start=left_out)
     session.display.rows(rows, title=title)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.context import Usage, human, local_estimate, session_usage
+from kimi_repl.context import Usage, human, session_usage
 from kimi_repl.profile import Thinking
 from kimi_repl.values import parse_on_off
 
@@ -44,25 +44,44 @@ def register(registry: CommandRegistry) -> None:
             of = f" of {human(window)} ({100 * used.total / window:.0f}%)" if window else ""
             rows.append(("context at the last reply", f"{human(used.total)}{of} for {conversation.model}"))
         if conversation.context_start:
-            rows.append(("not sent any more", f"the {conversation.context_start} oldest turns"))
+            rows.append(("compacted (/compact off)", f"the {conversation.context_start} oldest turns"))
+        if session.sent_from > conversation.context_start:
+            rows.append(("left out of the last request", f"the {session.sent_from} oldest turns (to fit the window)"))
         rows.append(("reply budget", f"up to {session.settings.max_tokens:,} tokens, as the window allows"))
         session.display.rows(rows, title="Usage this session")
 
-    @cmd("compact", "Stop sending the oldest turns so the conversation uses at most half the window.")
+    @cmd(
+        "compact",
+        "Stop sending the oldest turns, so the conversation uses at most half the window; 'off' sends them again.",
+        usage="[off]",
+        arguments=lambda session, argument: ["off"],
+    )
     def compact(session: ChatSession, argument: str) -> None:
         conversation = session.conversation
-        model = conversation.model
-        window = session.window()
-        if window is None:
-            raise CommandError(f"The context window of {model} is unknown, so there is nothing to measure against.")
-        trim = session.fit_context(model, target=window // 2)
-        if trim is None or not trim.dropped:
-            tokens = trim.tokens if trim else local_estimate(conversation.messages())
-            session.display.info(f"Nothing to drop: about {human(tokens)} of {human(window)} tokens in use.")
+        if argument == "off":
+            count = session.uncompact()
+            session.display.info(
+                f"The {count} oldest turns are sent again, as far as the window allows."
+                if count
+                else "Nothing is compacted."
+            )
             return
+        if argument:
+            raise CommandError(f"/compact takes nothing or 'off', not {argument!r}.")
+        profile = session.profile()
+        window = profile.window
+        if window is None:
+            raise CommandError(
+                f"The context window of {profile.id} is unknown, so there is nothing to measure against."
+            )
+        planned = session.plan(profile, target=window // 2)
+        if planned.start <= conversation.context_start:
+            session.display.info(f"Nothing to drop: about {human(planned.tokens)} of {human(window)} tokens in use.")
+            return
+        session.compact(planned.start)
         session.display.info(
-            f"The {trim.dropped} oldest turns are not sent any more (/history still shows them); "
-            f"about {human(trim.tokens)} of {human(window)} tokens in use."
+            f"The {planned.start} oldest turns are not sent any more (/history still shows them; /compact off sends "
+            f"them again); about {human(planned.tokens)} of {human(window)} tokens in use."
         )
 
     @cmd(
