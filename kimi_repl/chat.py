@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kimi_repl.client import ChatError, ContextTooLong, ModelNotFound, MoonshotClient
 from kimi_repl.config import Role, Settings
@@ -111,6 +111,9 @@ class ChatSession:
         self._autosave_failed = False
         self._model_lock = threading.Lock()  # taken only while held: an interrupt never leaves it taken
         self._search_thinking_off = False  # the server refused thinking while searching: searches go without
+        self._told_unlisted: set[str] = set()  # models the user heard the server does not list
+        self.saved_to: Path | None = None
+        """The file /save wrote last (what /save! alone replaces)."""
         self.sent_from = 0
         """The first turn the last request sent (turns before it were left out to fit, or compacted away)."""
         self._pictures_named_for: str | None = None  # the model last told that pictures go as their names
@@ -164,11 +167,13 @@ class ChatSession:
             previous, self.conversation.model = self.conversation.model, chosen
         return f"Model: {chosen} ({previous} is not offered by {self.settings.base_url})."
 
-    def unlisted_warning(self, model: str) -> str | None:
-        """A warning when the server's ``GET /models`` does not list ``model`` (None if it does, or cannot say)."""
+    def unlisted_warning(self, model: str, *, once: bool = False) -> str | None:
+        """A warning when the server's ``GET /models`` does not list ``model`` (None if it does, or cannot say, or
+        with ``once``, the user was told already)."""
         listed = self.listed_models()
-        if not listed or model in listed:
+        if not listed or model in listed or (once and model in self._told_unlisted):
             return None
+        self._told_unlisted.add(model)
         return f"⚠ {model} is not a model this server lists. {self.current_models(model)}"
 
     def current_models(self, near: str) -> str:
@@ -204,6 +209,20 @@ class ChatSession:
         self.conversation.web = on
         self._record(lambda log: log.settings())
 
+    def settings_in_force(self) -> dict[str, Any]:
+        """The conversation's model, temperature, system prompt, thinking and web choice, to restore later."""
+        conversation = self.conversation
+        names = ("model", "temperature", "system", "thinking", "web")
+        return {name: getattr(conversation, name) for name in names}
+
+    def restore_settings(self, settings: dict[str, Any]) -> None:
+        """Put back what :meth:`settings_in_force` returned (and record it, if anything changed)."""
+        if settings == self.settings_in_force():
+            return
+        for name, value in settings.items():
+            setattr(self.conversation, name, value)
+        self._record(lambda log: log.settings())
+
     # -- roles ---------------------------------------------------------------------------------------
     def apply_role(self, role: Role) -> None:
         """Take ``role``'s model, temperature, system prompt and thinking (what it sets); /role clear undoes it."""
@@ -231,9 +250,18 @@ class ChatSession:
     def clear_role(self) -> Role | None:
         """Leave the role: the settings go back to what they were before it; return the role left (or None)."""
         left, self.role = self.role, None
-        if self._before_role is not None:
+        if self._before_role is not None and left is not None:
             conversation = self.conversation
-            conversation.model, conversation.temperature, conversation.system, conversation.thinking = self._before_role
+            model, temperature, system, thinking = self._before_role
+            # Only what still holds the role's value goes back: a choice made after the role stays.
+            if left.model is not None and conversation.model == left.model:
+                conversation.model = model
+            if left.temperature is not None and conversation.temperature == left.temperature:
+                conversation.temperature = temperature
+            if left.system is not None and conversation.system == (left.system or None):
+                conversation.system = system
+            if left.thinking is not None and conversation.thinking == left.thinking:
+                conversation.thinking = thinking
             self._before_role = None
             self._record(lambda log: log.settings())
         return left
@@ -366,7 +394,8 @@ class ChatSession:
             if not self._autosave_failed:
                 self._autosave_failed = True
                 self.display.warning(
-                    f"⚠ {error}. The chat goes on; it is saved as soon as writing works again (or /save it elsewhere)."
+                    f"⚠ {error}. The chat goes on; it is saved as soon as writing works again"
+                    + self._hint(" (or /save it elsewhere).", ".")
                 )
             return
         if was_dirty and self._autosave_failed:
@@ -439,6 +468,10 @@ class ChatSession:
         except ImageError as refusal:
             return str(refusal)
         return self._too_long_alone(text)
+
+    def _hint(self, interactive: str, shell: str) -> str:
+        """The way out to name: a slash-command at the prompt, a flag or command in one-shot mode."""
+        return interactive if self.interactive else shell
 
     def _with_recall(self, message: str) -> str:
         """``message`` and, at a prompt, how to get the message back."""
@@ -571,12 +604,39 @@ class ChatSession:
             self._report_plan(tighter, profile, refused=True)
             return self._generate(self._request(profile, tighter, partial))
 
-    def plan(self, profile: ModelProfile, turns: list[Turn] | None = None, *, target: int | None = None) -> Plan:
-        """What a request to ``profile``'s model would carry of ``turns`` (the whole conversation by default)."""
+    def plan(
+        self, profile: ModelProfile, turns: list[Turn] | None = None, *, target: int | None = None, ask: bool = True
+    ) -> Plan:
+        """What a request to ``profile``'s model would carry of ``turns`` (the whole conversation by default).
+
+        Args:
+            ask: the server may be asked for the size when it is close to the limit (False: estimate locally).
+        """
         conversation = self.conversation
         turns = conversation.turns if turns is None else turns
-        count = functools.partial(self.client.estimate_tokens, model=profile.id)
+        count = functools.partial(self.client.estimate_tokens, model=profile.id) if ask else None
         return plan(conversation, turns, profile, count=count, hint=self._tokens_by_usage(turns), target=target)
+
+    def unseen_by(self, model: str) -> list[str]:
+        """What ``model`` will not see of this conversation, one warning each (for /model NAME)."""
+        profile = self.profile(model)
+        planned = self.plan(profile, ask=False)
+        warnings = []
+        pictures = planned.named_pictures
+        if pictures:
+            several = "s" if pictures != 1 else ""
+            warnings.append(f"⚠ {model} takes no pictures: the {pictures} picture{several} so far go as their names.")
+        if self.attachments and not profile.images:
+            warnings.append(
+                f"⚠ {model} takes no pictures: those attached for your next message cannot go (/image clear)."
+            )
+        left_out = planned.start - self.conversation.context_start
+        if left_out > 0 and planned.window is not None:
+            warnings.append(
+                f"⚠ {model}'s {human(planned.window)} window does not hold the whole conversation: the {left_out} "
+                "oldest turns are left out while you use it."
+            )
+        return warnings
 
     def _request(self, profile: ModelProfile, planned: Plan, partial: bool) -> ChatRequest:
         conversation = self.conversation
@@ -611,9 +671,13 @@ class ChatSession:
         before, self.sent_from = self.sent_from, planned.start
         if window is not None and planned.start > before:
             why = f"{model} refused the request as too long" if refused else f"The conversation is too long for {model}"
+            larger = self._hint(
+                "/history shows which; a model with a larger window sends them again",
+                "a model with a larger window, -m NAME, takes them all",
+            )
             self.display.warning(
                 f"⚠ {why} ({human(window)} window): the {planned.start} oldest turns are not sent with this "
-                "message (/history shows which; a model with a larger window sends them again)."
+                f"message ({larger})."
             )
         elif planned.start < before:
             again = before - planned.start
@@ -729,7 +793,8 @@ class ChatSession:
         self._search_thinking_off = True
         self.display.warning(
             f"⚠ Moonshot does not let {request.model} think while it searches, so thinking is off in requests "
-            f"that may search (/web off searches no more). It said: {failure}"
+            f"that may search ({self._hint('/web off searches no more', 'without --web it does not search')}). "
+            f"It said: {failure}"
         )
         return True
 
@@ -750,18 +815,21 @@ class ChatSession:
             if isinstance(failure, ContextTooLong):
                 raise ReplyFailed(str(failure), too_long=True, window=failure.window)
             if isinstance(failure, ModelNotFound):
+                self._told_unlisted.add(failure.model)  # the list is in this line: the warm-up need not repeat it
                 raise ReplyFailed(f"{failure} {self.current_models(failure.model)}".rstrip())
             if failure is not None:
-                searching = " (while searching the web: /web off sends without search)" if request.tools else ""
+                without = self._hint("/web off sends without search", "without --web it sends without search")
+                searching = f" (while searching the web: {without})" if request.tools else ""
                 raise ReplyFailed(f"{failure}{searching}")
             if interrupted:
                 raise ReplyFailed("Interrupted before the reply began.")
             if last.searching:
                 raise ReplyFailed(f"{model} kept searching ({len(searches)} searches) without answering.")
             if reason == "length" and reasoning:
+                off = self._hint("/thinking off", "--thinking off")
                 raise ReplyFailed(
                     f"{model} spent the whole reply budget ({request.budget:,} tokens) thinking, before any "
-                    "answer: raise it with --max-tokens, or turn thinking off with /thinking off."
+                    f"answer: raise it with --max-tokens, or turn thinking off with {off}."
                 )
             raise ReplyFailed("The reply ended before any answer arrived.")
         usages = [Usage.from_record(r.finished.usage if r.finished else None) for r in rounds]
@@ -784,9 +852,10 @@ class ChatSession:
             created=started,
             finished=time.time(),
         )
-        go_on = "/continue asks the model to go on"
+        go_on = self._hint("/continue asks the model to go on", "kimi-repl -c, then /continue, goes on")
         if any(r.drawing_cut for r in rounds) and not self.display.gone:
-            self.display.note("⏹ Drawing stopped: the whole reply is kept (/copy copies it, /save writes it).")
+            kept = self._hint("/copy copies it, /save writes it", "kimi-repl -c has it")
+            self.display.note(f"⏹ Drawing stopped: the whole reply is kept ({kept}).")
         if self.display.gone:
             pass  # nobody is there to tell: the reply is saved, marked interrupted
         elif interrupted:
@@ -799,16 +868,25 @@ class ChatSession:
                 f"the reply is incomplete and kept, marked as such ({go_on})."
             )
         elif reason == "length":
-            capped = " (--max-tokens raises it)" if request.budget >= self.settings.max_tokens else ""
-            self.display.warning(
-                f"⚠ The reply reached its budget of {request.budget:,} tokens{capped} and was cut short: {go_on}."
-            )
+            self.display.warning(f"⚠ {_why_cut(request, reported, self.settings.max_tokens)}: {go_on}.")
         elif reason == "content_filter":
             self.display.warning("⚠ Moonshot's content filter stopped the reply.")
         line = self.usage_line(turn)
         if line:
             self.display.usage(line)
         return turn
+
+
+def _why_cut(request: ChatRequest, usage: Usage | None, cap: int) -> str:
+    """Why a reply stopped at ``length``: its budget (the user's cap, or what the window left), or the model's
+    own output limit (it wrote clearly less than the budget)."""
+    if usage is not None and 0 < usage.completion < request.budget * 0.9:
+        return (
+            f"{request.model} stopped at its own output limit after {usage.completion:,} tokens (the budget was "
+            f"{request.budget:,}), and the reply was cut short"
+        )
+    why = "--max-tokens raises it" if request.budget >= cap else f"all that {request.model}'s window left"
+    return f"The reply reached its budget of {request.budget:,} tokens ({why}) and was cut short"
 
 
 def _joined(previous: Turn, more: Turn) -> Turn:

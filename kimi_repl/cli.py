@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from kimi_repl import __version__
 from kimi_repl.config import Settings, load_settings
@@ -193,6 +193,7 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
     session = ChatSession(settings, display, store=store)
     try:
         resumed = False
+        before: dict[str, Any] | None = None  # the resumed session's settings, before the flags
         if resuming:
             try:
                 if store is None:
@@ -210,9 +211,10 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
             except UserError as error:
                 print(f"kimi-repl: {error}", file=sys.stderr)
                 return 2
+            before = session.settings_in_force()
             _apply_flags(session, args)
         if question is not None:
-            return _one_shot(session, question)
+            return _one_shot(session, question, settings_before=before)
         return _interactive(session, resumed=resumed, asked_to_continue=args.continue_)
     finally:
         problem = session.flush()
@@ -317,8 +319,9 @@ def _question(args: argparse.Namespace) -> str | None:
     return _piped_input() or ""
 
 
-def _one_shot(session: ChatSession, question: str) -> int:
-    """Send one question, print the reply; 0 when it arrived whole, 1 on an API error, 130 on Ctrl-C."""
+def _one_shot(session: ChatSession, question: str, *, settings_before: dict[str, Any] | None = None) -> int:
+    """Send one question, print the reply; 0 when it arrived whole, 1 on an API error or a reply that did not
+    finish (cut short or incomplete), 130 on Ctrl-C."""
     from kimi_repl.chat import message_text
 
     text = message_text(question)
@@ -326,14 +329,17 @@ def _one_shot(session: ChatSession, question: str) -> int:
         print("kimi-repl: nothing to ask: give -p TEXT or pipe a question on standard input.", file=sys.stderr)
         return 2
     session.interactive = False
+    session.display.hints = False
     reply = session.send(text)
+    if reply is None and settings_before is not None:
+        session.restore_settings(settings_before)  # flags given with -c stay with the session only if they worked
     if session.display.gone:
         return 141  # the reader closed the pipe (| head -1): the shell's status for SIGPIPE, and nothing said
     if reply is None:
         return 1
     if reply.interrupted:
         return 130
-    return 1 if reply.incomplete else 0
+    return 1 if reply.unfinished else 0  # cut at its budget or by the model's limit, or incomplete
 
 
 def _apply_flags(session: ChatSession, args: argparse.Namespace) -> None:

@@ -73,6 +73,8 @@ class Display:
         self, console: Console | None = None, err_console: Console | None = None, *, secret: str | None = None
     ) -> None:
         self.show_thinking = False
+        self.hints = True
+        """Slash-commands may be named in what is shown (False in one-shot mode, where there are none)."""
         self.secret = Secret(secret)
         """The API key: no notice, error or table ever shows it."""
         self._out = GuardedStream(sys.stdout)
@@ -118,7 +120,9 @@ class Display:
         from kimi_repl.render import MarkdownReplyView, PlainReplyView
 
         if self.console.is_terminal:
-            return MarkdownReplyView(self.console, waiting_for=model, show_thinking=self.show_thinking, resume=resume)
+            return MarkdownReplyView(
+                self.console, waiting_for=model, show_thinking=self.show_thinking, resume=resume, hints=self.hints
+            )
         return PlainReplyView(self.console.file)
 
     def gap(self) -> None:

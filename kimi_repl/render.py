@@ -132,13 +132,20 @@ class MarkdownReplyView:
     """
 
     def __init__(
-        self, console: Console, *, waiting_for: str = "the reply", show_thinking: bool = False, resume: str = ""
+        self,
+        console: Console,
+        *,
+        waiting_for: str = "the reply",
+        show_thinking: bool = False,
+        resume: str = "",
+        hints: bool = True,
     ) -> None:
         from rich.live import Live
         from rich.spinner import Spinner
 
         self.console = console
         self.show_thinking = show_thinking
+        self.hints = hints  # slash-commands may be named (not in one-shot mode)
         self.waiting = True  # nothing has arrived yet: the live region shows a spinner
         self.spinner = Spinner("dots", Text(f"waiting for {one_line(waiting_for)}…", style="dim"), style="cyan")
         self.splitter = BlockSplitter()
@@ -364,7 +371,8 @@ class MarkdownReplyView:
             self._print_thinking()
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s", style="dim bold"))
         else:
-            self.console.print(Text(f"✻ Thought for {seconds:.1f} s (/thinking show to see it)", style="dim"))
+            hint = " (/thinking show to see it)" if self.hints else ""
+            self.console.print(Text(f"✻ Thought for {seconds:.1f} s{hint}", style="dim"))
 
 
 class _Lines:

@@ -252,7 +252,7 @@ class Repl:
             session.client.preload()
             notice = None
             if session.settings.base_url_trusted:  # else nothing goes out before the user has seen where
-                notice = session.resolve_model() or session.unlisted_warning(session.model)
+                notice = session.resolve_model() or session.unlisted_warning(session.model, once=True)
             warm_up()  # before the notice: rich is loaded here, not by the prompt's thread
             self._show_later(notice, context)
         # What is loaded now stays for good: leave it out of garbage collection. The SDK's eighty thousand

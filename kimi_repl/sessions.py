@@ -811,7 +811,7 @@ class Found(NamedTuple):
 def _info(path: Path, result: Replay, modified: float) -> SessionInfo:
     conversation, pending = result.conversation, result.pending
     title = conversation.title or title_of(pending)
-    turns = len(conversation.turns) + (1 if pending else 0)
+    turns = len(conversation.turns)  # answered turns: a message that got no reply is not one (as /sessions delete says)
     return SessionInfo(conversation.id, path, modified, title, turns, conversation.model)
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+from prompt_toolkit.utils import get_cwidth
+
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.registry import CommandError, CommandRegistry
 from kimi_repl.commands.settings import check_model_name, model_names
@@ -15,8 +19,9 @@ def turn_rows(turns: list[Turn], *, first_number: int = 1, context_start: int = 
     rows: list[tuple[str, ...]] = []
     for number, turn in enumerate(turns, first_number):
         line = turn.first_line
-        if len(line) > PREVIEW_CHARS or len(turn.content.strip().splitlines()) > 1:
-            line = line[:PREVIEW_CHARS].rstrip() + "…"
+        cut = _cut_to_width(line, PREVIEW_CHARS)
+        if cut != line or len(turn.content.strip().splitlines()) > 1:
+            line = cut.rstrip() + "…"
         who = "you" if turn.role == "user" else f"kimi ({turn.model})" if turn.model else "kimi"
         flags = (
             ("not sent", number <= context_start),
@@ -26,6 +31,16 @@ def turn_rows(turns: list[Turn], *, first_number: int = 1, context_start: int = 
         marks = ", ".join(mark for mark, on in flags if on)
         rows.append((str(number), who, line, marks))
     return rows
+
+
+def _cut_to_width(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` terminal columns (中文 takes two each)."""
+    used = 0
+    for index, ch in enumerate(text):
+        used += get_cwidth(ch)
+        if used > width:
+            return text[:index]
+    return text
 
 
 def show_history(session: ChatSession, *, last: int | None = None) -> None:
@@ -102,10 +117,9 @@ def register(registry: CommandRegistry) -> None:
             index = _block_number(number.strip(), len(blocks))
             text, what = blocks[index], f"code block {index + 1} of {len(blocks)}"
         if session.display.copy_to_clipboard(text):
-            session.display.info(
-                f"Copied {what} ({len(text)} characters) with OSC 52; if nothing arrived, your terminal blocks it "
-                "(tmux: set -g set-clipboard on)."
-            )
+            # The terminal never says whether it took it: the one common reason it does not is tmux's default.
+            tmux = " (in tmux only with set -g set-clipboard on)" if os.environ.get("TMUX") else ""
+            session.display.info(f"Copied {what} ({len(text)} characters) to the clipboard{tmux}.")
         else:
             session.display.info("Not a terminal: nothing to copy to.")
 

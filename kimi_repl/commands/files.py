@@ -59,6 +59,7 @@ def save_command(session: ChatSession, argument: str, *, overwrite: bool) -> Non
         return
     path = user_path(argument) if argument else Path(f"kimi-{conversation.id}.md")
     kind = save(conversation, path, overwrite=overwrite, secret=session.settings.api_key)
+    session.saved_to = path
     session.display.info(f"Saved {len(conversation.turns)} turns to {path} ({kind}).")
 
 
@@ -145,11 +146,16 @@ def register(registry: CommandRegistry) -> None:
     def save_(session: ChatSession, argument: str) -> None:
         save_command(session, argument, overwrite=False)
 
-    @cmd("save!", "Save like /save, replacing PATH if it exists.", usage="PATH", arguments=path_candidates)
+    @cmd(
+        "save!",
+        "Save like /save, replacing PATH if it exists (alone: the file saved last).",
+        usage="[PATH]",
+        arguments=path_candidates,
+    )
     def save_over(session: ChatSession, argument: str) -> None:
-        if not argument:
-            raise CommandError("/save! needs the PATH to replace.")
-        save_command(session, argument, overwrite=True)
+        if not argument and session.saved_to is None:
+            raise CommandError("/save! needs the PATH to replace (alone, it replaces the file saved last).")
+        save_command(session, argument or str(session.saved_to), overwrite=True)
 
     @cmd(
         "load",

@@ -50,14 +50,19 @@ def register(registry: CommandRegistry) -> None:
         if argument:
             session.set_model(check_model_name(argument))
         with session.display.working("Asking the server about its models…"):
+            chosen = session.resolve_model()  # the default from the server first: one answer, not two
             about = session.describe_model()
             warning = session.unlisted_warning(argument) if argument else None
+        if chosen:
+            session.display.note(chosen)
         session.display.info(f"Model: {about}" + (" (from the next message on)" if argument else ""))
         destination = session.settings.destination()
         if destination:
             session.display.note(destination)
         if warning:
             session.display.warning(warning)
+        for unseen in session.unseen_by(session.model) if argument else ():
+            session.display.warning(unseen)
 
     @cmd("models", "List the models the server offers, with what each can do.")
     def models(session: ChatSession, argument: str) -> None:
@@ -87,7 +92,11 @@ def register(registry: CommandRegistry) -> None:
             try:
                 session.set_temperature(parse_temperature(argument))
             except ValueError as error:
-                raise CommandError(f"{error}; it stays {session.describe_temperature()}.") from None
+                now = session.describe_temperature()
+                fixed = session.profile().fixed_sampling  # then what is in force is a sentence, not a number
+                raise CommandError(
+                    f"{error}. Nothing changed: {now}." if fixed else f"{error}; it stays {now}."
+                ) from None
         session.display.info(f"Temperature: {session.describe_temperature()}")
 
     def role_names(session: ChatSession, argument: str) -> Iterable[str]:
