@@ -7,7 +7,9 @@ the request builder's (``request.py``), and the wire the client's (``client.py``
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -112,6 +114,8 @@ class ChatSession:
         self._model_lock = threading.Lock()  # taken only while held: an interrupt never leaves it taken
         self._search_thinking_off = False  # the server refused thinking while searching: searches go without
         self._told_unlisted: set[str] = set()  # models the user heard the server does not list
+        self.listed: list[Path] = []
+        """The sessions /sessions showed last, in order: what /resume NUMBER names."""
         self.saved_to: Path | None = None
         """The file /save wrote last (what /save! alone replaces)."""
         self.sent_from = 0
@@ -362,6 +366,8 @@ class ChatSession:
             return
         self._switch(resumed.conversation, resumed.pending)
         self.log = resumed.log
+        with contextlib.suppress(OSError):
+            os.utime(path)  # the session taken up last is the one -c continues
         if resumed.pending:  # it goes back to the prompt: the file says so too, so the two never differ
             self._record(lambda log: log.withdraw(resumed.pending))
 
@@ -868,7 +874,8 @@ class ChatSession:
                 f"the reply is incomplete and kept, marked as such ({go_on})."
             )
         elif reason == "length":
-            self.display.warning(f"⚠ {_why_cut(request, reported, self.settings.max_tokens)}: {go_on}.")
+            raise_it = self._hint("kimi-repl --max-tokens N raises it", "--max-tokens N raises it")
+            self.display.warning(f"⚠ {_why_cut(request, reported, self.settings.max_tokens, raise_it)}: {go_on}.")
         elif reason == "content_filter":
             self.display.warning("⚠ Moonshot's content filter stopped the reply.")
         line = self.usage_line(turn)
@@ -877,7 +884,7 @@ class ChatSession:
         return turn
 
 
-def _why_cut(request: ChatRequest, usage: Usage | None, cap: int) -> str:
+def _why_cut(request: ChatRequest, usage: Usage | None, cap: int, raise_it: str) -> str:
     """Why a reply stopped at ``length``: its budget (the user's cap, or what the window left), or the model's
     own output limit (it wrote clearly less than the budget)."""
     if usage is not None and 0 < usage.completion < request.budget * 0.9:
@@ -885,7 +892,7 @@ def _why_cut(request: ChatRequest, usage: Usage | None, cap: int) -> str:
             f"{request.model} stopped at its own output limit after {usage.completion:,} tokens (the budget was "
             f"{request.budget:,}), and the reply was cut short"
         )
-    why = "--max-tokens raises it" if request.budget >= cap else f"all that {request.model}'s window left"
+    why = raise_it if request.budget >= cap else f"all that {request.model}'s window left"
     return f"The reply reached its budget of {request.budget:,} tokens ({why}) and was cut short"
 
 

@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a plain http:// base URL on another machine (the key then crosses the network unencrypted)",
     )
     parser.add_argument("-p", "--prompt", help="ask one question, print the reply and exit")
+    parser.add_argument("words", nargs="*", metavar="QUESTION", help="the same as -p QUESTION (quote it)")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("-c", "--continue", dest="continue_", action="store_true", help="resume the latest session")
     resume.add_argument("-r", "--resume", metavar="ID", help="resume the session ID (see /sessions)")
@@ -242,7 +243,7 @@ def _list_sessions(words: list[str]) -> int:
     except OSError as error:
         print(f"kimi-repl: the sessions folder cannot be read: {error.strerror or error}", file=sys.stderr)
         return 2
-    show_sessions(display, store, words)
+    show_sessions(display, store, words, shell=True)
     return 0
 
 
@@ -309,7 +310,12 @@ def _piped_input() -> str | None:
 
 
 def _question(args: argparse.Namespace) -> str | None:
-    """The one-shot question (-p, piped input, or both: the prompt then the input), or None for the REPL."""
+    """The one-shot question (-p, words after the flags, piped input, or a prompt then the input), or None for
+    the REPL."""
+    if args.words:
+        if args.prompt is not None:
+            raise UsageError("give the question once: with -p, or as words after the flags, not both")
+        args.prompt = " ".join(args.words)
     if args.prompt is not None:
         prompt: str = args.prompt
         piped = _piped_input()

@@ -120,6 +120,7 @@ class MoonshotClient:
         self._sdk: OpenAI | None = None
         self._models: list[dict[str, Any]] | None = None
         self._models_error: str | None = None
+        self._models_failed_at = 0.0
         self._sdk_lock = threading.Lock()
         self._models_lock = threading.Lock()
         self.budget_field = BUDGET_FIELD
@@ -284,8 +285,8 @@ class MoonshotClient:
         model names are left out, and at most :data:`MAX_MODELS` are kept, each with only the fields read.
 
         Args:
-            retry_failed: ask again after an earlier failure (False for Tab completion, which must not
-                wait on a server that is down).
+            retry_failed: ask again after an earlier failure (False for Tab completion and notices, which must
+                not wait on a server that is down: they ask again only :data:`MODELS_RETRY_SECONDS` later).
 
         Raises:
             ChatError: the request failed (now, or earlier when ``retry_failed`` is False).
@@ -297,17 +298,19 @@ class MoonshotClient:
             if self._models is None:
                 import openai
 
-                if self._models_error is not None and not retry_failed:
+                recent = time.monotonic() - self._models_failed_at < MODELS_RETRY_SECONDS
+                if self._models_error is not None and not retry_failed and recent:
                     raise ChatError(self._models_error)
                 try:
-                    with allowed(), self.sdk.models.with_streaming_response.list() as response:
+                    quick = self.sdk.with_options(max_retries=0, timeout=min(self.settings.timeout, MODELS_TIMEOUT))
+                    with allowed(), quick.models.with_streaming_response.list() as response:
                         body = _read_bounded(response.iter_bytes(), MAX_MODELS_BYTES)
                     self._models = _model_entries(body)
                 except openai.APIError as error:
-                    self._models_error = self.describe(error)
+                    self._models_error, self._models_failed_at = self.describe(error), time.monotonic()
                     raise ChatError(self._models_error) from None
                 except ChatError as error:
-                    self._models_error = str(error)
+                    self._models_error, self._models_failed_at = str(error), time.monotonic()
                     raise
             return self._models
 
@@ -522,6 +525,10 @@ def _tool_call_delta(call: dict[str, Any]) -> ToolCallDelta:
 MAX_FINISH_REASON = 40
 MAX_MODELS_BYTES = 4 * 1024 * 1024
 """The largest ``GET /models`` answer read (Moonshot's is a few KB)."""
+MODELS_TIMEOUT = 15.0
+"""Seconds to wait for ``GET /models`` (a convenience: the chat goes on without it), tried once."""
+MODELS_RETRY_SECONDS = 30.0
+"""After a failed ``GET /models``, callers that must not wait (Tab completion, notices) ask again after this."""
 MAX_MODELS = 1000
 """The most models kept from the list (Moonshot lists a dozen)."""
 _MODEL_FIELDS = ("id", "context_length", "supports_reasoning", "supports_image_in", "supports_video_in")
@@ -693,7 +700,9 @@ def _describe(error: BaseException, *, settings: Settings, model: str, sdk: Any)
     message = _sentence(message)
     status = getattr(error, "status_code", None)
     if isinstance(error, sdk.APITimeoutError):
-        return f"The request timed out after {settings.timeout:g} s. Send again, or check the server."
+        tries = settings.max_retries + 1
+        each = f" ({tries} tries of {settings.timeout:g} s each)" if tries > 1 else ""
+        return f"The request timed out after {settings.timeout * tries:g} s{each}. Send again, or check the server."
     if isinstance(error, sdk.APIConnectionError):
         cause = error.__cause__ or error.__context__
         detail = f" ({cause})" if cause else ""

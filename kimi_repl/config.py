@@ -224,6 +224,10 @@ def read_config(path: Path | None = None) -> ConfigFile:
         if key == "roles":
             continue
         parse = CONFIG_KEYS.get(key)
+        if key.lower() in ("api_key", "key", "moonshot_api_key", "kimi_api_key"):
+            raise where.error(
+                key, "the API key is never read from config.toml: set MOONSHOT_API_KEY (or put it in .env)"
+            )
         if parse is None:
             known = f"known: {', '.join(CONFIG_KEYS)}, [roles.NAME]"
             raise where.error(key, f"unknown setting {_shown(key)} ({known})")

@@ -29,6 +29,11 @@ class Image:
     mime: str
     data: str = ""
 
+    @property
+    def size(self) -> int:
+        """The picture's size in bytes (its base64 decoded)."""
+        return len(self.data) * 3 // 4 - self.data[-2:].count("=")
+
     def part(self) -> dict[str, Any]:
         """The message part Moonshot takes: a ``data:`` URL."""
         return {"type": "image_url", "image_url": {"url": f"data:{self.mime};base64,{self.data}"}}

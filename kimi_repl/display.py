@@ -131,7 +131,9 @@ class Display:
             self.console.print()
 
     def _line(self, console: Console, message: str, style: str) -> None:
-        console.print(_text(one_line(self.secret.redact(message)), style), soft_wrap=True)
+        # In a terminal a long notice wraps between words (not mid-word at the edge); elsewhere it stays one line.
+        whole = not console.is_terminal or console.is_dumb_terminal  # a pipe, a file, Emacs: one line, as it is
+        console.print(_text(one_line(self.secret.redact(message)), style), soft_wrap=whole)
 
     def info(self, message: str) -> None:
         """A neutral one-line notice."""

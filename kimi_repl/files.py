@@ -90,7 +90,7 @@ def read_regular_file(path: Path, *, max_bytes: int, kind: str, error: type[User
         while chunk := os.read(fd, CHUNK_BYTES):
             total += len(chunk)
             if total > max_bytes:
-                raise error(f"{path} is bigger than {_size(max_bytes)}, too big for {kind}")
+                raise error(f"{path} is bigger than {byte_size(max_bytes)}, too big for {kind}")
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as problem:
@@ -218,5 +218,10 @@ def _sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def _size(count: int) -> str:
-    return f"{count / 1_048_576:.0f} MB" if count >= 1_048_576 else f"{count / 1024:.0f} KB"
+def byte_size(count: int) -> str:
+    """``73 bytes``, ``12 KB``, ``2.0 MB``: a size for messages."""
+    if count < 1024:
+        return f"{count} byte{'s' if count != 1 else ''}"
+    if count < 1_048_576:
+        return f"{count / 1024:.0f} KB"
+    return f"{count / 1_048_576:.1f}".removesuffix(".0") + " MB"

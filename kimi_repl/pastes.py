@@ -12,14 +12,15 @@ from prompt_toolkit.filters import Condition
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
+from kimi_repl.files import byte_size
+
 ASK_CHARS = 100_000
 """Pastes up to this many characters go straight into the input line (a long file of code is fine)."""
 
 
 def size(text: str) -> str:
     """``2.0 MB, 40,000 lines`` for a message about a paste."""
-    count = len(text.encode("utf-8", errors="replace"))
-    amount = f"{count / 1_048_576:.1f} MB" if count >= 1_048_576 else f"{count / 1024:.0f} KB"
+    amount = byte_size(len(text.encode("utf-8", errors="replace")))
     lines = text.count("\n") + 1
     return f"{amount}, {lines:,} line{'s' if lines != 1 else ''}"
 

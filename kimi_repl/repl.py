@@ -342,8 +342,8 @@ class Repl:
     def farewell(self) -> None:
         """Say how to come back to this conversation, if it was saved."""
         session = self.session
-        if session.log is None or not session.log.started:
-            return
+        if session.log is None or not session.log.started or not session.conversation.turns:
+            return  # nothing was answered: the file goes when the session closes (nothing to come back to)
         cid = session.conversation.id
         latest = session.store is not None and session.store.latest() == session.log.path
         how = f"kimi-repl -c (or kimi-repl -r {cid})" if latest else f"kimi-repl -r {cid}"

@@ -327,6 +327,34 @@ def _escape(text: str) -> str:
     return "\n".join("\\" + line if _ESCAPED_MARK.match(line) else line for line in lines)
 
 
+_CLOSED = "<!-- kimi-repl:closed -->"
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def _closed(text: str) -> str:
+    """``text`` with a code fence it leaves open (a reply cut short) closed after it, and a marker saying so, so
+    that the turns after it still read as turns; :func:`_unclosed` takes both off again."""
+    fence = ""
+    for line in text.split("\n"):
+        found = _FENCE.match(line)
+        if found is None:
+            continue
+        run = found.group(1)
+        if not fence:
+            fence = run if "`" not in line[found.end() :] or run[0] == "~" else ""
+        elif run[0] == fence[0] and len(run) >= len(fence) and not line[found.end() :].strip():
+            fence = ""
+    return f"{text}\n{fence}\n{_CLOSED}" if fence else text
+
+
+def _unclosed(text: str) -> str:
+    """The inverse of :func:`_closed`."""
+    if not text.endswith("\n" + _CLOSED):
+        return text
+    body, _, fence = text[: -len(_CLOSED) - 1].rpartition("\n")
+    return body if _FENCE.match(fence) else text
+
+
 def _unescape(text: str, version: int) -> str:
     lines = "\n".join(line[1:] if _ESCAPED_MARK.match(line) else line for line in text.split("\n"))
     return unescape_from_file(lines) if version >= 2 else lines
@@ -378,12 +406,13 @@ def to_markdown(conversation: Conversation) -> str:
         lines.append(f"{_MARK}turn {_comment_json(_meta(turn))} -->")
         lines.append(_heading(turn, previous))
         lines.append("")
-        body = _escape(turn.content)
+        body = _closed(_escape(turn.content))
         if turn.reasoning_content:
-            body = _THINKING_OPEN + _escape(turn.reasoning_content) + _THINKING_CLOSE + _ANSWER + "\n\n" + body
+            thinking = _closed(_escape(turn.reasoning_content))
+            body = _THINKING_OPEN + thinking + _THINKING_CLOSE + _ANSWER + "\n\n" + body
         lines.append(body)
         lines.append("")
-        previous = turn
+        previous = turn if turn.role == "user" else previous
     return "\n".join(lines)
 
 
@@ -464,8 +493,8 @@ def _from_markdown(text: str, where: str) -> tuple[Conversation, Any]:
             if not marker:
                 raise TranscriptError(f"{place}: the thinking section is not closed")
             thinking = thinking.removeprefix(_THINKING_OPEN).removesuffix(_THINKING_CLOSE.rstrip("\n"))
-            reasoning = _unescape(thinking, version)
-        content = _unescape(body, version)
+            reasoning = _unescape(_unclosed(thinking), version)
+        content = _unescape(_unclosed(body), version)
         turns.append(turn_from_record({**meta, "content": content, "reasoning_content": reasoning}, place))
     conversation = _conversation_from_document({**header, "turns": [turn_record(t) for t in turns]}, where)
     return conversation, header.get("redaction")

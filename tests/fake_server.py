@@ -87,7 +87,7 @@ LEGACY_MODELS = {
     "moonshot-v1-32k": FakeModel(32_768),
     "moonshot-v1-128k": FakeModel(131_072),
     "moonshot-v1-auto": FakeModel(131_072),
-    "kimi-latest": FakeModel(131_072),
+    "kimi-latest": FakeModel(131_072, images=True),
     "kimi-k2-0711-preview": FakeModel(131_072),
     "kimi-k2-0905-preview": FakeModel(262_144),
     "kimi-k2-turbo-preview": FakeModel(262_144),

@@ -93,7 +93,7 @@ class Terminal:
 
     def wait_for(self, condition: str | Callable[[str], bool], timeout: float = 15.0) -> str:
         """Read output until ``condition`` (a substring, or a test of the text) holds; return the text."""
-        test = condition if callable(condition) else (lambda text: condition in text)
+        test = condition if callable(condition) else (lambda text: condition in text or condition in _unwrapped(text))
         deadline = time.monotonic() + timeout
         while True:
             text = self.text()
@@ -166,6 +166,11 @@ class Terminal:
     def close(self) -> None:
         if self.child.isalive():
             self.child.terminate(force=True)
+
+
+def _unwrapped(text: str) -> str:
+    """``text`` with each line joined to the next by a space: a notice that wrapped between words reads whole."""
+    return re.sub(r" *\n *", " ", text)
 
 
 def clean_environment(home: Path, **values: str) -> dict[str, str]:

@@ -160,7 +160,7 @@ def test_a_smaller_cap_is_respected_and_the_cut_reply_suggests_continue(
     turn = session.send("go")
     assert turn is not None and turn.finish_reason == "length"
     assert server.chat_requests()[-1]["max_completion_tokens"] == 50
-    assert "budget of 50 tokens (--max-tokens raises it) and was cut short: /continue" in display.output
+    assert "budget of 50 tokens (kimi-repl --max-tokens N raises it) and was cut short: /continue" in display.output
 
 
 def test_a_budget_spent_thinking_says_so_and_keeps_the_conversation_alternating(

@@ -70,3 +70,15 @@ def test_keep_alive_pings_cannot_hold_the_prompt_hostage(launch: Launch, server:
     term.wait_for_prompt(2)
     term.line("/exit")
     assert term.exit_status() == 0
+
+
+def test_a_session_that_got_no_reply_is_not_said_to_be_saved(launch: Launch, server: FakeMoonshot) -> None:
+    term = launch(MOONSHOT_MAX_RETRIES="0")
+    term.wait_for_prompt(1)
+    server.script(Script(status=500, times=5))
+    term.line("never answered")
+    term.wait_for("server error (500)")
+    term.wait_for_prompt(2)
+    term.line("/exit")
+    assert term.exit_status() == 0
+    assert "is saved" not in term.text() and "Resume it with" not in term.text()

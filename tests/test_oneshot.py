@@ -150,3 +150,26 @@ def test_the_older_lineup_in_one_shot(isolated_user: Path) -> None:
         result = run(isolated_user, legacy, "-p", "hello")
         assert (result.returncode, result.stdout) == (0, "Echo 1: hello\n")
         assert legacy.chat_requests()[-1]["model"] == "kimi-k2-turbo-preview"
+
+
+def test_a_reply_cut_short_exits_one_and_names_shell_ways_out(isolated_user: Path, server: FakeMoonshot) -> None:
+    server.script(Script(text="word " * 400))
+    result = run(isolated_user, server, "-m", "moonshot-v1-128k", "--max-tokens", "50", "-p", "go on")
+    assert result.returncode == 1 and result.stdout.startswith("word word")
+    assert "--max-tokens N raises it" in result.stderr and "kimi-repl -c, then /continue, goes on" in result.stderr
+    assert "(/continue" not in result.stderr and "/history" not in result.stderr and "/thinking" not in result.stderr
+
+
+def test_an_unknown_model_with_continue_is_not_kept_with_the_session(isolated_user: Path, server: FakeMoonshot) -> None:
+    assert run(isolated_user, server, "-p", "first").returncode == 0
+    failed = run(isolated_user, server, "-c", "-m", "kimi-k9", "-p", "second")
+    assert failed.returncode == 1 and failed.stderr.count("Current models:") == 1, failed.stderr
+    again = run(isolated_user, server, "-c", "-p", "third")
+    assert again.returncode == 0 and server.chat_requests()[-1]["model"] == "kimi-k2.6"
+
+
+def test_a_question_may_follow_the_flags_without_p(isolated_user: Path, server: FakeMoonshot) -> None:
+    result = run(isolated_user, server, "-m", "moonshot-v1-8k", "what", "is", "a", "monad?")
+    assert result.returncode == 0 and result.stdout == "Echo 1: what is a monad?\n"
+    both = run(isolated_user, server, "-p", "one", "two")
+    assert both.returncode == 2 and "give the question once" in both.stderr

@@ -6,6 +6,7 @@ from kimi_repl.chat import ChatSession
 from kimi_repl.commands.files import path_candidates, user_path
 from kimi_repl.commands.registry import CommandRegistry
 from kimi_repl.context import document_tokens, human
+from kimi_repl.files import byte_size
 
 
 def register(registry: CommandRegistry) -> None:
@@ -56,11 +57,11 @@ def register(registry: CommandRegistry) -> None:
             path = user_path(argument)
             with session.display.working(f"Reading {path.name}…"):
                 picture = session.attach_image(path)
-            size = len(picture.data) * 3 // 4
-            session.display.info(f"Attached {picture.name} ({picture.mime}, {human(size)} bytes) to your next message.")
+            size = picture.size
+            session.display.info(f"Attached {picture.name} ({picture.mime}, {byte_size(size)}) to your next message.")
             return
         if not attached:
             session.display.info("No pictures attached. /image PATH attaches one to your next message.")
             return
-        rows = [(p.name, p.mime, f"{human(len(p.data) * 3 // 4)} bytes") for p in attached]
+        rows = [(p.name, p.mime, byte_size(p.size)) for p in attached]
         session.display.rows(rows, title="Pictures for your next message (/image clear drops them)")

@@ -88,10 +88,12 @@ def register(registry: CommandRegistry) -> None:
         model = check_model_name(argument) if argument else None
         if session.retry(model) is not None and model and model != session.model:
             session.display.note(f"Retried with {model}; the model stays {session.model}.")
+        session.display.gap()
 
     @cmd("continue", "Ask the model to go on with a reply that was cut short, interrupted or incomplete.")
     def continue_(session: ChatSession, argument: str) -> None:
         session.continue_reply()
+        session.display.gap()
 
     @cmd(
         "copy",

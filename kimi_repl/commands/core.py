@@ -10,6 +10,8 @@ KEYS = [
     ("Alt-Enter / Esc Enter", "insert a newline (a pasted block stays one message)"),
     ("Tab", "complete commands and their arguments"),
     ("→", "accept the suggestion from your history"),
+    ("↑ / ↓", "earlier messages (after a failed request, ↑ brings the message back)"),
+    ("Ctrl-X Ctrl-E", "write the message in your editor ($VISUAL, $EDITOR)"),
     ("Ctrl-C", "stop a streaming reply, or clear the line"),
     ("Ctrl-D", "quit"),
     ("//text", "send a message that starts with /"),

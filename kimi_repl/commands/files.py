@@ -71,7 +71,17 @@ def resume_path(session: ChatSession, path: Path) -> None:
 
 def describe_switch(session: ChatSession, what: str) -> None:
     conversation = session.conversation
-    session.display.info(f"{what}: {len(conversation.turns)} turns, model {conversation.model}.")
+    settings = [f"{len(conversation.turns)} turns", f"model {conversation.model}"]
+    if conversation.temperature is not None:
+        settings.append(f"temperature {conversation.temperature:g}")
+    if conversation.thinking is not None:
+        settings.append(f"thinking {'on' if conversation.thinking else 'off'}")
+    if conversation.web:
+        settings.append("web search on")
+    if conversation.system:
+        first = " ".join(conversation.system.split())
+        settings.append(f"system prompt “{first[:40]}{'…' if len(first) > 40 else ''}” (/system shows it)")
+    session.display.info(f"{what}: {', '.join(settings)}.")
     show_history(session, last=RESUME_PREVIEW_TURNS)
     if session.pending_input:
         session.display.note("Your last message never got a reply: ↑ brings it back.")
@@ -89,17 +99,24 @@ def report_passed_over(display: Display, problems: list[str], what: str) -> None
         display.warning(f"⚠ {what}: {len(problems)} session files, such as this one: {problems[0]}")
 
 
-def show_sessions(display: Display, store: SessionStore, words: list[str], *, current: str = "") -> None:
+def show_sessions(
+    display: Display, store: SessionStore, words: list[str], *, current: str = "", shell: bool = False
+) -> list[Path]:
     """The recent sessions, or those in which every one of ``words`` appears (with the line that matches); then
-    why any file was passed over."""
+    why any file was passed over. Returns the sessions listed, in their numbered order (what a number names).
+
+    Args:
+        shell: listed for ``kimi-repl --sessions`` (a number there names the plain list: ids are shown to type).
+    """
+    how = ("-r ID" if words else "-r NUMBER or ID") if shell else "/resume NUMBER or ID"
     if words:
         found = store.scan_for(words, SESSIONS_SHOWN)
         problems = found.problems
         if not found.sessions:
             display.info(f"No session mentions {' and '.join(repr(w) for w in words)}.")
             report_passed_over(display, problems, "Not searched")
-            return
-        title = f"Sessions that mention {' and '.join(repr(w) for w in words)} (/resume NUMBER or ID)"
+            return []
+        title = f"Sessions that mention {' and '.join(repr(w) for w in words)} ({how})"
         infos, lines = [info for info, _ in found.sessions], [line for _, line in found.sessions]
     else:
         listing = store.scan(SESSIONS_SHOWN)
@@ -107,22 +124,40 @@ def show_sessions(display: Display, store: SessionStore, words: list[str], *, cu
         if not infos:
             display.info("No saved sessions yet." if not problems else "No saved session can be listed.")
             report_passed_over(display, problems, "Not listed")
-            return
-        title, lines = "Sessions (/resume NUMBER or ID)", [info.title for info in infos]
+            return []
+        title, lines = f"Sessions ({how})", [info.title for info in infos]
     rows = []
+    width = len(str(len(infos)))
     for number, (info, line) in enumerate(zip(infos, lines, strict=True), 1):
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
         mark = " ←" if info.id == current else ""
-        rows.append((str(number), info.id + mark, when, f"{info.turns} turns", info.model, line))
+        rows.append((str(number).rjust(width), info.id + mark, when, f"{info.turns} turns", info.model, line))
     display.rows(rows, title=title)
+    if not words and len(infos) == SESSIONS_SHOWN:
+        more = sum(1 for _ in store.paths()) - SESSIONS_SHOWN
+        if more > 0:
+            search = "--sessions WORDS" if shell else "/sessions WORDS"
+            display.note(f"… and {more} older session file{'s' if more != 1 else ''} ({search} finds them).")
     report_passed_over(display, problems, "Not searched" if words else "Not listed")
+    return [info.path for info in infos]
+
+
+def find_session(session: ChatSession, store: SessionStore, key: str) -> Path:
+    """The session ``key`` names: a number in the list shown last (a search's, too), else the store's way."""
+    key = key.strip()
+    if key.isdigit() and session.listed:
+        if not 1 <= int(key) <= len(session.listed):
+            count = len(session.listed)
+            raise CommandError(f"The list shown last has {count} sessions: give a number from 1 to {count}.")
+        return session.listed[int(key) - 1]
+    return store.find(key)
 
 
 def delete_session(session: ChatSession, store: SessionStore, key: str) -> None:
     """Remove the session ``key`` names, after asking."""
     if not key:
         raise CommandError("/sessions delete needs the session's number in /sessions or its id.")
-    path = store.find(key)
+    path = find_session(session, store, key)
     if session.log is not None and path == session.log.path:
         raise CommandError("That is the session open here: /clear first, then delete it.")
     conversation, _ = load_file(path, key=session.settings.api_key)
@@ -184,7 +219,7 @@ def register(registry: CommandRegistry) -> None:
         if word == "delete":
             delete_session(session, store, rest.strip())
             return
-        show_sessions(session.display, store, argument.split(), current=session.conversation.id)
+        session.listed = show_sessions(session.display, store, argument.split(), current=session.conversation.id)
 
     def session_ids(session: ChatSession, argument: str) -> Iterable[str]:
         return [path.stem for path in session.store.paths()[:SESSIONS_SHOWN]] if session.store else []
@@ -197,5 +232,5 @@ def register(registry: CommandRegistry) -> None:
             raise CommandError("Sessions are not saved in this mode.")
         if not argument:
             raise CommandError("/resume needs a session number or id; /sessions lists them.")
-        path = session.store.find(argument)
+        path = find_session(session, session.store, argument)
         resume_path(session, path)

@@ -94,6 +94,10 @@ def register(registry: CommandRegistry) -> None:
         display = session.display
         if argument in ("show", "hide"):
             display.show_thinking = argument == "show"
+            last = session.conversation.last_reply
+            if argument == "show" and last is not None and last.reasoning_content:
+                display.note(f"The last reply's reasoning ({last.model or 'the model'}):")
+                display.text(last.reasoning_content)
         elif argument:
             try:
                 on = parse_on_off(argument, "/thinking")
