@@ -589,6 +589,11 @@ class ChatSession:
         """
         profile = self.profile(model)
         planned = self.plan(profile, turns)
+        window = planned.window
+        if window is not None and planned.tokens + min(REPLY_FLOOR, self.settings.max_tokens) > window:
+            # Even the newest turns leave no room for a reply: the server would refuse it; say why here.
+            message = local_estimate(planned.messages[-1:])
+            raise ReplyFailed(self._too_long_for(model, window, message=message) + " Nothing was sent.")
         self._report_plan(planned, profile)
         try:
             return self._generate(self._request(profile, planned, partial))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_repl.client import ChatError, ContentDelta, Finished, ReasoningDelta, StreamEvent, ToolCallDelta
-from kimi_repl.context import REPLY_FLOOR
+from kimi_repl.context import REPLY_FLOOR, local_estimate
 from kimi_repl.interrupts import allowed
 from kimi_repl.render import FRAMES_PER_SECOND, ReplyView
 from kimi_repl.request import ChatRequest
@@ -223,7 +223,10 @@ def after_search(request: ChatRequest, searched: Round) -> ChatRequest:
     }
     if searched.reasoning:
         asked["reasoning_content"] = searched.reasoning
-    messages = [*request.messages, asked, *(call.answer() for call in searched.calls)]
-    results = sum(call.result_tokens for call in searched.calls)
-    budget = max(min(REPLY_FLOOR, request.budget), request.budget - results)
+    answers = [call.answer() for call in searched.calls]
+    messages = [*request.messages, asked, *answers]
+    # What the next request adds: the results, and the call and its answer (the arguments twice), counted as text.
+    written = searched.content + searched.reasoning + "".join(call.arguments * 2 + call.id for call in searched.calls)
+    added = sum(call.result_tokens for call in searched.calls) + local_estimate([{"content": written}, *answers])
+    budget = max(min(REPLY_FLOOR, request.budget), request.budget - added)
     return request._replace(messages=messages, budget=budget)

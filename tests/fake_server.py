@@ -343,6 +343,7 @@ class FakeMoonshot:
         self.api_key = api_key
         self.requests: list[Recorded] = []
         self.errors: list[str] = []
+        self.refused: list[str] = []  # chat requests refused for their shape, as Moonshot refuses them
         self.scripts: deque[Script] = deque()
         self.models: dict[str, FakeModel] = dict(CURRENT_MODELS if current else LEGACY_MODELS)
         self.capabilities = current  # /models reports context_length and supports_* (else ids only)
@@ -633,6 +634,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, message=f"Not found the model {model} or Permission denied")
         refusal = self._refusal(body, served)
         if refusal:
+            fake.refused.append(refusal)
             return self._error(400, message=refusal)
         thinks = served.thinking == "always" or (
             served.thinking == "switchable" and (body.get("thinking") or {}).get("type") != "disabled"
@@ -642,6 +644,7 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_tokens = estimate_tokens(messages) + searched * fake.search_result_tokens
         needed = prompt_tokens + ((budget or 0) if fake.budget_counts_input else 0)
         if needed > served.window or prompt_tokens >= served.window:
+            fake.refused.append(f"too long for {model}: {prompt_tokens} + {budget}")
             return self._error(
                 400, message=f"Invalid request: Your request exceeded model token limit: {served.window}"
             )
