@@ -46,6 +46,7 @@ from kimi_repl.profile import (
 from kimi_repl.request import ChatRequest, build_request
 from kimi_repl.sessions import SessionLog, SessionStore
 from kimi_repl.transcript import TranscriptError
+from kimi_repl.values import public_url
 from kimi_repl.window import Plan, plan
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class ChatSession:
             if chosen == self.conversation.model:
                 return None
             previous, self.conversation.model = self.conversation.model, chosen
-        return f"Model: {chosen} ({previous} is not offered by {self.settings.base_url})."
+        return f"Model: {chosen} ({previous} is not offered by {public_url(self.settings.base_url)})."
 
     def unlisted_warning(self, model: str, *, once: bool = False) -> str | None:
         """A warning when the server's ``GET /models`` does not list ``model`` (None if it does, or cannot say, or
@@ -450,9 +451,9 @@ class ChatSession:
                 self.display.error(self._with_recall(refusal))
                 return None
             conversation = self.conversation
-            user = conversation.add_user(text, self.attachments)
-            self._record(lambda log: log.turn(user))
             try:
+                user = conversation.add_user(text, self.attachments)
+                self._record(lambda log: log.turn(user))
                 reply = self._reply(conversation.model, conversation.turns)
             except ReplyFailed as failure:
                 self._withdraw(text)

@@ -101,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def say(message: str) -> None:
+    """One line on standard error, made safe: a message may quote a file name or a file's content, and no escape
+    sequence in them may reach the terminal."""
+    from kimi_repl.sanitize import one_line
+
+    print(f"kimi-repl: {one_line(message)}", file=sys.stderr)
+
+
 class UsageError(UserError):
     """The command line, or what came with it, cannot be used."""
 
@@ -150,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ask one question with -p TEXT (or a pipe) and the reply goes to standard output"
             )
     except UserError as error:
-        print(f"kimi-repl: {error}", file=sys.stderr)
+        say(str(error))
         return 2
     try:
         return _run(args, settings, question)
@@ -161,30 +169,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         where = log_internal_error(settings.api_key)
         detail = f" (details in {where})" if where else ""
-        print(f"kimi-repl: internal error: {type(error).__name__}: {error}{detail}", file=sys.stderr)
+        say(f"internal error: {type(error).__name__}: {error}{detail}")
         return 1
 
 
 def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> int:
     from kimi_repl.chat import ChatSession
     from kimi_repl.commands.files import report_passed_over
-    from kimi_repl.config import sessions_dir
+    from kimi_repl.config import is_loopback, sessions_dir
     from kimi_repl.display import Display
     from kimi_repl.files import NotPrivate
     from kimi_repl.sessions import SessionStore
     from kimi_repl.transcript import TranscriptError
+    from kimi_repl.values import public_url
 
     display = Display(secret=settings.api_key)
     for note in settings.notes:
         display.warning(note)
     if question is not None and not settings.base_url_trusted:
+        if not is_loopback(settings.base_url):  # nobody has seen where it goes: refuse rather than send
+            say(
+                f"{settings.base_url_source} points at {public_url(settings.base_url)}: a .env file (perhaps a "
+                "repository's) may not send a question elsewhere unseen. Start kimi-repl without -p to see it "
+                "first, or set MOONSHOT_BASE_URL in the environment, or pass --base-url."
+            )
+            return 2
         display.warning(f"⚠ {settings.destination()}")
     resuming = args.continue_ or args.resume is not None
     try:
         store: SessionStore | None = SessionStore(sessions_dir(), secret=settings.api_key)
     except NotPrivate as error:
         if resuming:
-            print(f"kimi-repl: {error}", file=sys.stderr)
+            say(str(error))
             return 2
         display.warning(f"⚠ Sessions are not saved: {error}.")
         store = None
@@ -210,7 +226,7 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
                     session.resume(path)
                     resumed = True
             except UserError as error:
-                print(f"kimi-repl: {error}", file=sys.stderr)
+                say(str(error))
                 return 2
             before = session.settings_in_force()
             _apply_flags(session, args)
@@ -238,10 +254,10 @@ def _list_sessions(words: list[str]) -> int:
     try:
         store = SessionStore(sessions_dir(), secret=_api_key())
     except NotPrivate as error:
-        print(f"kimi-repl: {error}", file=sys.stderr)
+        say(str(error))
         return 2
     except OSError as error:
-        print(f"kimi-repl: the sessions folder cannot be read: {error.strerror or error}", file=sys.stderr)
+        say(f"the sessions folder cannot be read: {error.strerror or error}")
         return 2
     show_sessions(display, store, words, shell=True)
     return 0
@@ -332,7 +348,7 @@ def _one_shot(session: ChatSession, question: str, *, settings_before: dict[str,
 
     text = message_text(question)
     if not text:
-        print("kimi-repl: nothing to ask: give -p TEXT or pipe a question on standard input.", file=sys.stderr)
+        say("nothing to ask: give -p TEXT or pipe a question on standard input.")
         return 2
     session.interactive = False
     session.display.hints = False

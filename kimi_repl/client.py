@@ -100,12 +100,74 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _refuse_retry_of_exhausted_quota(response: Any) -> None:
-    """httpx response hook: a 429 for a used-up balance will not get better by retrying."""
-    if response.status_code == 429:
-        response.read()
-        if "exceeded_current_quota_error" in response.text:
-            response.headers["x-should-retry"] = "false"
+MAX_ERROR_BYTES = 64 * 1024
+"""The most read of an answer that is not a success: the message is in its first lines (the SDK reads it whole)."""
+
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+"""The most read of a small endpoint's answer (the balance, a token count)."""
+
+MAX_EXTRACTED_BYTES = 64 * 1024 * 1024
+"""The most read of a document's extracted text."""
+
+DECODED_PIECE = 1 << 16
+
+
+def body_chunks(response: Any) -> Iterator[bytes]:
+    """The bytes of an httpx response, decompressed a piece at a time (never a whole gzip bomb at once).
+
+    Raises:
+        ChatError: an encoding kimi-repl does not read.
+    """
+    encoding = str(response.headers.get("content-encoding") or "identity").strip().lower()
+    if encoding == "identity":
+        yield from response.iter_raw()
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ChatError(f"The server sent its answer compressed with {encoding[:40]}, which kimi-repl does not read.")
+    import zlib
+
+    inflate = zlib.decompressobj(47)  # a gzip or zlib header, whichever it is
+    for raw in response.iter_raw():
+        try:
+            piece = inflate.decompress(raw, DECODED_PIECE)
+            while piece:
+                yield piece
+                piece = inflate.decompress(inflate.unconsumed_tail, DECODED_PIECE) if inflate.unconsumed_tail else b""
+        except zlib.error:
+            raise ChatError(f"The server's {encoding} answer cannot be read (damaged).") from None
+
+
+def _bounded_body(response: Any) -> None:
+    """httpx response hook: an answer the SDK would read whole, however big, is read here up to its limit.
+
+    That is any answer that is not a success (the SDK reads it to raise its error; the message is in the first
+    :data:`MAX_ERROR_BYTES`), and the answers of the small endpoints (a balance, a token count: up to
+    :data:`MAX_ANSWER_BYTES`; a document's extracted text: up to :data:`MAX_EXTRACTED_BYTES`). A body cut here
+    is marked with an ``x-kimi-repl-cut`` header. A 429 for a used-up balance is marked not worth retrying.
+    Streams (a reply, the model list) are read by kimi-repl itself, bounded, and are left alone.
+    """
+    path = str(response.request.url.path)
+    if not response.is_success:
+        limit = MAX_ERROR_BYTES
+    elif path.endswith(("/users/me/balance", "/tokenizers/estimate-token-count")):
+        limit = MAX_ANSWER_BYTES
+    elif path.startswith("/") and "/files/" in path and path.endswith("/content"):
+        limit = MAX_EXTRACTED_BYTES
+    else:
+        return
+    parts: list[bytes] = []
+    size = 0
+    with contextlib.suppress(Exception):  # whatever arrived is the answer: a broken body is not a crash
+        for chunk in body_chunks(response):
+            parts.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                response.headers["x-kimi-repl-cut"] = "1"
+                break
+    response._content = b"".join(parts)[:limit]
+    response.close()
+    if response.status_code == 429 and b"exceeded_current_quota_error" in response._content:
+        response.headers["x-should-retry"] = "false"
 
 
 class MoonshotClient:
@@ -146,15 +208,14 @@ class MoonshotClient:
 
             s = self.settings
             # No redirects: a 307 would re-send the whole conversation to another host (curl's rule, too).
-            http_client = DefaultHttpxClient(
-                event_hooks={"response": [_refuse_retry_of_exhausted_quota]}, follow_redirects=False
-            )
+            http_client = DefaultHttpxClient(event_hooks={"response": [_bounded_body]}, follow_redirects=False)
             self._sdk = OpenAI(
                 api_key=s.api_key,
                 base_url=s.base_url,
                 timeout=s.timeout,
                 max_retries=s.max_retries,
                 http_client=http_client,
+                default_headers={"Accept-Encoding": "identity"},  # a stream needs no compression; a bomb cannot hide
             )
         return self._sdk
 
@@ -182,7 +243,7 @@ class MoonshotClient:
                 if kind and "event-stream" not in kind:
                     yield from self._whole_reply(response, kind)
                     return
-                for data in sse_data(response.iter_bytes(), idle_limit=self.settings.timeout):
+                for data in sse_data(body_chunks(response.http_response), idle_limit=self.settings.timeout):
                     if data == b"[DONE]":
                         break
                     chunk = parse_chunk(data)
@@ -226,7 +287,7 @@ class MoonshotClient:
         Raises:
             ChatError: it is not a completion.
         """
-        body = _read_bounded(response.iter_bytes(), MAX_EVENT_BYTES * 8)
+        body = _read_bounded(body_chunks(response.http_response), MAX_EVENT_BYTES * 8)
         if "json" not in kind or body is None:
             shown = kind.split(";")[0].strip()[:60]
             raise ChatError(
@@ -304,7 +365,7 @@ class MoonshotClient:
                 try:
                     quick = self.sdk.with_options(max_retries=0, timeout=min(self.settings.timeout, MODELS_TIMEOUT))
                     with allowed(), quick.models.with_streaming_response.list() as response:
-                        body = _read_bounded(response.iter_bytes(), MAX_MODELS_BYTES)
+                        body = _read_bounded(body_chunks(response.http_response), MAX_MODELS_BYTES)
                     self._models = _model_entries(body)
                 except openai.APIError as error:
                     self._models_error, self._models_failed_at = self.describe(error), time.monotonic()
@@ -336,7 +397,7 @@ class MoonshotClient:
             return None
         inner = data.get("data") if isinstance(data, dict) else None
         total = inner.get("total_tokens") if isinstance(inner, dict) else None
-        return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+        return total if isinstance(total, int) and not isinstance(total, bool) and 0 <= total <= 10**12 else None
 
     def balance(self) -> dict[str, float]:
         """The account's balance (``available_balance``, ``voucher_balance``, ``cash_balance``).
@@ -356,7 +417,11 @@ class MoonshotClient:
         inner = data.get("data") if isinstance(data, dict) else None
         if not isinstance(inner, dict):
             raise ChatError("The server's answer to /users/me/balance was not a balance.")
-        return {k: float(v) for k, v in inner.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {
+            str(k): float(v)
+            for k, v in inner.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e15  # a float, and believable
+        }
 
     def extract_file(self, path: Path, data: bytes) -> tuple[str, str]:
         """Upload a file for Moonshot to extract its text (purpose ``file-extract``), then delete the upload.
@@ -372,9 +437,14 @@ class MoonshotClient:
         try:
             with allowed():
                 uploaded = self.sdk.files.create(file=(path.name, data), purpose="file-extract")  # type: ignore[arg-type]
-                content = self.sdk.files.content(uploaded.id).text
+                extracted = self.sdk.files.content(uploaded.id)
+                content = extracted.text
         except openai.APIError as error:
             raise self.error(error) from None
+        if extracted.response.headers.get("x-kimi-repl-cut"):
+            with contextlib.suppress(openai.APIError):
+                self.sdk.files.delete(uploaded.id)
+            raise ChatError(f"The text extracted from {path.name} is bigger than {MAX_EXTRACTED_BYTES >> 20} MB.")
         with contextlib.suppress(openai.APIError):  # the text is kept here; the upload need not stay
             self.sdk.files.delete(uploaded.id)
         return uploaded.id, content

@@ -103,9 +103,9 @@ class Settings:
 
     @property
     def base_url_trusted(self) -> bool:
-        """Whether requests may go to ``base_url`` before the user has seen where: it is Moonshot's or this
-        machine's, or the user set it outside a ``.env`` file (which a cloned repository can ship)."""
-        return is_moonshot(self.base_url) or is_loopback(self.base_url) or ".env" not in self.base_url_source
+        """Whether requests may go to ``base_url`` before the user has seen where: it is Moonshot's, or the user
+        set it outside a ``.env`` file (which a cloned repository can ship)."""
+        return is_moonshot(self.base_url) or ".env" not in self.base_url_source
 
     def __repr__(self) -> str:  # never let the key reach a log or a traceback
         return (
@@ -456,8 +456,8 @@ def load_settings(
                 chosen[name] = getattr(picked, name)
     url = chosen.get("base_url") or DEFAULT_BASE_URL
     url_origin = origin.get("base_url", "the default")
-    elsewhere = not (is_moonshot(url) or is_loopback(url))
-    if elsewhere and url_origin.endswith(in_dotenv) and not key[1].endswith(in_dotenv):
+    # Not even this machine: another user may listen on a local port, and a .env may come with a repository.
+    if not is_moonshot(url) and url_origin.endswith(in_dotenv) and not key[1].endswith(in_dotenv):
         raise ConfigError(
             f"{url_origin} sends requests to {_host(url)}, but the API key is {key[1]}: a .env file may point "
             "requests at another host only with a key of its own. If you mean it, set MOONSHOT_BASE_URL in the "
@@ -510,7 +510,7 @@ def is_loopback(url: str) -> bool:
     import ipaddress
 
     host = _host(url).lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":  # not *.localhost: whether those stay on this machine is up to the resolver
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -76,8 +76,13 @@ class Usage:
         return self.prompt + self.completion
 
 
+MAX_COUNT = 10**12
+"""Token counts past this are not believed (they would overflow a float, and no request is that big)."""
+
+
 def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A count of tokens from a server or a file: a whole number from 1 to :data:`MAX_COUNT`, else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_COUNT else 0
 
 
 def _detail(usage: Mapping[str, Any], group: str, name: str) -> Any:

@@ -16,9 +16,11 @@ and text rich would leave out without a word (nesting it cannot lay out, a table
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -468,6 +470,10 @@ def chat_markdown(text: str) -> Markdown:
     sanitise, links = _may_hold_unsafe(text), "[" in text
     if sanitise or links:
         _make_safe(tokens, sanitise=sanitise, links=links)
+    if _PLAIN_LEXERS:
+        for token in tokens:
+            if token.type == "fence" and _lexer_of(token.info) in _PLAIN_LEXERS:
+                token.info = ""
     markdown.parsed = tokens
     return markdown
 
@@ -637,7 +643,19 @@ def markdown_lines(console: Console, text: str, options: ConsoleOptions) -> list
 
 
 def _markdown_lines(console: Console, text: str, options: ConsoleOptions) -> tuple[list[list[Segment]], str]:
-    """:func:`markdown_lines` as markdown; or no lines, and why rich would not draw all of ``text``."""
+    """:func:`markdown_lines` as markdown; or no lines, and why rich would not draw all of ``text``. Code is
+    highlighted within :data:`HIGHLIGHT_SECONDS`, or drawn plain."""
+    if "```" not in text and "~~~" not in text and "    " not in text:  # no code: nothing to highlight
+        return _markdown_lines_once(console, text, options)
+    try:
+        with highlight_limit():
+            return _markdown_lines_once(console, text, options)
+    except SlowHighlight:
+        _PLAIN_LEXERS.update(_fence_lexers(text))
+        return _markdown_lines_once(console, text, options)
+
+
+def _markdown_lines_once(console: Console, text: str, options: ConsoleOptions) -> tuple[list[list[Segment]], str]:
     markdown = chat_markdown(text)
     why = _why_not_drawn(markdown.parsed, text, options.max_width)
     if why:
@@ -701,10 +719,19 @@ def code_piece_lines(console: Console, piece: CodePiece, options: ConsoleOptions
     """``piece`` rendered as the part of its code block it is: the lines rich draws for the whole block
     (highlighted after the piece's context, padded, on the block's background), with the block's top edge
     only on the first piece and its bottom edge only on the last."""
+    opening = _FENCE_OPEN.match(piece.opening)
+    lexer = _lexer_of(opening.group(2) if opening else "")
+    try:
+        with highlight_limit():
+            return _code_piece_lines(console, piece, options, lexer if lexer not in _PLAIN_LEXERS else "text")
+    except SlowHighlight:
+        _PLAIN_LEXERS.add(lexer)
+        return _code_piece_lines(console, piece, options, "text")
+
+
+def _code_piece_lines(console: Console, piece: CodePiece, options: ConsoleOptions, lexer: str) -> list[list[Segment]]:
     from rich.syntax import Syntax
 
-    opening = _FENCE_OPEN.match(piece.opening)
-    lexer = (opening.group(2) if opening else "").strip().partition(" ")[0] or "text"
     code = marked("\n".join([*piece.context, *piece.lines]))
     shown = len(piece.lines)
     if piece.last:
@@ -717,6 +744,53 @@ def code_piece_lines(console: Console, piece: CodePiece, options: ConsoleOptions
     syntax = Syntax(code, lexer, theme=CODE_THEME, word_wrap=True, padding=1, line_range=(start, start + shown - 1))
     lines = _lines_of(console, syntax, options)
     return lines[(0 if piece.first else 1) : (None if piece.last else -1)]
+
+
+HIGHLIGHT_SECONDS = 1.0
+"""The longest one drawing may spend highlighting code. Some of pygments' lexers take exponential time on
+text a hostile reply can hold (an unclosed string of backslashes in Scala, a long word in a Makefile); past
+this the block is drawn plain, and so is that language for the rest of the run."""
+
+_PLAIN_LEXERS: set[str] = set()
+"""Languages whose highlighting ran out of time once: drawn plain from then on (a process-wide memo)."""
+
+
+class SlowHighlight(Exception):
+    """Highlighting ran past :data:`HIGHLIGHT_SECONDS`."""
+
+
+def _too_slow(signum: int, frame: Any) -> None:
+    raise SlowHighlight
+
+
+@contextlib.contextmanager
+def highlight_limit() -> Iterator[None]:
+    """Raise :class:`SlowHighlight` in the block after :data:`HIGHLIGHT_SECONDS` (a timer signal: the regular
+    expression engine checks for signals as it works). Where there is no such timer (Windows, another thread)
+    the block runs unlimited."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _too_slow)
+    signal.setitimer(signal.ITIMER_REAL, HIGHLIGHT_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _lexer_of(info: str) -> str:
+    """The language a fence's info string names ("text" when none)."""
+    return info.strip().partition(" ")[0] or "text"
+
+
+def _fence_lexers(text: str) -> set[str]:
+    """The languages the fences of ``text`` name."""
+    return {_lexer_of(found.group(2)) for found in map(_FENCE_OPEN.match, text.split("\n")) if found}
 
 
 def _lines_of(console: Console, renderable: Any, options: ConsoleOptions) -> list[list[Segment]]:

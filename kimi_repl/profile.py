@@ -216,5 +216,11 @@ def closest(name: str, listed: Iterable[str], *, limit: int = 6) -> list[str]:
     return sorted(set(listed), key=rank)[:limit]
 
 
+MIN_WINDOW, MAX_WINDOW = 1024, 1 << 30
+"""A window a server reports outside these is not believed (a chat needs room; no model holds a billion)."""
+
+
 def _positive_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    """A window the server reports, if it is a believable one."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and MIN_WINDOW <= value <= MAX_WINDOW
+    return value if ok else None

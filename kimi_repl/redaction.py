@@ -64,16 +64,30 @@ class Secret:
         return _redact(value, self, frozenset(structure))
 
 
-def _redact(value: Any, secret: Secret, structure: frozenset[str]) -> Any:
+MAX_DEPTH = 32
+"""Records are a few levels deep; deeper data is none of kimi-repl's own (and recursion must stay bounded)."""
+
+
+def _redact(value: Any, secret: Secret, structure: frozenset[str], depth: int = 0) -> Any:
     if isinstance(value, str):
         return secret.redact(value) if secret.found_in(value) else value
+    if depth >= MAX_DEPTH:
+        return value
     if isinstance(value, dict):
-        changed = {key: item if key in structure else _redact(item, secret, structure) for key, item in value.items()}
+        changed = {
+            key: item if key in structure else _redact(item, secret, _NESTED & structure, depth + 1)
+            for key, item in value.items()
+        }
         return value if all(changed[key] is value[key] for key in value) else changed
     if isinstance(value, (list, tuple)):
-        items = [_redact(item, secret, structure) for item in value]
+        items = [_redact(item, secret, _NESTED & structure, depth + 1) for item in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
+
+
+_NESTED = frozenset({"data", "mime"})
+"""The structure kept inside a record too (a picture's base64 and type): a nested ``id`` is a server's, and may
+hold anything (a tool call's id is redacted)."""
 
 
 def unredact(text: str, key: str) -> str | None:

@@ -34,8 +34,10 @@ from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
 from kimi_repl.display import Display
 from kimi_repl.errors import UserError
+from kimi_repl.files import NOFOLLOW
 from kimi_repl.interrupts import deliver
 from kimi_repl.pastes import Pastes, paste_bindings
+from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import one_line
 
 PRELOAD_AFTER_SECONDS = 1.0
@@ -150,9 +152,9 @@ def log_internal_error(secret: str) -> Path | None:
         path = state_dir() / "error.log"
         when = time.strftime("%Y-%m-%d %H:%M:%S %z")
         text = f"--- {when} · kimi-repl {__version__} ---\n{traceback.format_exc()}"
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY | NOFOLLOW, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
-            log.write((text.replace(secret, "***") if secret else text) + "\n")
+            log.write(Secret(secret).redact(text) + "\n")
         return path
     except OSError:
         return None

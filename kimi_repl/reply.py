@@ -23,6 +23,8 @@ from kimi_repl.request import ChatRequest
 MAX_SEARCH_ROUNDS = 5
 """Searches one reply may run before kimi-repl stops asking (each is billed)."""
 
+MAX_ARGUMENTS = 1024 * 1024
+MAX_ID = 256
 MAX_TOOL_CALLS = 16
 """Tool calls one round may ask for: each is answered in the next request, so more is a broken server."""
 
@@ -70,18 +72,32 @@ class ToolCall:
     id: str = ""
     type: str = "builtin_function"
     name: str = ""
-    arguments: str = ""
+    size: int = 0
+    """Characters of arguments so far."""
+    _arguments: Text = field(default_factory=lambda: Text())
 
     def add(self, piece: ToolCallDelta) -> None:
-        self.id = self.id or piece.id
-        self.type = piece.type or self.type
-        self.name = self.name or piece.name
-        self.arguments += piece.arguments
+        """Take a streamed piece (its arguments are joined once, when read: linear however many pieces).
+
+        Raises:
+            ChatError: the arguments grew past :data:`MAX_ARGUMENTS` (no search needs that much).
+        """
+        self.id = self.id or piece.id[:MAX_ID]
+        self.type = piece.type[:MAX_ID] or self.type
+        self.name = self.name or piece.name[:MAX_ID]
+        self.size += len(piece.arguments)
+        if self.size > MAX_ARGUMENTS:
+            raise ChatError(f"The server sent a tool call of more than {MAX_ARGUMENTS // 1024} KB of arguments.")
+        self._arguments.add(piece.arguments)
+
+    @property
+    def arguments(self) -> str:
+        return self._arguments.value()
 
     def _argument_data(self) -> dict[str, Any]:
         try:
             data = json.loads(self.arguments)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -96,7 +112,7 @@ class ToolCall:
         """Tokens the search results will add to the next request, when the arguments say (0 otherwise)."""
         usage = self._argument_data().get("usage")
         tokens = usage.get("total_tokens") if isinstance(usage, dict) else None
-        return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else 0
+        return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and 0 < tokens < 10**9 else 0
 
     def request_part(self) -> dict[str, Any]:
         """The call as the assistant message that made it carries it."""

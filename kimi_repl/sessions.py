@@ -584,7 +584,9 @@ def _old_keys(header: bytes, name: str | None, key: str | None) -> list[str]:
     """The keys an older kimi-repl may have replaced everywhere in a file: first the one its mangled ``header``
     gives away (its id, with the key put back, must be ``name``), then ``key`` if it is short."""
     keys: list[str] = []
-    if name and _MARKER in header and name.encode() not in header:
+    # A session id is about 20 characters: a longer name (a /load of any file) is no id, and its substrings
+    # would make this quadratic.
+    if name and len(name) <= 64 and _MARKER in header and name.encode() not in header:
         text = header.decode("utf-8", "replace")
         sizes = range(min(len(name), MIN_SECRET_CHARS - 1), 0, -1)
         for candidate in dict.fromkeys(name[start : start + size] for size in sizes for start in range(len(name))):

@@ -23,6 +23,7 @@ from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from kimi_repl.context import Usage
 from kimi_repl.conversation import Conversation, Document, Image, Turn
 from kimi_repl.errors import UserError
 from kimi_repl.files import read_regular_file, write_file
@@ -116,13 +117,19 @@ def turn_from_record(data: Any, where: str) -> Turn:
         finish_reason=_field(data, "finish_reason", (str,), None, where),
         interrupted=_field(data, "interrupted", (bool,), False, where),
         incomplete=_field(data, "incomplete", (bool,), False, where),
-        usage=_field(data, "usage", (dict,), None, where),
-        spent=_field(data, "spent", (dict,), None, where),
+        usage=_usage(_field(data, "usage", (dict,), None, where)),
+        spent=_usage(_field(data, "spent", (dict,), None, where)),
         images=[_image_from_record(item, where) for item in _field(data, "images", (list,), [], where)],
         searches=[_search_from_record(item, where) for item in _field(data, "searches", (list,), [], where)],
         created=_field(data, "created", number, 0.0, where),
         finished=_field(data, "finished", number, None, where),
     )
+
+
+def _usage(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A turn's usage as kept: the counts read, nothing else (a file may hold anything there)."""
+    usage = Usage.from_record(value)
+    return usage.record() if usage is not None else None
 
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
@@ -503,7 +510,7 @@ def _from_markdown(text: str, where: str) -> tuple[Conversation, Any]:
 def _parse_comment(text: str, where: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise TranscriptError(f"{where}: a kimi-repl comment is damaged") from None
     if not isinstance(data, dict):
         raise TranscriptError(f"{where}: a kimi-repl comment is damaged")

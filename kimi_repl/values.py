@@ -78,6 +78,10 @@ def parse_base_url(text: str, what: str = "The base URL") -> str:
     problem = f"{what} must be an http:// or https:// URL such as https://api.moonshot.cn/v1, not {_echo(text)}"
     if not url or any(ch.isspace() or not ch.isprintable() for ch in url):
         raise ValueError(problem)
+    if not url.isascii():  # a name with other letters goes in its ASCII (punycode) form, as the wire needs it
+        raise ValueError(
+            f"{what} must be written in ASCII (a name like ｅｘａｍｐｌｅ in its xn-- form), not {_echo(text)}"
+        )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (reading it checks it)

@@ -357,6 +357,7 @@ class FakeMoonshot:
         self.estimate_status: int | None = None  # answer /tokenizers/estimate-token-count with this error
         self.models_status: int | None = None  # answer GET /models with this error
         self.models_body: bytes | None = None  # answer GET /models with these bytes (a hostile list)
+        self.get_script: Script | None = None  # answer every GET with this script's raw body (a hostile server)
         self.get_delay = 0.0  # seconds before answering any GET (a slow server)
         self.search_rounds = 1  # web searches the model runs before it answers, when $web_search is offered
         self.search_result_tokens = 1_500  # what each search's results add to the next request
@@ -513,6 +514,8 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(self.fake.get_delay)
         if not self._authorized():
             return
+        if self.fake.get_script is not None:
+            return self._raw(self.fake.get_script)
         if self.path.rstrip("/") == "/v1/models":
             if self.fake.models_status is not None:
                 return self._error(self.fake.models_status)

@@ -385,13 +385,13 @@ def test_the_error_log_has_timestamps(isolated_user: Path) -> None:
     from kimi_repl.repl import log_internal_error
 
     try:
-        raise RuntimeError("boom with sk-secret")
+        raise RuntimeError("boom with sk-secret-0123456789")
     except RuntimeError:
-        path = log_internal_error("sk-secret")
+        path = log_internal_error("sk-secret-0123456789")
     assert path is not None
     text = path.read_text()
     assert re.match(r"--- \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} · kimi-repl ", text)
-    assert "sk-secret" not in text and "RuntimeError: boom with ***" in text
+    assert "sk-secret" not in text and "RuntimeError: boom with [API key removed]" in text
 
 
 def _screen_unused() -> pyte.Screen:  # pragma: no cover - keeps pyte imported for the title check's type

@@ -245,3 +245,63 @@ def test_the_sse_reader_and_chunk_parser_take_any_bytes(data: bytes, cuts: list[
             assert "\ud800" not in json.dumps(chunk, ensure_ascii=False, default=str)
     except ChatError:
         pass
+
+
+def grown_mb(action: object) -> float:
+    """How much the process's peak memory grew while ``action`` ran, in MB."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    action()  # type: ignore[operator]
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def test_an_endless_error_body_is_read_only_as_far_as_its_message(settings: Settings, server: FakeMoonshot) -> None:
+    server.get_script = Script(
+        status=400, body=b'{"error": {"message": "no"}}' + b" " * (80 << 20), piece_bytes=1 << 16
+    )
+    client = MoonshotClient(replace(settings, max_retries=0))
+
+    def ask() -> None:
+        with pytest.raises(ChatError):
+            client.list_models()
+        with pytest.raises(ChatError):
+            client.balance()
+
+    assert grown_mb(ask) < 40
+
+
+def test_a_compressed_bomb_in_an_error_is_not_inflated(settings: Settings, server: FakeMoonshot) -> None:
+    import gzip
+
+    bomb = gzip.compress(b'{"error": {"message": "boom", "type": "x"}}' + b" " * (300 << 20))
+    server.script(Script(status=400, body=bomb, content_type="application/json", headers={"Content-Encoding": "gzip"}))
+    session = ChatSession(replace(settings, max_retries=0), display := CapturedDisplay())
+    assert grown_mb(lambda: session.send("hi")) < 40
+    assert "boom" in one_error_line(display)
+
+
+def test_a_compressed_stream_is_read_a_piece_at_a_time(session: ChatSession, server: FakeMoonshot) -> None:
+    import gzip
+
+    done = event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    body = gzip.compress(stream(content("squeezed "), content("and read"), done))
+    server.script(Script(body=body, headers={"Content-Encoding": "gzip"}, piece_bytes=7))
+    reply = session.send("hi")
+    assert reply is not None and reply.content == "squeezed and read" and reply.finish_reason == "stop"
+
+
+def test_a_huge_count_from_the_server_is_not_believed(
+    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    huge = int("9" * 400)
+    finish = {
+        "index": 0,
+        "delta": {},
+        "finish_reason": "stop",
+        "usage": {"prompt_tokens": huge, "completion_tokens": 3},
+    }
+    server.script(Script(body=stream(content("a precious reply"), event({"choices": [finish]}))))
+    reply = session.send("hi")
+    assert reply is not None and reply.content == "a precious reply"
+    assert session.conversation.turns[-1] is reply and "Internal error" not in display.output

@@ -516,3 +516,26 @@ def test_past_tiny_limits_the_splitter_holds_and_gives_back_only_that_much(
         else:
             assert len(item) <= 300 and item.count("\n") < 4
             assert not isinstance(item, CutBlock) or item.note
+
+
+def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain() -> None:
+    """Some of pygments' lexers take exponential time on an unclosed string of backslashes (Scala, Fish, ...):
+    highlighting stops after a second, the block is drawn plain, and so is that language from then on."""
+    import io
+
+    from rich.console import Console
+
+    from kimi_repl import markdown
+    from kimi_repl.render import MarkdownReplyView
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, height=40)
+    view = MarkdownReplyView(console)
+    text = 'code:\n\n```scala\nval s = "' + "\\" * 80 + "\n```\n\nafter it\n"
+    try:
+        for at in range(0, len(text), 6):
+            view.content(text[at : at + 6])
+        view.close()
+        assert "after it" in console.file.getvalue()  # type: ignore[attr-defined]
+        assert "scala" in markdown._PLAIN_LEXERS
+    finally:
+        markdown._PLAIN_LEXERS.discard("scala")

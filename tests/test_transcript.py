@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kimi_repl.context import Usage
 from kimi_repl.conversation import Conversation, Document, Image, Turn
 from kimi_repl.redaction import Secret, unredact
 from kimi_repl.sessions import SessionLog, load_file
@@ -51,9 +52,15 @@ texts = st.lists(st.one_of(plain, tricky), max_size=8).map("".join)
 numbers = st.floats(min_value=0, max_value=4e9, allow_nan=False)
 temperatures = st.one_of(st.none(), st.floats(min_value=0, max_value=1))
 models = st.one_of(st.sampled_from(["kimi-k2-turbo-preview", "moonshot-v1-8k", "kimi-k2-thinking"]), plain)
-usages = st.one_of(
+usages = st.one_of(  # as kimi-repl keeps usage: the counts it read, in Moonshot's shape
     st.none(),
-    st.fixed_dictionaries({"prompt_tokens": st.integers(0, 10**6), "completion_tokens": st.integers(0, 10**6)}),
+    st.builds(
+        lambda *counts: Usage(*counts).record(),
+        st.integers(0, 10**6),
+        st.integers(0, 10**6),
+        st.integers(0, 10**3),
+        st.integers(0, 10**3),
+    ),
 )
 
 
@@ -312,7 +319,8 @@ def test_the_key_is_redacted_in_text_values_never_in_ids_models_or_pictures() ->
         Turn(role="assistant", content="no", searches=[{"id": key, "query": key}], reasoning_content=key),
     ]
     shown = redacted(conversation, secret)
-    assert shown.id == key and shown.turns[0].model == key and shown.turns[1].searches[0]["id"] == key
+    assert shown.id == key and shown.turns[0].model == key  # the session's own id and a model name: never
+    assert shown.turns[1].searches[0]["id"] == REDACTED  # a server's id inside a record may hold anything
     assert shown.system == f"say {REDACTED}" and shown.turns[0].content == f"{REDACTED}?"
     assert shown.turns[0].images[0].name == f"{REDACTED}.png" and shown.turns[0].images[0].data == "aGVsbG8="
     assert shown.turns[1].reasoning_content == REDACTED and shown.turns[1].searches[0]["query"] == REDACTED

@@ -89,9 +89,14 @@ def test_a_dotenv_may_point_elsewhere_only_with_its_own_key(tmp_path: Path) -> N
     own = load_settings(environ={"MOONSHOT_API_KEY": ""}, dotenv=find_dotenv(tmp_path))
     assert own.base_url == "https://gateway.example/v1" and not own.base_url_trusted
     assert own.destination() == f"Requests go to https://gateway.example/v1 (MOONSHOT_BASE_URL in {path})."
+    # This machine is no exception: another user may listen on a local port.
     local = dotenv(tmp_path, "MOONSHOT_BASE_URL=http://127.0.0.1:8080/v1\n")
-    settings = load_settings(environ={"MOONSHOT_API_KEY": "sk-x"}, dotenv=find_dotenv(tmp_path))
-    assert settings.base_url_trusted and settings.base_url_source == f"MOONSHOT_BASE_URL in {local}"
+    with pytest.raises(ConfigError, match="only with a key of its own"):
+        load_settings(environ={"MOONSHOT_API_KEY": "sk-x"}, dotenv=find_dotenv(tmp_path))
+    dotenv(tmp_path, "MOONSHOT_BASE_URL=http://127.0.0.1:8080/v1\nMOONSHOT_API_KEY=sk-local\n")
+    settings = load_settings(environ={}, dotenv=find_dotenv(tmp_path))
+    assert settings.base_url_source == f"MOONSHOT_BASE_URL in {local}"
+    assert not settings.base_url_trusted  # nothing goes there before the user has seen where
     moonshot = dotenv(tmp_path, "MOONSHOT_BASE_URL=https://api.moonshot.ai/v1\n")
     assert load_settings(environ={"MOONSHOT_API_KEY": "sk-x"}, dotenv=find_dotenv(moonshot.parent)).base_url_trusted
 
@@ -119,6 +124,7 @@ def test_plain_http_to_another_machine_needs_an_explicit_yes(url: str) -> None:
         ("http://127.0.0.1:8765/v1", True),
         ("http://127.5.6.7/v1", True),
         ("http://localhost:1234/v1", True),
+        ("http://api.attacker.localhost:1234/v1", False),
         ("http://[::1]:8080/v1", True),
         ("http://localhost.example.com/v1", False),
         ("http://128.0.0.1/v1", False),

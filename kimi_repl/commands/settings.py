@@ -47,6 +47,8 @@ def register(registry: CommandRegistry) -> None:
 
     @cmd("model", "Show the model, or switch to NAME for the next turn.", usage="[NAME]", arguments=model_names)
     def model(session: ChatSession, argument: str) -> None:
+        if argument and session.display.secret.found_in(argument):
+            raise CommandError("That is your API key, not a model name: it is not used, nor saved.")
         if argument:
             session.set_model(check_model_name(argument))
         with session.display.working("Asking the server about its models…"):
