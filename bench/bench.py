@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import platform
+import select
 import shutil
 import socket
 import statistics
@@ -89,16 +90,50 @@ class Pty:
 
     def read_until(self, needle: bytes, timeout: float = 300.0) -> float:
         """Read until ``needle`` appears after the previous match; return the time it was seen."""
+        return self.read_until_any([needle], timeout)
+
+    def read_until_any(self, needles: list[bytes], timeout: float = 300.0) -> float:
+        """Read until one of ``needles`` appears after the previous match; return the time it was seen.
+
+        Only what arrived since the last look is searched (and the end of what came before, where a needle
+        may have begun): a reply of many megabytes is not searched again at every read.
+        """
         deadline = time.monotonic() + timeout
+        start = self.mark
+        longest = max(len(needle) for needle in needles)
         while True:
-            found = self.output.find(needle, self.mark)
-            if found != -1:
-                self.mark = found + len(needle)
+            found = [(at, needle) for needle in needles if (at := self.output.find(needle, start)) != -1]
+            if found:
+                at, needle = min(found)
+                self.mark = at + len(needle)
                 return time.perf_counter()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"never saw {needle!r}; last output: {bytes(self.output[-500:])!r}")
+                raise RuntimeError(f"never saw {needles!r}; last output: {bytes(self.output[-500:])!r}")
+            start = max(self.mark, len(self.output) - longest + 1)
             with contextlib.suppress(pexpect.TIMEOUT):
                 self._read(0.5)
+
+    def send_big(self, data: bytes, timeout: float = 300.0) -> None:
+        """Write ``data`` however long, reading the output meanwhile: a terminal pasting megabytes writes as fast
+        as the program reads, and never stops reading what the program writes."""
+        fd = self.child.child_fd
+        view = memoryview(data)
+        sent = 0
+        deadline = time.monotonic() + timeout
+        os.set_blocking(fd, False)
+        try:
+            while sent < len(data):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {sent:,} of {len(data):,} bytes were read in {timeout:g} s")
+                readable, writable, _ = select.select([fd], [fd], [], 0.5)
+                if readable:
+                    with contextlib.suppress(pexpect.TIMEOUT):
+                        self._read(0)
+                if writable:
+                    with contextlib.suppress(BlockingIOError):
+                        sent += os.write(fd, view[sent : sent + (1 << 16)])
+        finally:
+            os.set_blocking(fd, True)
 
     def wait_exit(self, timeout: float = 60.0) -> float:
         deadline = time.monotonic() + timeout
@@ -141,6 +176,17 @@ def bare_memory(env: dict[str, str]) -> float:
     return memory
 
 
+def warm_kimi(env: dict[str, str]) -> Pty:
+    """kimi-repl at its prompt after a first message and a pause, as a person would have it."""
+    pty = Pty(shutil.which("kimi-repl") or "kimi-repl", ["--thinking", "off"], env)
+    pty.read_until("›".encode())
+    pty.child.send(b"warm up\r")  # imports the SDK and opens the connection, as any first message does
+    pty.read_until(b"Echo 1: warm up")
+    pty.read_until("›".encode())
+    time.sleep(1.5)  # as long as a person takes to type: kimi-repl's background warm-up has finished
+    return pty
+
+
 def kimi_reply(env: dict[str, str], message: str, *, repeat: int = 1) -> Reply:
     """kimi-repl showing the reply to ``message`` (after a first message and a pause, as a person would).
 
@@ -148,12 +194,7 @@ def kimi_reply(env: dict[str, str], message: str, *, repeat: int = 1) -> Reply:
     in a row and each figure is the mean per reply: the kernel counts a process's CPU in ticks of 10 ms, too
     coarse for one small reply.
     """
-    pty = Pty(shutil.which("kimi-repl") or "kimi-repl", ["--thinking", "off"], env)
-    pty.read_until("›".encode())
-    pty.child.send(b"warm up\r")  # imports the SDK and opens the connection, as any first message does
-    pty.read_until(b"Echo 1: warm up")
-    pty.read_until("›".encode())
-    time.sleep(1.5)  # as long as a person takes to type: kimi-repl's background warm-up has finished
+    pty = warm_kimi(env)
     cpu = wall = first_words = 0.0
     for _ in range(repeat):
         pty.child.send(message.encode())
@@ -189,6 +230,46 @@ def floor_reply(script: str, args: list[str], env: dict[str, str], *, ready_afte
     return Reply(end - begin, cpu, first - begin)
 
 
+def start_server(*options: str) -> tuple[subprocess.Popen[str], str]:
+    """The fake server in its own process (accepting any key), and its base URL once it is ready."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_server", "--port", str(port), "--key", "", *options],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    server.stdout.readline()  # ready
+    return server, f"http://127.0.0.1:{port}/v1"
+
+
+def bench_env(base_url: str, home: Path) -> dict[str, str]:
+    """The environment every measured program runs in: a fresh home, a known terminal, the fake server."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "MOONSHOT_API_KEY": "sk-bench",
+        "MOONSHOT_BASE_URL": base_url,
+        "MOONSHOT_MODEL": "kimi-k2.6",
+    }
+
+
+def machine() -> str:
+    """The processor's name and count, and Python's version: the heading of a table of results."""
+    cpu_name = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    return f"{cpu_name}, {os.cpu_count()} CPUs · Python {platform.python_version()}"
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -204,26 +285,9 @@ def main() -> None:
     parser.add_argument("--code-kb", type=int, default=50, help="size of the one-code-block reply (0: none)")
     args = parser.parse_args()
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_server", "--port", str(port), "--key", ""],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    server.stdout.readline()  # ready
-    base_url = f"http://127.0.0.1:{port}/v1"
+    server, base_url = start_server()
     home = Path(tempfile.mkdtemp(prefix="kimi-bench-"))
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "TERM": "xterm-256color",
-        "LANG": "C.UTF-8",
-        "MOONSHOT_API_KEY": "sk-bench",
-        "MOONSHOT_BASE_URL": base_url,
-        "MOONSHOT_MODEL": "kimi-k2.6",
-    }
+    env = bench_env(base_url, home)
     rows: list[tuple[str, str, str, str, str]] = []
 
     def row(name: str, ours: str, floor: str, relation: str, target: str) -> None:
@@ -332,18 +396,7 @@ def main() -> None:
         server.terminate()
         shutil.rmtree(home, ignore_errors=True)
 
-    cpu_name = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor(),
-    )
-    print(
-        f"kimi-repl benchmark · {time.strftime('%Y-%m-%d')} · {cpu_name}, {os.cpu_count()} CPUs · "
-        f"Python {platform.python_version()} · median of {args.runs} runs\n"
-    )
+    print(f"kimi-repl benchmark · {time.strftime('%Y-%m-%d')} · {machine()} · median of {args.runs} runs\n")
     print("| measure | kimi-repl | floor | ratio | target |")
     print("|---|---|---|---|---|")
     for entry in rows:

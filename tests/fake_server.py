@@ -16,7 +16,18 @@ Faults are injected two ways:
   ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!code N`` (one N KB code block, at a pace),
   ``!think``, ``!chinese``, ``!hostile`` (escape sequences, bidi and invisible characters, a spoofed
   link); and for the benchmark ``!bench N`` (N KB of markdown, as fast as it can), ``!benchcode N`` (one
-  N KB code block) and ``!pace N`` (200 chunks/s).
+  N KB code block) and ``!pace N`` (200 chunks/s);
+- hostile replies and streams, ``!attack NAME N`` (N times the size; each reply ends with a blank line and
+  the benchmark's end line; ``bench/hostile.py`` measures them): ``brackets`` (100 KB × N of ``<`` in a
+  paragraph), ``line`` (one 1 MB × N line of prose, 6 characters a chunk), ``table`` (25,000 × N rows),
+  ``lines`` (a paragraph of 125,000 × N lines), ``links`` (25,000 × N links in one paragraph), ``nesting``
+  (block quotes and lists 10,000 × N deep), ``code`` (one 2.5 MB × N fenced block); and as raw bytes in 1 KB
+  pieces: ``sseline`` (one SSE line of 1.5 MB × N, no newline until its end: over the client's 8 MB cap
+  from N = 6), ``deep`` (a chunk nested 100,000 × N deep, after some text), ``surrogate`` (a lone
+  ``\\ud800``), ``null`` (``choices: [null]`` after some text), ``pings`` (only ``: ping`` keep-alive
+  comments, forever);
+- a hostile ``GET /models``: ``--models-body long-id`` (one model whose id is 5 MB) or ``--models-body
+  many`` (200,000 models), ``--models-scale N`` times that.
 
 Run it by hand: ``python -m tests.fake_server --port 8765`` then
 ``MOONSHOT_BASE_URL=http://127.0.0.1:8765/v1 MOONSHOT_API_KEY=sk-test kimi-repl``.
@@ -290,6 +301,164 @@ def bench_reply(kilobytes: int, *, code: bool = False) -> str:
     return (code_sample(kilobytes) if code else markdown_sample(kilobytes)) + BENCH_END + "\n"
 
 
+# -- hostile inputs: ``!attack NAME N`` -----------------------------------------------------------------
+
+
+def _ended(text: str) -> str:
+    """``text``, then a blank line and the line the benchmark waits for (its own block: it shows even when the
+    block before it is drawn cut short, with a note)."""
+    return text.rstrip("\n") + "\n\n" + BENCH_END + "\n"
+
+
+def _event_line(payload: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+
+def _content_event(text: str, finish: str | None = None) -> bytes:
+    return _event_line({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]})
+
+
+DONE_EVENTS = _content_event("", "stop") + b"data: [DONE]\n\n"
+
+
+def attack_brackets(n: int) -> str:
+    """100 KB × ``n`` of ``<`` in one paragraph (a regular expression that restarted at each one took minutes)."""
+    return _ended("Angle brackets: " + "<" * (100 * 1024 * n))
+
+
+def attack_line(n: int) -> str:
+    """One paragraph of 1 MB × ``n`` on a single line: prose with inline markdown and Chinese, no newline."""
+    phrase = "The quick **brown** fox jumps over the `lazy` dog, [twice](https://example.com); 中文也在这一行。 "
+    size = len(phrase.encode())
+    return _ended(phrase * -(-1024 * 1024 * n // size))
+
+
+def attack_table(n: int) -> str:
+    """A markdown table of 25,000 × ``n`` rows."""
+    rows = "".join(f"| {i} | item {i} | {7 * i} | ok |\n" for i in range(1, 25_000 * n + 1))
+    return _ended("| # | name | value | note |\n|---|---|---|---|\n" + rows)
+
+
+def attack_lines(n: int) -> str:
+    """One paragraph of 125,000 × ``n`` short lines (no blank line between them)."""
+    return _ended("".join(f"line {i}\n" for i in range(1, 125_000 * n + 1)))
+
+
+def attack_links(n: int) -> str:
+    """25,000 × ``n`` links in one paragraph, eight to a line."""
+    links = (f"[link {i}](https://example.com/{i})" + (" " if i % 8 else "\n") for i in range(1, 25_000 * n + 1))
+    return _ended("".join(links))
+
+
+def attack_nesting(n: int) -> str:
+    """Block quotes, lists and both together, each nested 10,000 × ``n`` deep (one line each)."""
+    depth = 10_000 * n
+    return _ended(
+        "> " * depth
+        + "quoted\n\n"
+        + "- " * depth
+        + "listed\n\n"
+        + "> - " * (depth // 2)
+        + "both\n\n"
+        + "1. " * depth
+        + "numbered\n"
+    )
+
+
+def attack_code(n: int) -> str:
+    """One fenced code block of 2.5 MB × ``n``."""
+    return _ended(code_sample(2560 * n))
+
+
+SSE_LINE_FIRST = "One long event follows.\n\n"
+
+
+def sse_line_text(n: int) -> str:
+    """The markdown that :func:`attack_sse_line` sends in its one long event: the event is about 1.5 MB × ``n``."""
+    unit = len(_content_event(markdown_sample(64)))  # the bytes of an event holding 64 KB of markdown
+    return _ended(markdown_sample(1536 * n * 64 * 1024 // unit))
+
+
+def attack_sse_line(n: int) -> bytes:
+    """A raw stream whose second event is one line of about 1.5 MB × ``n`` (markdown, then the benchmark's line),
+    sent in small pieces with no newline until its end."""
+    return _content_event(SSE_LINE_FIRST) + _content_event(sse_line_text(n)) + DONE_EVENTS
+
+
+def attack_deep(n: int) -> bytes:
+    """A raw stream: some text, then a chunk (valid JSON) nested 100,000 × ``n`` deep, then more text."""
+    deep = b'data: {"choices": [], "x": ' + b"[" * (100_000 * n) + b"]" * (100_000 * n) + b"}\n\n"
+    return _content_event("The part before the deep chunk. ") + deep + _content_event("Never shown.") + DONE_EVENTS
+
+
+def attack_surrogate(n: int) -> bytes:
+    """A raw stream with a lone surrogate (``\\ud800``) escaped in a chunk's JSON, ``n`` times."""
+    lone = b'data: {"choices": [{"index": 0, "delta": {"content": "a lone \\ud800 surrogate. "}}]}\n\n'
+    return _content_event("Before it: ") + lone * n + _content_event(_ended(" After it.")) + DONE_EVENTS
+
+
+def attack_null_choice(n: int) -> bytes:
+    """A raw stream: ``n`` chunks of text, then a chunk whose ``choices`` is ``[null]``, then more text."""
+    before = _content_event("The part before the null choice. ") * n
+    return before + b'data: {"choices": [null]}\n\n' + _content_event("Never shown.") + DONE_EVENTS
+
+
+ATTACKS_TEXT = {
+    "brackets": attack_brackets,
+    "line": attack_line,
+    "table": attack_table,
+    "lines": attack_lines,
+    "links": attack_links,
+    "nesting": attack_nesting,
+    "code": attack_code,
+}
+"""Hostile replies streamed as a model would, N for their size: ``!attack NAME N``."""
+
+ATTACKS_RAW = {
+    "sseline": attack_sse_line,
+    "deep": attack_deep,
+    "surrogate": attack_surrogate,
+    "null": attack_null_choice,
+}
+"""Hostile streams sent as raw bytes, in small pieces: ``!attack NAME N``."""
+
+ATTACK_PIECE_BYTES = 1024
+"""The pieces a raw attack is sent in."""
+
+ATTACK_CHUNK_CHARS = {"line": 6, "brackets": 6}
+"""Characters per streamed chunk of a text attack: as small as a model's for the long line and the brackets,
+64 for the bulky ones (their point is their shape, not the count of events)."""
+
+PING_SECONDS = 0.5
+
+
+def attack_script(name: str, n: int) -> Script | None:
+    """The script of ``!attack NAME N`` (None for an unknown NAME); ``pings`` ignores N: it sends only keep-alive
+    comments, forever."""
+    if name in ATTACKS_TEXT:
+        chunk = ATTACK_CHUNK_CHARS.get(name, 64)
+        return Script(text=ATTACKS_TEXT[name](n), chunk_chars=chunk, budget_applies=False)
+    if name in ATTACKS_RAW:
+        return Script(body=ATTACKS_RAW[name](n), piece_bytes=ATTACK_PIECE_BYTES)
+    if name == "pings":
+        return Script(body=b"", pings=PING_SECONDS)
+    return None
+
+
+MODELS_BODIES = ("long-id", "many")
+
+
+def hostile_models_body(kind: str, n: int = 1) -> bytes:
+    """A hostile answer to ``GET /models``: ``long-id``, one model whose id is 5 MB × ``n``; ``many``,
+    200,000 × ``n`` models (short ids, so that 200,000 fit under the client's 4 MB cap)."""
+    if kind == "long-id":
+        return b'{"object": "list", "data": [{"id": "' + b"x" * (5 * 1024 * 1024 * n) + b'"}]}'
+    if kind == "many":
+        entries = ",".join(f'{{"id":"m{i}"}}' for i in range(200_000 * n))
+        return f'{{"object":"list","data":[{entries}]}}'.encode()
+    raise ValueError(f"unknown models body {kind!r}: one of {', '.join(MODELS_BODIES)}")
+
+
 def directive_script(message: str) -> Script | None:
     """The script a hand-typed ``!directive`` asks for, if any."""
     words = message.strip().split()
@@ -323,6 +492,9 @@ def directive_script(message: str) -> Script | None:
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
     if word == "hostile":
         return Script(text=HOSTILE_REPLY)
+    if word == "attack" and args:  # a hostile reply or stream: !attack NAME N
+        scale = int(args[1]) if len(args) > 1 and args[1].isdigit() else 1
+        return attack_script(args[0], max(1, scale))
     if word == "chinese":
         return Script(text="# 你好\n\n这是一个**中文**回答。\n\n- 第一点\n- 第二点\n\n```python\nprint('你好')\n```\n")
     return None
@@ -903,9 +1075,17 @@ def main() -> None:
     parser.add_argument(
         "--search-refuses-thinking", action="store_true", help="refuse $web_search while thinking (a 400)"
     )
+    parser.add_argument(
+        "--models-body",
+        choices=MODELS_BODIES,
+        help="answer GET /models with a hostile list: one model with a 5 MB id, or 200,000 models",
+    )
+    parser.add_argument("--models-scale", type=int, default=1, help="that list N times bigger")
     args = parser.parse_args()
     server = FakeMoonshot(port=args.port, api_key=args.key or None, lineup=args.lineup)
     server.get_delay = args.get_delay
+    if args.models_body:
+        server.models_body = hostile_models_body(args.models_body, args.models_scale)
     server.search_refuses_thinking = args.search_refuses_thinking
     print(f"Fake Moonshot ({args.lineup} lineup) at {server.base_url} (key {args.key or 'any'})", flush=True)
     server.start()
