@@ -59,6 +59,10 @@ def message_text(raw: str) -> str:
     return raw.strip("\r\n").rstrip()
 
 
+MAX_PICTURES_BYTES = 20 * 1024 * 1024
+"""Pictures one message may carry: they go again with every later message (and are kept in its record)."""
+
+
 class ReplyFailed(Exception):
     """No reply arrived; ``str(error)`` says why in one line.
 
@@ -280,6 +284,11 @@ class ChatSession:
         """
         self._check_images_taken(sending=False)
         image = read_image(path)
+        if sum(picture.size for picture in self.attachments) + image.size > MAX_PICTURES_BYTES:
+            raise ImageError(
+                f"{path.name} would make the pictures of one message more than {MAX_PICTURES_BYTES >> 20} MB: "
+                "send these first (/image lists them)."
+            )
         self.attachments.append(image)
         return image
 
@@ -354,6 +363,8 @@ class ChatSession:
         """
         if self.store is None:
             raise TranscriptError("sessions are not saved in this mode")
+        if self.log is not None and self.log.path == path:
+            raise TranscriptError("that is the session open here already")
         resumed = self.store.resume(path)
         for note in resumed.notes:
             self.display.warning(note)

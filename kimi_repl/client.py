@@ -243,10 +243,15 @@ class MoonshotClient:
                 if kind and "event-stream" not in kind:
                     yield from self._whole_reply(response, kind)
                     return
-                for data in sse_data(body_chunks(response.http_response), idle_limit=self.settings.timeout):
+                idle = self.settings.timeout
+                progress_at = time.monotonic()  # when the reply last grew (events that bring nothing do not count)
+                for data in sse_data(body_chunks(response.http_response), idle_limit=idle):
                     if data == b"[DONE]":
                         break
+                    if time.monotonic() - progress_at > idle:
+                        raise StreamIdle(f"The server sent no reply for {idle:g} s, only empty events.")
                     chunk = parse_chunk(data)
+                    progress_at = time.monotonic() if _brings_something(chunk) else progress_at
                     if "error" in chunk:
                         error_type, message = _error_body(chunk)
                         stopped = f"Moonshot stopped the reply with an error: {message or error_type}"
@@ -647,6 +652,19 @@ def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(choices, list) or not all(isinstance(choice, dict) for choice in choices):
         raise ChatError(_malformed("choices that are not a list of objects"))
     return choices
+
+
+def _brings_something(chunk: dict[str, Any]) -> bool:
+    """Whether a chunk adds to the reply (text, reasoning, a tool call, how it ended), unlike an empty delta."""
+    for choice in chunk.get("choices") or ():
+        if isinstance(choice, dict):
+            delta = choice.get("delta")
+            if choice.get("finish_reason") or (isinstance(delta, dict) and any(delta.get(k) for k in _PROGRESS)):
+                return True
+    return "error" in chunk or "usage" in chunk
+
+
+_PROGRESS = ("content", "reasoning_content", "tool_calls")
 
 
 def _finish_reason(value: Any) -> str:

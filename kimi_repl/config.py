@@ -6,6 +6,7 @@ Every value is checked by the same parser wherever it comes from (:mod:`kimi_rep
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Any, NamedTuple
 
 from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.errors import UserError
-from kimi_repl.files import NotPrivate, read_regular_file
+from kimi_repl.files import NotPrivate, changeable_by_others, read_regular_file
 from kimi_repl.values import (
     check_api_key,
     check_model_name,
@@ -164,6 +165,10 @@ def _is_repository_root(folder: Path) -> bool:
 
 
 def _read_dotenv_file(path: Path) -> DotEnv:
+    with contextlib.suppress(OSError):  # first who owns it: someone else's FIFO or unreadable file is theirs
+        why = changeable_by_others(os.stat(path))
+        if why:
+            return DotEnv(None, {}, (f"⚠ {path} {why}: it is not read{_fix_hint(why, path)}.",))
     try:
         data = read_regular_file(path, max_bytes=MAX_DOTENV_BYTES, kind="a .env file", error=ConfigError, private=True)
     except NotPrivate as refusal:
@@ -259,7 +264,11 @@ def _read_text(path: Path, kind: str, max_bytes: int) -> str:
 
 def _fix(refusal: NotPrivate, path: Path) -> str:
     """How to make a refused file usable, when it is the user's own."""
-    return f" (chmod go-w {path} makes it yours alone)" if "can be changed" in str(refusal) else ""
+    return _fix_hint(str(refusal), path)
+
+
+def _fix_hint(why: str, path: Path) -> str:
+    return f" (chmod go-w {path} makes it yours alone)" if "can be changed" in why else ""
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -562,18 +571,29 @@ def private_folder(path: Path) -> Path:
     return path
 
 
+def _own_app_folder(path: Path) -> Path:
+    """kimi-repl's own folder (``.../kimi-repl``), made private, and made private again if an older version (or
+    a umask) left it readable by others: its history and logs are the user's alone."""
+    private_folder(path)
+    with contextlib.suppress(OSError):
+        status = os.lstat(path)
+        if hasattr(os, "getuid") and status.st_uid == os.getuid() and status.st_mode & 0o077:
+            os.chmod(path, 0o700)
+    return path
+
+
 def state_dir() -> Path:
     """The user's state folder for kimi-repl (input history), created private."""
     from platformdirs import user_state_path
 
-    return private_folder(user_state_path(APP_NAME))
+    return _own_app_folder(user_state_path(APP_NAME))
 
 
 def data_dir() -> Path:
     """The user's data folder for kimi-repl, created private."""
     from platformdirs import user_data_path
 
-    return private_folder(user_data_path(APP_NAME))
+    return _own_app_folder(user_data_path(APP_NAME))
 
 
 def sessions_dir() -> Path:
@@ -586,5 +606,9 @@ def history_file() -> Path:
     """The prompt history file, created with mode 0600 so only its owner can read it."""
     path = state_dir() / "history"
     fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    os.close(fd)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # one an older version left readable by others is made private too
+    finally:
+        os.close(fd)
     return path

@@ -8,8 +8,11 @@ the history file small. Deleting the marker drops the paste.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prompt_toolkit.filters import Condition
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.input.vt100_parser import Vt100Parser
+from prompt_toolkit.key_binding import KeyBindings, KeyPress, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
 from kimi_repl.files import byte_size
@@ -94,3 +97,44 @@ def paste_bindings(pastes: Pastes) -> KeyBindings:
         """Other keys do nothing until the question is answered."""
 
     return bindings
+
+
+_PASTE_END = "\x1b[201~"
+
+
+class LinearPasteParser(Vt100Parser):
+    """prompt_toolkit's input parser, with a bracketed paste gathered in linear time.
+
+    Its own adds each read to the whole paste so far and searches all of it for the end mark: a 20 MB paste
+    took minutes before anything could ask about it. Here the reads are kept as pieces, the end mark is looked
+    for only where it can be (the new read, and the end of the one before), and the paste is joined once.
+    """
+
+    def __init__(self, feed_key_callback: Any) -> None:
+        self._pieces: list[str] = []
+        self._tail = ""  # the paste's last characters: the end mark may begin in them
+        super().__init__(feed_key_callback)
+
+    def feed(self, data: str) -> None:
+        if not self._in_bracketed_paste:
+            super().feed(data)  # which comes back here with the rest once a paste begins
+            return
+        seen = self._tail + data
+        self._pieces.append(data)
+        self._tail = seen[-(len(_PASTE_END) - 1) :]
+        if _PASTE_END not in seen:
+            return
+        whole = "".join(self._pieces)
+        self._pieces.clear()
+        self._tail = ""
+        end = whole.find(_PASTE_END, max(0, len(whole) - len(seen)))
+        self._in_bracketed_paste = False
+        self.feed_key_callback(KeyPress(Keys.BracketedPaste, whole[:end]))
+        self.feed(whole[end + len(_PASTE_END) :])
+
+
+def gather_pastes_linearly(source: object) -> None:
+    """Give a prompt_toolkit input (a terminal's or a pipe's) the :class:`LinearPasteParser` (others: as they are)."""
+    parser = getattr(source, "vt100_parser", None)
+    if isinstance(parser, Vt100Parser) and not isinstance(parser, LinearPasteParser):
+        source.vt100_parser = LinearPasteParser(parser.feed_key_callback)  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ from kimi_repl.display import Display
 from kimi_repl.errors import UserError
 from kimi_repl.files import NOFOLLOW
 from kimi_repl.interrupts import deliver
-from kimi_repl.pastes import Pastes, paste_bindings
+from kimi_repl.pastes import Pastes, gather_pastes_linearly, paste_bindings
 from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import one_line
 
@@ -191,6 +191,7 @@ class Repl:
             input=input,
             output=output,
         )
+        gather_pastes_linearly(self.prompt_session.input)
 
     def _message(self) -> FormattedText:
         """The prompt: the model the next message goes to, or the question about a big paste (read at every
@@ -235,13 +236,13 @@ class Repl:
         # prompt should appear first.
         context = contextvars.copy_context()
         preload = threading.Timer(PRELOAD_AFTER_SECONDS, self._preload, args=(context,))
+        preload.daemon = True  # leaving never waits for a slow server's model list
         preload.start()
         try:
             with _hangup_ends(self.session):
                 status = self._loop()
         finally:
             preload.cancel()
-            preload.join()
         self.farewell()
         return status
 

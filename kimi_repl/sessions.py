@@ -95,7 +95,13 @@ SESSION_VERSION = 3
 SUFFIX = ".jsonl"
 LOCK_SUFFIX = ".lock"
 SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
-MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024 * 1024
+
+
+def _mb(count: int) -> str:
+    return f"{count >> 30} GB" if count >= 1 << 30 else f"{count >> 20} MB"
+
+
 """The longest line read: a record longer than that is damage (every file that loaded before loads)."""
 TURN_SETTINGS = ("model", "temperature", "system", "thinking")
 """What a turn shares with the settings in force."""
@@ -458,8 +464,10 @@ class _Line(NamedTuple):
     """Whether a newline ends it (the last line of a torn write has none)."""
 
 
-def _lines(chunks: Iterable[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[_Line]:
-    """The lines of the bytes that ``chunks`` make up, keeping at most ``limit`` bytes of a line in memory."""
+def _lines(chunks: Iterable[bytes], limit: int | None = None) -> Iterator[_Line]:
+    """The lines of the bytes that ``chunks`` make up, keeping at most ``limit`` bytes of a line in memory
+    (:data:`MAX_LINE_BYTES` unless given)."""
+    limit = MAX_LINE_BYTES if limit is None else limit
     pieces: list[bytes] = []
     size = offset = 0
     for chunk in chunks:
@@ -559,11 +567,13 @@ def replay_lines(
         if header_mangled:
             raise TranscriptError(f"{where} cannot be read: {OLD_REDACTION}")
         if result.too_long:
-            raise TranscriptError(f"{where} is not a kimi-repl session file (its first line is over 64 MB)")
+            raise TranscriptError(
+                f"{where} is not a kimi-repl session file (its first line is over {_mb(MAX_LINE_BYTES)})"
+            )
         raise TranscriptError(f"{where} is not a kimi-repl session file (or nothing of it was written)")
     if result.damaged_line is not None and (result.damage_buried or result.too_long or result.mangled):
         why = (
-            " (it is longer than 64 MB, more than a session line can be)"
+            f" (it is longer than {_mb(MAX_LINE_BYTES)}, more than a session line can be)"
             if result.too_long
             else f" ({OLD_REDACTION})"
             if result.mangled
@@ -1143,10 +1153,11 @@ def _mentions(fd: int, needles: list[str]) -> bool:
     return not left
 
 
-def _blocks(chunks: Iterable[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+def _blocks(chunks: Iterable[bytes], limit: int | None = None) -> Iterator[bytes]:
     """The bytes that ``chunks`` make up, as blocks of whole lines (a chunk's worth, give or take a line), for
     scans that need no line numbers; a line longer than ``limit`` (which is no shorter than a chunk) is left
     out, as :func:`_lines` leaves it."""
+    limit = MAX_LINE_BYTES if limit is None else limit
     pieces: list[bytes] = []  # the line the last chunk ended in
     size = 0
     for chunk in chunks:

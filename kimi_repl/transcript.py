@@ -35,7 +35,7 @@ from kimi_repl.values import check_model_name
 FORMAT = "kimi-repl-transcript"
 VERSION = 2
 """2: the Markdown form escapes control, bidi and invisible characters (version 1 files still load)."""
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 1024 * 1024 * 1024
 REDACTION = "values"
 """How the files written now redact the key: in text values only (older files say nothing)."""
 

@@ -366,3 +366,14 @@ def test_the_attack_directives_send_what_they_claim() -> None:
     assert len(hostile_models_body("long-id")) > 5 * 1024 * 1024 > MAX_MODELS_BYTES
     many = hostile_models_body("many")
     assert len(many) < MAX_MODELS_BYTES and len(json.loads(many)["data"]) == 200_000
+
+
+def test_empty_events_cannot_keep_a_silent_stream_open(settings: Settings, server: FakeMoonshot) -> None:
+    quick = replace(settings, timeout=1.0, max_retries=0)
+    session = ChatSession(quick, display := CapturedDisplay())
+    started = content("started ")
+    empty = b"data: {}" + b" " * (len(started) - 10) + b"\n\n"  # as long as the first event: one a piece
+    server.script(Script(body=started + empty * 40, piece_bytes=len(started), delay=0.2))
+    reply = session.send("hi")
+    assert reply is not None and reply.content == "started " and reply.incomplete
+    assert "no reply for 1 s, only empty events" in one_error_line(display)

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
@@ -250,3 +252,31 @@ def test_a_long_message_given_back_comes_back_behind_a_marker(
     run(session, keys, bracketed(long) + "y" + ENTER + UP + ENTER + CTRL_D)
     sent = user_messages(server)
     assert sent and all(message == long for message in sent)
+
+
+@given(
+    st.lists(st.sampled_from(["ab", "\x1b[200~", "\x1b[201~", "x\ny", "\x1b", "[20", "1~", "中"]), max_size=12),
+    st.lists(st.integers(1, 9), max_size=12),
+)
+def test_pastes_are_parsed_as_prompt_toolkit_parses_them_however_the_reads_are_cut(
+    parts: list[str], cuts: list[int]
+) -> None:
+    from prompt_toolkit.input.vt100_parser import Vt100Parser
+
+    from kimi_repl.pastes import LinearPasteParser
+
+    data = "".join(parts)
+    pieces, at = [], 0
+    for size in cuts:
+        pieces.append(data[at : at + size])
+        at += size
+    pieces.append(data[at:])
+    theirs: list[object] = []
+    ours: list[object] = []
+    reference, linear = Vt100Parser(theirs.append), LinearPasteParser(ours.append)
+    reference.feed(data)
+    reference.flush()
+    for piece in pieces:
+        linear.feed(piece)
+    linear.flush()
+    assert [(k.key, k.data) for k in ours] == [(k.key, k.data) for k in theirs]  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from kimi_repl.commands import CommandRegistry, build_registry
 from kimi_repl.commands.registry import CommandError
 from kimi_repl.config import ConfigError, Settings, read_config, sessions_dir
 from kimi_repl.sessions import SessionStore
-from kimi_repl.transcript import from_markdown, to_markdown
+from kimi_repl.transcript import TranscriptError, from_markdown, to_markdown
 from tests.conftest import CapturedDisplay
 from tests.fake_server import FakeMoonshot, Script
 from tests.test_features import png_bytes
@@ -193,8 +193,10 @@ def test_resume_by_number_names_the_row_of_the_list_shown_last(
     registry.dispatch(session, "/resume 1")
     assert session.conversation.turns[0].content == "about alpha"
     registry.dispatch(session, "/sessions")
-    registry.dispatch(session, "/resume 1")  # the plain list, newest first: the one resumed last
-    assert session.conversation.turns[0].content == "about alpha"
+    with pytest.raises(TranscriptError, match="open here already"):  # newest first: the one resumed last
+        registry.dispatch(session, "/resume 1")
+    registry.dispatch(session, "/resume 2")
+    assert session.conversation.turns[0].content == "about gamma"
     with pytest.raises(CommandError, match="give a number from 1 to 3"):
         registry.dispatch(session, "/resume 9")
 

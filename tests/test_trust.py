@@ -4,6 +4,7 @@ are used, and what is shown about it."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,31 @@ def test_messages_never_show_the_key(capsys: pytest.CaptureFixture[str]) -> None
     display.rows([("a", key)])
     display.text(f"system: {key}")
     assert "quoted" not in display.output and display.output.count("[API key removed]") == 4
+
+
+@needs_owners
+@pytest.mark.skipif(not ROOT, reason="giving a file to another user needs root")
+def test_someone_elses_fifo_or_unreadable_dotenv_is_passed_over_not_fatal(tmp_path: Path) -> None:
+    fifo = tmp_path / "shared" / ".env"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    os.chown(fifo, OTHER_UID, OTHER_UID)
+    found = find_dotenv(tmp_path / "shared")
+    assert found.values == {} and f"{fifo} belongs to user {OTHER_UID}" in found.notes[0]
+
+
+def test_a_dotenv_url_on_this_machine_needs_its_own_key_too(tmp_path: Path) -> None:
+    dotenv(tmp_path, "MOONSHOT_BASE_URL=http://127.0.0.1:31337/v1\n")
+    with pytest.raises(ConfigError, match="only with a key of its own"):
+        load_settings(environ={"MOONSHOT_API_KEY": "sk-mine-0123456789abcdef"}, dotenv=find_dotenv(tmp_path))
+
+
+def test_folders_an_older_version_left_open_are_made_private(isolated_user: Path) -> None:
+    from kimi_repl.config import history_file, state_dir
+
+    folder = state_dir()
+    folder.chmod(0o755)
+    (folder / "history").write_text("")
+    (folder / "history").chmod(0o644)
+    history = history_file()
+    assert stat.S_IMODE(state_dir().stat().st_mode) == 0o700 and stat.S_IMODE(history.stat().st_mode) == 0o600
