@@ -98,6 +98,7 @@ class ChatSession:
         self.settings = settings
         self.display = display
         self.client = client or MoonshotClient(settings)
+        display.secret = self.client.secret  # whatever the display shows, the key is taken out
         self.store = store
         self.conversation = Conversation(
             model=settings.model or DEFAULT_MODEL,

@@ -121,9 +121,14 @@ class Display:
 
         if self.console.is_terminal:
             return MarkdownReplyView(
-                self.console, waiting_for=model, show_thinking=self.show_thinking, resume=resume, hints=self.hints
+                self.console,
+                waiting_for=model,
+                show_thinking=self.show_thinking,
+                resume=resume,
+                hints=self.hints,
+                secret=self.secret,
             )
-        return PlainReplyView(self.console.file)
+        return PlainReplyView(self.console.file, secret=self.secret)
 
     def gap(self) -> None:
         """An empty line, to set a reply apart from the next prompt."""

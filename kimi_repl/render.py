@@ -39,6 +39,7 @@ from kimi_repl.markdown import (
     reopening,
     yield_lines,
 )
+from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import for_terminal, one_line
 
 FRAMES_PER_SECOND = 10
@@ -139,6 +140,7 @@ class MarkdownReplyView:
         show_thinking: bool = False,
         resume: str = "",
         hints: bool = True,
+        secret: Secret | None = None,
     ) -> None:
         from rich.live import Live
         from rich.spinner import Spinner
@@ -146,6 +148,7 @@ class MarkdownReplyView:
         self.console = console
         self.show_thinking = show_thinking
         self.hints = hints  # slash-commands may be named (not in one-shot mode)
+        self._clean = secret.redact if secret else str  # the API key never reaches the screen, even in a reply
         self.waiting = True  # nothing has arrived yet: the live region shows a spinner
         self.spinner = Spinner("dots", Text(f"waiting for {one_line(waiting_for)}…", style="dim"), style="cyan")
         self.splitter = BlockSplitter()
@@ -290,11 +293,14 @@ class MarkdownReplyView:
         for index, group in enumerate(groups):
             self._count_print(sum(len(block) for block in group), blocks=len(group))
             last = index == len(groups) - 1
-            self.console.print(MarkdownBlocks(group, after=self._printed, note=note if last else ""))
+            shown = [self._clean(block) for block in group]
+            self.console.print(MarkdownBlocks(shown, after=self._printed, note=note if last else ""))
             self._printed = True
 
     def _print_piece(self, piece: CodePiece) -> None:
         self._count_print(sum(len(line) + 1 for line in piece.lines), blocks=int(piece.last))
+        clean = self._clean
+        piece = piece._replace(context=tuple(map(clean, piece.context)), lines=tuple(map(clean, piece.lines)))
         lines = code_piece_lines(self.console, piece, self.console.options)
         self.console.print(_Lines(lines, after=piece.first and self._printed))
         self._printed = True
@@ -317,10 +323,11 @@ class MarkdownReplyView:
         if self.waiting:
             lines = console.render_lines(self.spinner, options, pad=False)
         elif self.thinking_active:
-            lines = console.render_lines(Text(self._thinking_preview(), style="dim italic"), options, pad=False)
+            preview = self._clean(self._thinking_preview())
+            lines = console.render_lines(Text(preview, style="dim italic"), options, pad=False)
         elif self.splitter.version != self._shown_version:
             self._shown_version = self.splitter.version
-            text = self.splitter.preview(height + 2, LIVE_SCREENS * height * options.max_width)
+            text = self._clean(self.splitter.preview(height + 2, LIVE_SCREENS * height * options.max_width))
             lines = markdown_lines(console, text, options) if text.strip() else []
             if self.splitter.continues_code:
                 del lines[:1]  # the code block's top edge is printed already: this is its continuation
@@ -354,7 +361,7 @@ class MarkdownReplyView:
 
     def _print_thinking(self) -> None:
         """Print the finished lines of reasoning (show_thinking), in groups of about :data:`PRINT_CHARS`."""
-        lines = [cut_line(for_terminal(line), THINKING_KEPT) for line in self._thinking_lines]
+        lines = [cut_line(for_terminal(self._clean(line)), THINKING_KEPT) for line in self._thinking_lines]
         self._thinking_lines = []
         for group in _groups(lines, PRINT_CHARS):
             self.console.print(Text("\n".join(group), style="dim italic"))
@@ -403,21 +410,27 @@ def _groups(blocks: list[str], size: int) -> Iterator[list[str]]:
 class PlainReplyView:
     """A reply written as plain text, for a stdout that is not a terminal."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], *, secret: Secret | None = None) -> None:
         self._stream = stream
         self._ends_with_newline = True
         self._held = ""  # the end of the last piece, whose meaning depends on the next (a joiner's neighbour, a \r)
+        self._secret = secret if secret else None
+        self._keep = len(secret.value or "") - 1 if secret else 0  # the start of a key may end a piece
         self.stats = RenderStats()
 
     def reasoning(self, text: str) -> None:
         """Thinking is not part of the answer a pipe asked for."""
 
     def content(self, text: str) -> None:
-        text, self._held = self._held + text, ""
-        if text.endswith(("\u200c", "\u200d")):  # a joiner: whether it stays depends on both its neighbours
-            text, self._held = text[:-2], text[-2:]
-        elif text and (text[-1] == "\r" or not text[-1].isascii()):  # half of \r\n, or left of a joiner
-            text, self._held = text[:-1], text[-1]
+        text = self._held + text
+        if self._secret is not None:  # the key is taken out; a piece's end that may begin it waits for the next
+            text = self._secret.redact(text)
+        cut = max(0, len(text) - self._keep)
+        if cut and text[cut - 1] in ("\u200c", "\u200d"):  # a joiner: whether it stays depends on its neighbours
+            cut = max(0, cut - 2)
+        elif cut and (text[cut - 1] == "\r" or not text[cut - 1].isascii()):  # half of \r\n, or left of a joiner
+            cut -= 1
+        text, self._held = text[:cut], text[cut:]
         self._write(text)
 
     def _write(self, text: str) -> None:

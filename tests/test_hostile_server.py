@@ -377,3 +377,16 @@ def test_empty_events_cannot_keep_a_silent_stream_open(settings: Settings, serve
     reply = session.send("hi")
     assert reply is not None and reply.content == "started " and reply.incomplete
     assert "no reply for 1 s, only empty events" in one_error_line(display)
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_a_reply_that_echoes_the_key_never_shows_it(settings: Settings, server: FakeMoonshot, terminal: bool) -> None:
+    key = "sk-" + "k3y" * 10
+    server.api_key = None
+    display = CapturedDisplay(terminal=terminal)
+    session = ChatSession(replace(settings, api_key=key), display)
+    text = f"Your key is {key}.\n\n```\nexport MOONSHOT_API_KEY={key}\n```\n\n> thinking of {key}\n"
+    server.script(Script(text=text, chunk_chars=5))
+    reply = session.send("what is my key?")
+    assert reply is not None and reply.content == text  # kept as it came (files are redacted when written)
+    assert "k3yk3y" not in display.output and "[API key removed]" in display.output

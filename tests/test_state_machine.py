@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -248,6 +249,8 @@ TestChatMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# 80 random sequences take about 20 s here and three times that on a slow CI machine: the whole run is one test.
+TestChatMachine.pytestmark = [pytest.mark.timeout(900)]  # type: ignore[attr-defined]
 
 
 def test_the_machine_runs_against_the_small_window_too(isolated_user: Path) -> None:

@@ -78,6 +78,9 @@ def describe_switch(session: ChatSession, what: str) -> None:
         settings.append(f"thinking {'on' if conversation.thinking else 'off'}")
     if conversation.web:
         settings.append("web search on")
+    if conversation.documents:
+        count = len(conversation.documents)
+        settings.append(f"{count} document{'s' if count != 1 else ''} (/file lists them)")
     if conversation.system:
         first = " ".join(conversation.system.split())
         settings.append(f"system prompt “{first[:40]}{'…' if len(first) > 40 else ''}” (/system shows it)")
