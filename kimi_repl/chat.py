@@ -175,7 +175,7 @@ class ChatSession:
             if chosen == self.conversation.model:
                 return None
             previous, self.conversation.model = self.conversation.model, chosen
-        return f"Model: {chosen} ({previous} is not offered by {public_url(self.settings.base_url)})."
+        return f"{previous} is not offered by {public_url(self.settings.base_url)}: using {chosen} instead."
 
     def unlisted_warning(self, model: str, *, once: bool = False) -> str | None:
         """A warning when the server's ``GET /models`` does not list ``model`` (None if it does, or cannot say, or
@@ -736,6 +736,8 @@ class ChatSession:
             DocumentError: the file cannot be used.
         """
         document = load_document(path, self.client)
+        if any((d.name, d.content) == (document.name, document.content) for d in self.conversation.documents):
+            raise DocumentError(f"{path.name} is attached already, unchanged (/file lists what is attached)")
         window = self.window()
         tokens = document_tokens(document)
         if window is not None and tokens > window - reply_reserve(window):
@@ -920,6 +922,9 @@ def _joined(previous: Turn, more: Turn) -> Turn:
     added = Usage.from_record(more.usage)
     total = spent + added if spent is not None and added is not None else (spent or added)
     reasoning = "\n\n".join(part for part in (previous.reasoning_content, more.reasoning_content) if part)
+    writers = previous.written_by or [previous.model or "unknown model"]
+    if more.model and more.model != writers[-1]:
+        writers = [*writers, more.model]
     return Turn(
         role="assistant",
         content=previous.content + more.content,
@@ -935,4 +940,5 @@ def _joined(previous: Turn, more: Turn) -> Turn:
         spent=total.record() if total is not None else None,
         created=previous.created,
         finished=more.finished,
+        written_by=writers if len(writers) > 1 else [],
     )

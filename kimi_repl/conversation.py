@@ -72,6 +72,8 @@ class Turn:
             a reply continued with /continue); None when it is ``usage``.
         images: pictures sent with a message (user turns).
         searches: the web searches the model ran for a reply: ``{"id", "query", "arguments"}`` each.
+        written_by: for a reply continued on other models (/continue after /model), each model that wrote part
+            of it, in order; empty when ``model`` wrote it all.
     """
 
     role: Role
@@ -90,6 +92,12 @@ class Turn:
     searches: list[dict[str, str]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    written_by: list[str] = field(default_factory=list)
+
+    @property
+    def credit(self) -> str:
+        """Who wrote this reply: its model, or each model in turn (``kimi-k2.6, then moonshot-v1-128k``)."""
+        return ", then ".join(self.written_by) if self.written_by else self.model or "unknown model"
 
     @property
     def unfinished(self) -> bool:

@@ -78,6 +78,8 @@ def turn_record(turn: Turn) -> dict[str, Any]:
             spent=turn.spent,
             finished=turn.finished,
         )
+        if turn.written_by:
+            record["written_by"] = list(turn.written_by)
     return record
 
 
@@ -123,7 +125,14 @@ def turn_from_record(data: Any, where: str) -> Turn:
         searches=[_search_from_record(item, where) for item in _field(data, "searches", (list,), [], where)],
         created=_field(data, "created", number, 0.0, where),
         finished=_field(data, "finished", number, None, where),
+        written_by=[_text_item(item, "written_by", where) for item in _field(data, "written_by", (list,), [], where)],
     )
+
+
+def _text_item(item: Any, name: str, where: str) -> str:
+    if not isinstance(item, str):
+        raise TranscriptError(f"{where}: '{name}' holds something that is not text")
+    return item
 
 
 def _usage(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -461,7 +470,7 @@ def _heading_text(turn: Turn, previous: Turn | None) -> str:
     note = f" · **{', '.join(marks)}**" if marks else ""
     queries = [escape_for_file(search.get("query") or "…") for search in turn.searches]
     searched = f" · 🔍 searched the web: {'; '.join(queries)}" if queries else ""
-    return f"### Kimi · {turn.model or 'unknown model'} · {when}{note}{searched}"
+    return f"### Kimi · {turn.credit} · {when}{note}{searched}"
 
 
 def from_markdown(text: str, where: str, *, key: str | None = None) -> Conversation:

@@ -67,7 +67,8 @@ def test_with_no_model_configured_the_first_message_goes_to_the_servers_flagship
 
 def test_the_older_lineup_gets_its_own_default_and_max_tokens(legacy: FakeMoonshot, display: CapturedDisplay) -> None:
     session = session_on(legacy, display)
-    assert session.resolve_model() == f"Model: kimi-k2-turbo-preview (kimi-k2.6 is not offered by {legacy.base_url})."
+    expected = f"kimi-k2.6 is not offered by {legacy.base_url}: using kimi-k2-turbo-preview instead."
+    assert session.resolve_model() == expected
     assert session.send("one") is not None and session.send("two") is not None
     refused, *sent = legacy.chat_requests()
     assert "max_completion_tokens" in refused  # refused once, then never sent again
@@ -294,6 +295,28 @@ def test_continue_after_a_cut_joins_the_continuation_as_one_turn(
     assert from_markdown(to_markdown(conversation), "t") == conversation
     registry.dispatch(session, "/undo")
     assert conversation.turns == [] and load_file(session.log.path)[1] == ""
+
+
+def test_a_reply_continued_on_another_model_credits_both(
+    registry: CommandRegistry, settings: Settings, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    session = saved_session(settings, display, model="moonshot-v1-128k", max_tokens=300)
+    answer = markdown_sample(3)
+    server.script(Script(text=answer))
+    session.send("write it all")
+    registry.dispatch(session, "/model moonshot-v1-32k")
+    while session.conversation.turns[-1].finish_reason == "length":
+        registry.dispatch(session, "/continue")
+    conversation = session.conversation
+    reply = conversation.turns[-1]
+    assert reply.content == answer and reply.model == "moonshot-v1-32k"
+    assert reply.written_by == ["moonshot-v1-128k", "moonshot-v1-32k"]
+    assert "Kimi · moonshot-v1-128k, then moonshot-v1-32k ·" in to_markdown(conversation)
+    assert session.log is not None and load_file(session.log.path)[0] == conversation
+    assert from_markdown(to_markdown(conversation), "t") == conversation
+    display.forget()
+    registry.dispatch(session, "/history")
+    assert "moonshot-v1-128k, then moonshot-v1-32k" in display.output
 
 
 def test_continue_after_ctrl_c_and_after_a_cut_stream(

@@ -317,6 +317,20 @@ def test_a_small_text_file_is_inlined_and_sent_as_a_system_message(
     assert not any(r.path == "/v1/files" for r in server.requests), "plain text needs no upload"
 
 
+def test_the_same_file_twice_is_refused_and_an_edited_one_is_added(
+    registry: CommandRegistry, session: ChatSession, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("The code is 42.\n")
+    registry.dispatch(session, f"/file {notes}")
+    with pytest.raises(UserError, match=r"notes\.md is attached already, unchanged"):
+        registry.dispatch(session, f"/file {notes}")
+    notes.write_text("The code is 43.\n")
+    registry.dispatch(session, f"/file {notes}")
+    contents = [json.loads(d.content)["content"] for d in session.conversation.documents]
+    assert contents == ["The code is 42.\n", "The code is 43.\n"]
+
+
 def test_other_files_are_uploaded_for_extraction_and_the_upload_deleted(
     registry: CommandRegistry, session: ChatSession, server: FakeMoonshot, tmp_path: Path, display: CapturedDisplay
 ) -> None:

@@ -22,7 +22,7 @@ def turn_rows(turns: list[Turn], *, first_number: int = 1, context_start: int = 
         cut = _cut_to_width(line, PREVIEW_CHARS)
         if cut != line or len(turn.content.strip().splitlines()) > 1:
             line = cut.rstrip() + "…"
-        who = "you" if turn.role == "user" else f"kimi ({turn.model})" if turn.model else "kimi"
+        who = "you" if turn.role == "user" else f"kimi ({turn.credit})" if turn.model else "kimi"
         flags = (
             ("not sent", number <= context_start),
             ("interrupted", turn.interrupted),
