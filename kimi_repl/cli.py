@@ -178,7 +178,7 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
     from kimi_repl.commands.files import report_passed_over
     from kimi_repl.config import is_loopback, sessions_dir
     from kimi_repl.display import Display
-    from kimi_repl.files import NotPrivate
+    from kimi_repl.safefiles import NotPrivate
     from kimi_repl.sessions import SessionStore
     from kimi_repl.transcript import TranscriptError
     from kimi_repl.values import public_url
@@ -247,7 +247,7 @@ def _list_sessions(words: list[str]) -> int:
     from kimi_repl.commands.files import show_sessions
     from kimi_repl.config import sessions_dir
     from kimi_repl.display import Display
-    from kimi_repl.files import NotPrivate
+    from kimi_repl.safefiles import NotPrivate
     from kimi_repl.sessions import SessionStore
 
     display = Display()

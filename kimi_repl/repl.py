@@ -34,10 +34,10 @@ from kimi_repl.commands import CommandRegistry, SlashCompleter
 from kimi_repl.config import state_dir
 from kimi_repl.display import Display
 from kimi_repl.errors import UserError
-from kimi_repl.files import NOFOLLOW
 from kimi_repl.interrupts import deliver
 from kimi_repl.pastes import Pastes, gather_pastes_linearly, paste_bindings
 from kimi_repl.redaction import Secret
+from kimi_repl.safefiles import NOFOLLOW
 from kimi_repl.sanitize import one_line
 
 PRELOAD_AFTER_SECONDS = 1.0

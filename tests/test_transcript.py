@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from kimi_repl.context import Usage
 from kimi_repl.conversation import Conversation, Document, Image, Turn
+from kimi_repl.records import redacted
 from kimi_repl.redaction import Secret, unredact
 from kimi_repl.sessions import SessionLog, load_file
 from kimi_repl.transcript import (
@@ -21,7 +22,6 @@ from kimi_repl.transcript import (
     TranscriptError,
     from_json,
     from_markdown,
-    redacted,
     save,
     to_json,
     to_markdown,

@@ -6,7 +6,7 @@ from kimi_repl.chat import ChatSession
 from kimi_repl.commands.files import path_candidates, user_path
 from kimi_repl.commands.registry import CommandRegistry
 from kimi_repl.context import document_tokens, human
-from kimi_repl.files import byte_size
+from kimi_repl.safefiles import byte_size
 
 
 def register(registry: CommandRegistry) -> None:
