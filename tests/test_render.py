@@ -410,3 +410,21 @@ def test_code_let_go_in_pieces_draws_exactly_like_the_whole_block(
     assert [[(s.text, s.style) for s in line] for line in drawn] == [
         [(s.text, s.style) for s in line] for line in whole
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["👨\u200d👩\u200d👧 family", "\x9b\u200d\x9b", "é\u200d\x9bé", "a\u200db", "ب\u200dب\r\n", "\u200d\u200dé"],
+)
+def test_a_pipe_shows_joiners_as_the_whole_reply_would_wherever_the_pieces_split(text: str) -> None:
+    from kimi_repl.sanitize import for_terminal
+
+    whole = for_terminal(text)
+    expected = whole + ("\n" if whole and not whole.endswith("\n") else "")
+    for size in range(1, len(text) + 1):
+        pipe = io.StringIO()
+        view = PlainReplyView(pipe)
+        for start in range(0, len(text), size):
+            view.content(text[start : start + size])
+        view.close()
+        assert pipe.getvalue() == expected, size
