@@ -14,6 +14,7 @@ from kimi_repl import render
 from kimi_repl.client import ContentDelta, Finished, StreamEvent
 from kimi_repl.markdown import BlockSplitter, CodePiece
 from kimi_repl.render import MarkdownReplyView, PlainReplyView
+from kimi_repl.sanitize import for_terminal
 from tests.conftest import CapturedDisplay
 from tests.fake_server import markdown_sample
 
@@ -417,8 +418,6 @@ def test_code_let_go_in_pieces_draws_exactly_like_the_whole_block(
     ["👨\u200d👩\u200d👧 family", "\x9b\u200d\x9b", "é\u200d\x9bé", "a\u200db", "ب\u200dب\r\n", "\u200d\u200dé"],
 )
 def test_a_pipe_shows_joiners_as_the_whole_reply_would_wherever_the_pieces_split(text: str) -> None:
-    from kimi_repl.sanitize import for_terminal
-
     whole = for_terminal(text)
     expected = whole + ("\n" if whole and not whole.endswith("\n") else "")
     for size in range(1, len(text) + 1):
