@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.segment import Segment
 
 from kimi_repl import markdown, render
-from kimi_repl.markdown import (
+from kimi_repl.blocks import (
     BLOCK_CHARS,
     BLOCK_LINES,
     CODE_PIECE_CHARS,
@@ -25,8 +25,8 @@ from kimi_repl.markdown import (
     CodePiece,
     CutBlock,
     PartialLine,
-    markdown_lines,
 )
+from kimi_repl.markdown import markdown_lines
 from kimi_repl.render import LIVE_SCREENS, MarkdownReplyView, PlainReplyView
 from kimi_repl.sanitize import for_terminal
 from tests.conftest import CapturedDisplay
