@@ -20,9 +20,6 @@ from typing import TYPE_CHECKING
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 
-from kimi_repl.blocks import CONTEXT_CHARS as CONTEXT_CHARS
-from kimi_repl.blocks import FENCE_OPEN
-from kimi_repl.blocks import reopening as reopening
 from kimi_repl.highlight import CODE_THEME, PLAIN_LEXERS, SlowHighlight, fence_lexers, highlight_limit, lexer_of
 from kimi_repl.sanitize import for_terminal, marked, may_change
 from kimi_repl.segments import is_blank, lines_of, note_lines, without_padding, yield_lines
@@ -307,9 +304,3 @@ class MarkdownBlocks:
         if self.note:
             lines += note_lines(console, self.note, options)
         yield from yield_lines(lines, end=True, gap=self.after)
-
-
-# Reached through this module before the splitter and the highlighter moved out of it (the tests use them),
-# like CONTEXT_CHARS and reopening imported above.
-_FENCE_OPEN = FENCE_OPEN
-_PLAIN_LEXERS = PLAIN_LEXERS
