@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kimi_repl.client import ChatError, MoonshotClient
+from kimi_repl.client.client import MoonshotClient
+from kimi_repl.client.errors import ChatError
 from kimi_repl.conversation import Document
 from kimi_repl.errors import UserError
 from kimi_repl.safefiles import read_regular_file

@@ -1,7 +1,7 @@
 """Streamed replies: markdown in a terminal, plain text in a pipe.
 
 A reply is drawn in frames, driven by the stream itself on the main thread (aider's ``mdstream`` idea, made
-cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_repl.markdown.BlockSplitter`:
+cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_repl.blocks.BlockSplitter`:
 work proportional to the new text). A frame is drawn when the last one is old enough (at most
 :data:`FRAMES_PER_SECOND` a second, fewer when frames are costly), and right away for the first complete
 line: the blocks finished since the last frame are rendered and printed together, once and for good, and
@@ -25,22 +25,13 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
 
+from kimi_repl.blocks import BlockSplitter, CodePiece, CutBlock, PartialLine, cut_line, reopening
+from kimi_repl.highlight import code_piece_lines
 from kimi_repl.interrupts import held
-from kimi_repl.markdown import (
-    BlockSplitter,
-    CodePiece,
-    CutBlock,
-    MarkdownBlocks,
-    PartialLine,
-    code_piece_lines,
-    cut_line,
-    markdown_lines,
-    note_lines,
-    reopening,
-    yield_lines,
-)
+from kimi_repl.markdown import MarkdownBlocks, markdown_lines
 from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import for_terminal, one_line
+from kimi_repl.segments import note_lines, yield_lines
 
 FRAMES_PER_SECOND = 10
 MIN_FRAMES_PER_SECOND = 5

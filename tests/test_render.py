@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kimi_repl import render
+from kimi_repl.blocks import BlockSplitter, CodePiece
 from kimi_repl.client import ContentDelta, Finished, StreamEvent
-from kimi_repl.markdown import BlockSplitter, CodePiece
 from kimi_repl.render import MarkdownReplyView, PlainReplyView
 from kimi_repl.sanitize import for_terminal
 from tests.conftest import CapturedDisplay
@@ -387,7 +387,8 @@ def test_code_let_go_in_pieces_draws_exactly_like_the_whole_block(
     from that line on, the one thing pieces may draw differently.)"""
     from rich.console import Console
 
-    from kimi_repl.markdown import code_piece_lines, markdown_lines
+    from kimi_repl.highlight import code_piece_lines
+    from kimi_repl.markdown import markdown_lines
 
     text = "```python\n" + "".join(f"{line}\n" for line in lines) + ("```\n" if closed else "")
     console = Console(file=io.StringIO(), force_terminal=True, width=40, color_system="truecolor")

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.segment import Segment
 
-from kimi_repl import markdown, render
-from kimi_repl.markdown import (
+from kimi_repl import blocks, markdown, render
+from kimi_repl.blocks import (
     BLOCK_CHARS,
     BLOCK_LINES,
     CODE_PIECE_CHARS,
@@ -25,8 +25,8 @@ from kimi_repl.markdown import (
     CodePiece,
     CutBlock,
     PartialLine,
-    markdown_lines,
 )
+from kimi_repl.markdown import markdown_lines
 from kimi_repl.render import LIVE_SCREENS, MarkdownReplyView, PlainReplyView
 from kimi_repl.sanitize import for_terminal
 from tests.conftest import CapturedDisplay
@@ -80,9 +80,9 @@ def test_a_line_of_angle_brackets_is_checked_in_one_pass() -> None:
 
 
 def test_a_long_run_of_fence_characters_is_read_in_one_pass() -> None:
-    assert markdown._FENCE_OPEN.match("~" * 2_000_000 + "`") is None
-    assert markdown._FENCE_OPEN.match("`" * 2_000_000 + "`x`") is None
-    opening = markdown._FENCE_OPEN.match("~~~~ python")
+    assert blocks.FENCE_OPEN.match("~" * 2_000_000 + "`") is None
+    assert blocks.FENCE_OPEN.match("`" * 2_000_000 + "`x`") is None
+    opening = blocks.FENCE_OPEN.match("~~~~ python")
     assert opening is not None and opening.group(1) == "~~~~"
 
 
@@ -252,7 +252,7 @@ def test_a_fence_at_the_margin_starts_a_block_of_its_own() -> None:
 
 
 def test_continuing_a_code_block_opened_right_after_prose_reopens_its_fence() -> None:
-    assert markdown.reopening("Look:\n```python\nx = 1\n") == "```python\n"
+    assert blocks.reopening("Look:\n```python\nx = 1\n") == "```python\n"
 
 
 # -- text never lost without a note ------------------------------------------------------------------
@@ -496,7 +496,7 @@ def test_past_tiny_limits_the_splitter_holds_and_gives_back_only_that_much(
     items: list[str | CodePiece] = []
     with pytest.MonkeyPatch.context() as patch:
         for name, value in limits.items():
-            patch.setattr(markdown, name, value)
+            patch.setattr(blocks, name, value)
         splitter = BlockSplitter()
         for piece in chunks(text, sizes):
             items += splitter.feed(piece)
@@ -510,7 +510,7 @@ def test_past_tiny_limits_the_splitter_holds_and_gives_back_only_that_much(
         if isinstance(item, CodePiece):
             assert sum(len(line) + 1 for line in item.lines) <= code and len(item.lines) <= 4 + 1
             assert all(len(code_line) <= line for code_line in item.lines)
-            assert sum(len(line) for line in item.context) <= markdown.CONTEXT_CHARS
+            assert sum(len(line) for line in item.context) <= blocks.CONTEXT_CHARS
         elif item.startswith(("```", "~~~")):
             assert len(item) <= code and item.count("\n") <= 4 + 2
         else:
@@ -525,7 +525,7 @@ def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain() -> None:
 
     from rich.console import Console
 
-    from kimi_repl import markdown
+    from kimi_repl import highlight
     from kimi_repl.render import MarkdownReplyView
 
     console = Console(file=io.StringIO(), force_terminal=True, width=100, height=40)
@@ -536,6 +536,6 @@ def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain() -> None:
             view.content(text[at : at + 6])
         view.close()
         assert "after it" in console.file.getvalue()  # type: ignore[attr-defined]
-        assert "scala" in markdown._PLAIN_LEXERS
+        assert "scala" in highlight.PLAIN_LEXERS
     finally:
-        markdown._PLAIN_LEXERS.discard("scala")
+        highlight.PLAIN_LEXERS.discard("scala")
