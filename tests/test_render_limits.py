@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyte
 import pytest
@@ -518,7 +518,10 @@ def test_past_tiny_limits_the_splitter_holds_and_gives_back_only_that_much(
             assert not isinstance(item, CutBlock) or item.note
 
 
-def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain() -> None:
+@pytest.mark.parametrize("timer_signal", [True, False], ids=["SIGALRM", "the Windows way"])
+def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain(
+    timer_signal: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Some of pygments' lexers take exponential time on an unclosed string of backslashes (Scala, Fish, ...):
     highlighting stops after a second, the block is drawn plain, and so is that language from then on."""
     import io
@@ -527,6 +530,9 @@ def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain() -> None:
 
     from kimi_repl import highlight
     from kimi_repl.render import MarkdownReplyView
+
+    monkeypatch.setattr(highlight, "TIMER_SIGNAL", timer_signal)
+    monkeypatch.setattr(highlight, "ARM_INTERRUPT", interrupt_as_windows_would)
 
     console = Console(file=io.StringIO(), force_terminal=True, width=100, height=40)
     view = MarkdownReplyView(console)
@@ -539,3 +545,44 @@ def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain() -> None:
         assert "scala" in highlight.PLAIN_LEXERS
     finally:
         highlight.PLAIN_LEXERS.discard("scala")
+
+
+def interrupt_as_windows_would(seconds: float) -> Callable[[], None]:
+    """A stand-in for the native Windows timer: SIGINT arrives after ``seconds``, even inside C code."""
+    import signal
+
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def cancel() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    return cancel
+
+
+def test_the_windows_timer_never_turns_into_a_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer thread interrupts the main thread; an interrupt that arrives as the block ends is dropped,
+    and the user's own Ctrl-C during highlighting is still a Ctrl-C."""
+    import signal
+    import time
+
+    from kimi_repl import highlight
+
+    monkeypatch.setattr(highlight, "HIGHLIGHT_SECONDS", 0.01)
+    monkeypatch.setattr(highlight, "TIMER_SIGNAL", False)
+    monkeypatch.setattr(highlight, "ARM_INTERRUPT", interrupt_as_windows_would)
+    before = signal.getsignal(signal.SIGINT)
+    for _ in range(50):  # the timer fires during, at or after the end of the block
+        try:
+            with highlight.highlight_limit():
+                time.sleep(0.01)
+        except highlight.SlowHighlight:
+            pass
+        for _ in range(1000):
+            pass  # a pending interrupt would be delivered here, as a KeyboardInterrupt
+    assert signal.getsignal(signal.SIGINT) is before
+    monkeypatch.setattr(highlight, "HIGHLIGHT_SECONDS", 5.0)
+    with pytest.raises(KeyboardInterrupt), highlight.highlight_limit():
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(1)
