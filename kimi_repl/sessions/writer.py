@@ -38,10 +38,20 @@ if sys.platform == "win32":  # pragma: no cover - no flock: msvcrt locks a byte 
             raise BlockingIOError from None
 
 else:
-    import fcntl
+    import importlib
+    from types import ModuleType
+
+    def _module(name: str) -> ModuleType | None:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:  # a platform without flock: the session is not locked
+            return None
+
+    _fcntl = _module("fcntl")
 
     def _try_lock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if _fcntl is not None:
+            _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
 
 
 Writer = Callable[[int, bytes], None]
