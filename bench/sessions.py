@@ -26,7 +26,7 @@ from kimi_repl.chat import ChatSession  # noqa: E402
 from kimi_repl.commands.conversation import show_history  # noqa: E402
 from kimi_repl.commands.files import show_sessions  # noqa: E402
 from kimi_repl.config import Settings  # noqa: E402
-from kimi_repl.conversation import Conversation, Turn  # noqa: E402
+from kimi_repl.conversation import Conversation, Turn, Usage  # noqa: E402
 from kimi_repl.display import Display  # noqa: E402
 from kimi_repl.sessions import SessionStore  # noqa: E402
 
@@ -46,7 +46,7 @@ def write_session(store: SessionStore, number: int, turns: int) -> Path:
             content=f"## On {topic}\n\nA paragraph about **{topic}** and its trade-offs, 中文也有。\n\n"
             + "- a point\n- another point\n\n```python\nprint('hello')\n```\n" * 3,
             model="kimi-k2.6",
-            usage={"prompt_tokens": 100 * index, "completion_tokens": 200, "total_tokens": 100 * index + 200},
+            usage=Usage(100 * index, 200),
         )
         conversation.add_reply(answer)
         records += [question, answer]

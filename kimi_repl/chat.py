@@ -20,7 +20,6 @@ from kimi_repl.client import ChatError, ContextTooLong, ModelNotFound, MoonshotC
 from kimi_repl.config import Role, Settings
 from kimi_repl.context import (
     REPLY_FLOOR,
-    Usage,
     document_tokens,
     human,
     local_estimate,
@@ -28,7 +27,7 @@ from kimi_repl.context import (
     reply_reserve,
     usage_line,
 )
-from kimi_repl.conversation import Conversation, Document, Image, Turn, new_session_id
+from kimi_repl.conversation import Conversation, Document, Image, InForce, Turn, Usage, new_session_id
 from kimi_repl.display import Display
 from kimi_repl.documents import DocumentError, load_document
 from kimi_repl.images import ImageError, read_image
@@ -101,11 +100,9 @@ class ChatSession:
         display.secret = self.client.secret  # whatever the display shows, the key is taken out
         self.store = store
         self.conversation = Conversation(
-            model=settings.model or DEFAULT_MODEL,
-            temperature=settings.temperature,
-            system=settings.system,
-            thinking=settings.thinking,
-            web=settings.web,
+            in_force=InForce(
+                settings.model or DEFAULT_MODEL, settings.temperature, settings.system, settings.thinking, settings.web
+            )
         )
         self.model_from_server = settings.model is None
         self.log: SessionLog | None = store.new_log(self.conversation) if store else None
@@ -130,7 +127,7 @@ class ChatSession:
         self.attachments: list[Image] = []
         """Pictures to send with the next message."""
         self.role: Role | None = settings.roles.get(settings.role) if settings.role else None
-        self._before_role: tuple[str, float | None, str | None, bool | None] | None = None
+        self._before_role: InForce | None = None
 
     @property
     def model(self) -> str:
@@ -219,41 +216,29 @@ class ChatSession:
         self.conversation.web = on
         self._record(lambda log: log.settings())
 
-    def settings_in_force(self) -> dict[str, Any]:
+    def settings_in_force(self) -> InForce:
         """The conversation's model, temperature, system prompt, thinking and web choice, to restore later."""
-        conversation = self.conversation
-        names = ("model", "temperature", "system", "thinking", "web")
-        return {name: getattr(conversation, name) for name in names}
+        return self.conversation.in_force
 
-    def restore_settings(self, settings: dict[str, Any]) -> None:
+    def restore_settings(self, settings: InForce) -> None:
         """Put back what :meth:`settings_in_force` returned (and record it, if anything changed)."""
-        if settings == self.settings_in_force():
+        if settings == self.conversation.in_force:
             return
-        for name, value in settings.items():
-            setattr(self.conversation, name, value)
+        self.conversation.in_force = settings
         self._record(lambda log: log.settings())
 
     # -- roles ---------------------------------------------------------------------------------------
     def apply_role(self, role: Role) -> None:
         """Take ``role``'s model, temperature, system prompt and thinking (what it sets); /role clear undoes it."""
         conversation = self.conversation
+        before = conversation.in_force
         if self._before_role is None:
-            self._before_role = (
-                conversation.model,
-                conversation.temperature,
-                conversation.system,
-                conversation.thinking,
-            )
-        if role.model is not None:
-            with held(), self._model_lock:
+            self._before_role = before
+        changes = _role_changes(role)
+        with held(), self._model_lock:
+            if role.model is not None:
                 self.model_from_server = False
-                conversation.model = role.model
-        if role.temperature is not None:
-            conversation.temperature = role.temperature
-        if role.system is not None:
-            conversation.system = role.system or None
-        if role.thinking is not None:
-            conversation.thinking = role.thinking
+            conversation.in_force = before.but(**changes)
         self.role = role
         self._record(lambda log: log.settings())
 
@@ -261,17 +246,15 @@ class ChatSession:
         """Leave the role: the settings go back to what they were before it; return the role left (or None)."""
         left, self.role = self.role, None
         if self._before_role is not None and left is not None:
-            conversation = self.conversation
-            model, temperature, system, thinking = self._before_role
+            conversation, before = self.conversation, self._before_role
+            now = conversation.in_force
             # Only what still holds the role's value goes back: a choice made after the role stays.
-            if left.model is not None and conversation.model == left.model:
-                conversation.model = model
-            if left.temperature is not None and conversation.temperature == left.temperature:
-                conversation.temperature = temperature
-            if left.system is not None and conversation.system == (left.system or None):
-                conversation.system = system
-            if left.thinking is not None and conversation.thinking == left.thinking:
-                conversation.thinking = thinking
+            back = {
+                name: getattr(before, name)
+                for name, value in _role_changes(left).items()
+                if getattr(now, name) == value
+            }
+            conversation.in_force = now.but(**back)
             self._before_role = None
             self._record(lambda log: log.settings())
         return left
@@ -684,7 +667,7 @@ class ChatSession:
         """The request's size judged from the last reply's usage plus what was added after it (0 if unknown)."""
         turns = turns[self.conversation.context_start :]
         for index in range(len(turns) - 1, -1, -1):
-            usage = Usage.from_record(turns[index].usage) if turns[index].role == "assistant" else None
+            usage = turns[index].usage if turns[index].role == "assistant" else None
             if usage is not None:
                 return usage.total + local_estimate(t.to_message() for t in turns[index + 1 :])
         return 0
@@ -721,7 +704,7 @@ class ChatSession:
 
     def usage_line(self, turn: Turn) -> str | None:
         """The usage line for a reply, or None when the server reported none."""
-        usage = Usage.from_record(turn.usage)
+        usage = turn.usage
         if usage is None:
             return None
         profile = self.profile(turn.model)
@@ -861,19 +844,19 @@ class ChatSession:
         usages = [Usage.from_record(r.finished.usage if r.finished else None) for r in rounds]
         spent = [usage for usage in usages if usage is not None]
         reported = usages[-1]  # kept in Moonshot's shape, with only the counts read (a server's extras go)
-        turn = Turn(
-            role="assistant",
-            content=answer,
-            model=model,
-            temperature=conversation.temperature,
-            system=conversation.system,
-            thinking=conversation.thinking if request.thinking is None else request.thinks,
+        in_force = conversation.in_force.but(model=model)
+        if request.thinking is not None:
+            in_force = in_force.but(thinking=request.thinks)
+        turn = Turn.under(
+            in_force,
+            "assistant",
+            answer,
             reasoning_content=reasoning,
             finish_reason=reason,
             interrupted=interrupted,
             incomplete=not interrupted and reason is None,
-            usage=reported.record() if reported is not None else None,
-            spent=sum(spent, Usage()).record() if len(spent) > 1 else None,
+            usage=reported,
+            spent=sum(spent, Usage()) if len(spent) > 1 else None,
             searches=searches,
             created=started,
             finished=time.time(),
@@ -904,6 +887,15 @@ class ChatSession:
         return turn
 
 
+def _role_changes(role: Role) -> dict[str, Any]:
+    """What taking ``role`` changes of the settings in force, by field name."""
+    wanted = {"model": role.model, "temperature": role.temperature, "thinking": role.thinking}
+    changes: dict[str, Any] = {name: value for name, value in wanted.items() if value is not None}
+    if role.system is not None:
+        changes["system"] = role.system or None
+    return changes
+
+
 def _why_cut(request: ChatRequest, usage: Usage | None, cap: int, raise_it: str) -> str:
     """Why a reply stopped at ``length``: its budget (the user's cap, or what the window left), or the model's
     own output limit (it wrote clearly less than the budget)."""
@@ -918,8 +910,8 @@ def _why_cut(request: ChatRequest, usage: Usage | None, cap: int, raise_it: str)
 
 def _joined(previous: Turn, more: Turn) -> Turn:
     """``previous`` continued by ``more``, as one reply: the later request decides how it ended."""
-    spent = Usage.from_record(previous.spent or previous.usage)
-    added = Usage.from_record(more.usage)
+    spent = previous.spent or previous.usage
+    added = more.usage
     total = spent + added if spent is not None and added is not None else (spent or added)
     reasoning = "\n\n".join(part for part in (previous.reasoning_content, more.reasoning_content) if part)
     writers = previous.written_by or [previous.model or "unknown model"]
@@ -937,7 +929,7 @@ def _joined(previous: Turn, more: Turn) -> Turn:
         interrupted=more.interrupted,
         incomplete=more.incomplete,
         usage=more.usage,
-        spent=total.record() if total is not None else None,
+        spent=total,
         created=previous.created,
         finished=more.finished,
         written_by=writers if len(writers) > 1 else [],

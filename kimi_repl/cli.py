@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from kimi_repl import __version__
 from kimi_repl.config import Settings, load_settings
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from kimi_repl.chat import ChatSession
+    from kimi_repl.conversation import InForce
 
 T = TypeVar("T")
 
@@ -210,7 +211,7 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
     session = ChatSession(settings, display, store=store)
     try:
         resumed = False
-        before: dict[str, Any] | None = None  # the resumed session's settings, before the flags
+        before: InForce | None = None  # the resumed session's settings, before the flags
         if resuming:
             try:
                 if store is None:
@@ -341,7 +342,7 @@ def _question(args: argparse.Namespace) -> str | None:
     return _piped_input() or ""
 
 
-def _one_shot(session: ChatSession, question: str, *, settings_before: dict[str, Any] | None = None) -> int:
+def _one_shot(session: ChatSession, question: str, *, settings_before: InForce | None = None) -> int:
     """Send one question, print the reply; 0 when it arrived whole, 1 on an API error or a reply that did not
     finish (cut short or incomplete), 130 on Ctrl-C."""
     from kimi_repl.chat import message_text

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from kimi_repl.conversation import Document, Turn
+from kimi_repl.conversation import Document, Turn, Usage
 
 REPLY_RESERVE_MAX = 8192
 """Tokens kept free for the reply, at most (a quarter of a small window)."""
@@ -23,71 +22,6 @@ DEFAULT_REPLY_CAP = 32_768
 
 REPLY_FLOOR = 1024
 """The smallest reply budget sent: below this an answer hardly fits (it is Moonshot's own default)."""
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens of one reply (or a sum of them)."""
-
-    prompt: int = 0
-    completion: int = 0
-    cached: int = 0
-    reasoning: int = 0
-    """Completion tokens a thinking model spent reasoning (part of ``completion``)."""
-
-    @classmethod
-    def from_record(cls, usage: Mapping[str, Any] | None) -> Usage | None:
-        """Read Moonshot's usage object in any of its shapes; None when there is none."""
-        if not usage:
-            return None
-        cached = usage.get("cached_tokens")
-        if cached is None:
-            cached = _detail(usage, "prompt_tokens_details", "cached_tokens")
-        return cls(
-            _count(usage.get("prompt_tokens")),
-            _count(usage.get("completion_tokens")),
-            _count(cached),
-            _count(_detail(usage, "completion_tokens_details", "reasoning_tokens")),
-        )
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.prompt + other.prompt,
-            self.completion + other.completion,
-            self.cached + other.cached,
-            self.reasoning + other.reasoning,
-        )
-
-    def record(self) -> dict[str, Any]:
-        """The usage in Moonshot's own shape, as saved with a turn."""
-        record: dict[str, Any] = {
-            "prompt_tokens": self.prompt,
-            "completion_tokens": self.completion,
-            "total_tokens": self.total,
-        }
-        if self.cached:
-            record["cached_tokens"] = self.cached
-        if self.reasoning:
-            record["completion_tokens_details"] = {"reasoning_tokens": self.reasoning}
-        return record
-
-    @property
-    def total(self) -> int:
-        return self.prompt + self.completion
-
-
-MAX_COUNT = 10**12
-"""Token counts past this are not believed (they would overflow a float, and no request is that big)."""
-
-
-def _count(value: Any) -> int:
-    """A count of tokens from a server or a file: a whole number from 1 to :data:`MAX_COUNT`, else 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_COUNT else 0
-
-
-def _detail(usage: Mapping[str, Any], group: str, name: str) -> Any:
-    details = usage.get(group)
-    return details.get(name) if isinstance(details, Mapping) else None
 
 
 def human(tokens: int) -> str:
@@ -128,7 +62,7 @@ def session_usage(turns: Iterable[Turn]) -> tuple[Usage, int]:
     """Totals over every reply that reported usage (every request of a continued one), and how many replies."""
     total, replies = Usage(), 0
     for turn in turns:
-        usage = Usage.from_record(turn.spent or turn.usage) if turn.role == "assistant" else None
+        usage = (turn.spent or turn.usage) if turn.role == "assistant" else None
         if usage is not None:
             total, replies = total + usage, replies + 1
     return total, replies

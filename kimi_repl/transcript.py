@@ -23,8 +23,7 @@ from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.context import Usage
-from kimi_repl.conversation import Conversation, Document, Image, Turn
+from kimi_repl.conversation import Conversation, Document, Image, Turn, Usage
 from kimi_repl.errors import UserError
 from kimi_repl.files import read_regular_file, write_file
 from kimi_repl.redaction import MIN_SECRET_CHARS, STRUCTURE, Secret, unredact
@@ -74,8 +73,8 @@ def turn_record(turn: Turn) -> dict[str, Any]:
             finish_reason=turn.finish_reason,
             interrupted=turn.interrupted,
             incomplete=turn.incomplete,
-            usage=turn.usage,
-            spent=turn.spent,
+            usage=turn.usage.record() if turn.usage else None,
+            spent=turn.spent.record() if turn.spent else None,
             finished=turn.finished,
         )
         if turn.written_by:
@@ -119,8 +118,8 @@ def turn_from_record(data: Any, where: str) -> Turn:
         finish_reason=_field(data, "finish_reason", (str,), None, where),
         interrupted=_field(data, "interrupted", (bool,), False, where),
         incomplete=_field(data, "incomplete", (bool,), False, where),
-        usage=_usage(_field(data, "usage", (dict,), None, where)),
-        spent=_usage(_field(data, "spent", (dict,), None, where)),
+        usage=Usage.from_record(_field(data, "usage", (dict,), None, where)),
+        spent=Usage.from_record(_field(data, "spent", (dict,), None, where)),
         images=[_image_from_record(item, where) for item in _field(data, "images", (list,), [], where)],
         searches=[_search_from_record(item, where) for item in _field(data, "searches", (list,), [], where)],
         created=_field(data, "created", number, 0.0, where),
@@ -133,12 +132,6 @@ def _text_item(item: Any, name: str, where: str) -> str:
     if not isinstance(item, str):
         raise TranscriptError(f"{where}: '{name}' holds something that is not text")
     return item
-
-
-def _usage(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A turn's usage as kept: the counts read, nothing else (a file may hold anything there)."""
-    usage = Usage.from_record(value)
-    return usage.record() if usage is not None else None
 
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")

@@ -37,7 +37,7 @@ def test_reply_is_recorded_with_model_usage_and_finish_reason(session: ChatSessi
     turn = session.send("hello")
     assert turn is not None
     assert (turn.model, turn.finish_reason, turn.interrupted, turn.incomplete) == ("kimi-k2.6", "stop", False, False)
-    assert turn.usage is not None and turn.usage["total_tokens"] > 0
+    assert turn.usage is not None and turn.usage.total > 0
     assert turn.reasoning_content  # kimi-k2.6 thinks unless told not to
 
 

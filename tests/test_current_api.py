@@ -20,7 +20,7 @@ import pytest
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands import CommandError, CommandRegistry, build_registry
 from kimi_repl.config import Settings, sessions_dir
-from kimi_repl.context import Usage
+from kimi_repl.conversation import Usage
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
 from tests.conftest import CapturedDisplay
@@ -288,7 +288,7 @@ def test_continue_after_a_cut_joins_the_continuation_as_one_turn(
     assert reply.content == answer and reply.finish_reason == "stop"
     partial = server.chat_requests()[-1]["messages"][-1]
     assert partial["role"] == "assistant" and partial["partial"] is True and answer.startswith(partial["content"])
-    spent, last = Usage.from_record(reply.spent), Usage.from_record(reply.usage)
+    spent, last = reply.spent, reply.usage
     assert spent is not None and last is not None and spent.completion > last.completion
     assert session.log is not None and load_file(session.log.path)[0] == conversation
     assert from_json(to_json(conversation), "t") == conversation
@@ -382,7 +382,7 @@ def test_usage_shows_cached_and_reasoning_tokens(
     turn = session.send("hello")
     assert turn is not None
     registry.dispatch(session, "/usage")
-    reasoning = (turn.usage or {})["completion_tokens_details"]["reasoning_tokens"]
+    reasoning = (turn.usage or Usage()).reasoning
     assert re.search(r"cached prompt tokens +5\b", display.output)
     assert re.search(rf"reasoning tokens +{reasoning} \(part of the completion\)", display.output)
 

@@ -17,6 +17,7 @@ import pytest
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands import CommandError, CommandRegistry, build_registry
 from kimi_repl.config import ConfigError, ConfigFile, Settings, load_settings, read_config, sessions_dir
+from kimi_repl.conversation import Usage
 from kimi_repl.editor import EditorError, edit
 from kimi_repl.errors import UserError
 from kimi_repl.images import sniff
@@ -59,7 +60,7 @@ def test_a_web_search_round_trip(
     assert answered["max_completion_tokens"] < asked["max_completion_tokens"]  # the results take room
     assert [s["query"] for s in turn.searches] == ["latest kimi news"]
     assert "⌕ Searching the web for “latest kimi news”" in display.output
-    assert turn.spent is not None and turn.spent["prompt_tokens"] > (turn.usage or {})["prompt_tokens"]
+    assert turn.spent is not None and turn.spent.prompt > (turn.usage or Usage()).prompt
     registry.dispatch(session, "/usage")
     assert re.search(r"web searches +1\b", display.output)
     assert session.log is not None

@@ -12,7 +12,8 @@ import pytest
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands import CommandError, CommandRegistry, build_registry
 from kimi_repl.config import Settings, sessions_dir
-from kimi_repl.context import Usage, human, local_estimate, usage_line
+from kimi_repl.context import human, local_estimate, usage_line
+from kimi_repl.conversation import Usage
 from kimi_repl.errors import UserError
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
@@ -72,7 +73,7 @@ def test_usage_line_after_each_reply_matches_the_server(
     server.script(Script(text="hi there", usage_style=style, cached_tokens=2))
     turn = session.send("hello")
     assert turn is not None and turn.usage is not None
-    usage = Usage.from_record(turn.usage)
+    usage = turn.usage
     assert usage is not None and usage.cached == 2 and usage.reasoning > 0
     completion = f"↓ {usage.completion} completion ({usage.reasoning} reasoning)"
     assert f"↑ {usage.prompt} prompt · {completion} · 2 cached · thinking on" in display.output
@@ -87,7 +88,7 @@ def test_usage_totals_for_the_session(
     first, second = session.send("one"), session.send("two")
     assert first is not None and second is not None and first.usage and second.usage
     registry.dispatch(session, "/usage")
-    prompt = first.usage["prompt_tokens"] + second.usage["prompt_tokens"]
+    prompt = first.usage.prompt + second.usage.prompt
     assert re.search(r"replies +2\b", display.output)
     assert re.search(rf"prompt tokens +{prompt:,}\b", display.output)
     assert "of 256k" in display.output

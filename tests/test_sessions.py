@@ -76,7 +76,7 @@ def test_turns_record_model_temperature_system_usage_and_times(saved: ChatSessio
     conversation, _ = load_file(saved.log.path)
     user, reply = conversation.turns
     assert (user.model, user.temperature) == ("kimi-k2.6", 0.4)
-    assert reply.usage is not None and reply.usage["total_tokens"] > 0
+    assert reply.usage is not None and reply.usage.total > 0
     assert reply.finished is not None and reply.finished >= reply.created >= user.created
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.context import Usage, human, session_usage
+from kimi_repl.context import human, session_usage
+from kimi_repl.conversation import Usage
 from kimi_repl.profile import Thinking
 from kimi_repl.values import parse_on_off
 
@@ -37,10 +38,10 @@ def register(registry: CommandRegistry) -> None:
             ("reasoning tokens", f"{total.reasoning:,} (part of the completion)"),
             ("web searches", str(sum(len(turn.searches) for turn in conversation.turns))),
         ]
-        last = next((t for t in reversed(conversation.turns) if Usage.from_record(t.usage)), None)
+        last = next((t for t in reversed(conversation.turns) if t.usage), None)
         window = session.window()
         if last is not None:
-            used = Usage.from_record(last.usage) or Usage()
+            used = last.usage or Usage()
             of = f" of {human(window)} ({100 * used.total / window:.0f}%)" if window else ""
             rows.append(("context at the last reply", f"{human(used.total)}{of} for {conversation.model}"))
         if conversation.context_start:
