@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kimi_repl.client import ChatError, ContextTooLong, ModelNotFound, MoonshotClient
+from kimi_repl.catalog import Catalog
+from kimi_repl.client import ContextTooLong, ModelNotFound, MoonshotClient
 from kimi_repl.config import Role, Settings
 from kimi_repl.context import (
     REPLY_FLOOR,
@@ -34,13 +34,8 @@ from kimi_repl.images import ImageError, read_image
 from kimi_repl.interrupts import allowed, held
 from kimi_repl.profile import (
     DEFAULT_MODEL,
-    PREFERRED_MODELS,
     ModelProfile,
     Thinking,
-    built_in,
-    choose_default,
-    closest,
-    profile_for,
 )
 from kimi_repl.request import ChatRequest, build_request
 from kimi_repl.sessions import SessionLog, SessionStore
@@ -82,7 +77,7 @@ class ChatSession:
         conversation: the current conversation; its file is ``log`` (None when nothing is saved).
         pending_input: text to put back at the prompt (a message whose request failed).
         exit_requested: set by /exit, or when the terminal goes away.
-        model_from_server: no model was configured: the default is chosen from what ``GET /models`` lists
+        catalog: the models the server offers; when no model was configured, the default comes from it
             (until then the conversation holds the built-in default).
     """
 
@@ -104,7 +99,7 @@ class ChatSession:
                 settings.model or DEFAULT_MODEL, settings.temperature, settings.system, settings.thinking, settings.web
             )
         )
-        self.model_from_server = settings.model is None
+        self.catalog = Catalog(self.client, from_server=settings.model is None)
         self.log: SessionLog | None = store.new_log(self.conversation) if store else None
         self.pending_input = ""
         self.edit_request: str | None = None
@@ -114,7 +109,6 @@ class ChatSession:
         self.exit_requested = False
         self.interactive = True  # False in one-shot mode: there is no prompt to put a message back at
         self._autosave_failed = False
-        self._model_lock = threading.Lock()  # taken only while held: an interrupt never leaves it taken
         self._search_thinking_off = False  # the server refused thinking while searching: searches go without
         self._told_unlisted: set[str] = set()  # models the user heard the server does not list
         self.listed: list[Path] = []
@@ -135,23 +129,12 @@ class ChatSession:
 
     # -- the model -----------------------------------------------------------------------------------
     def profile(self, model: str | None = None, *, fetch: bool = True) -> ModelProfile:
-        """What ``model`` (the current one by default) accepts: ``GET /models`` first, the built-in table next.
-
-        Args:
-            fetch: a model the table does not know is worth one fetch of ``GET /models`` (made once per
-                session); False answers at once with what is known.
-        """
-        name = model or self.conversation.model
-        if fetch and not self.client.models_fetched and built_in(name) is None:
-            self.listed_models()
-        return profile_for(name, self.client.model_entry(name))
+        """What ``model`` (the current one by default) accepts (see :meth:`Catalog.profile`)."""
+        return self.catalog.profile(model or self.conversation.model, fetch=fetch)
 
     def listed_models(self) -> list[str] | None:
         """The ids ``GET /models`` lists (fetched once), or None when the server cannot say."""
-        try:
-            return [str(entry["id"]) for entry in self.client.list_models(retry_failed=False)]
-        except ChatError:
-            return None
+        return self.catalog.listed()
 
     def resolve_model(self) -> str | None:
         """Choose the default model from the server's list, if no model was configured.
@@ -159,42 +142,36 @@ class ChatSession:
         Returns:
             A note when the model changed from the built-in default, else None.
         """
-        if not self.model_from_server:
+        conversation = self.conversation
+        chosen = self.catalog.resolve_default(lambda: conversation.model, self._put_model)
+        if chosen is None:
             return None
-        listed = self.listed_models()
-        with held(), self._model_lock:
-            if not self.model_from_server:  # the user chose one meanwhile
-                return None
-            self.model_from_server = False
-            if not listed:
-                return None
-            chosen = choose_default(listed)
-            if chosen == self.conversation.model:
-                return None
-            previous, self.conversation.model = self.conversation.model, chosen
-        return f"{previous} is not offered by {public_url(self.settings.base_url)}: using {chosen} instead."
+        return (
+            f"{chosen.previous} is not offered by {public_url(self.settings.base_url)}: using {chosen.chosen} instead."
+        )
+
+    def _put_model(self, model: str) -> None:
+        self.conversation.model = model
 
     def unlisted_warning(self, model: str, *, once: bool = False) -> str | None:
         """A warning when the server's ``GET /models`` does not list ``model`` (None if it does, or cannot say, or
         with ``once``, the user was told already)."""
-        listed = self.listed_models()
-        if not listed or model in listed or (once and model in self._told_unlisted):
+        if not self.catalog.unlisted(model) or (once and model in self._told_unlisted):
             return None
         self._told_unlisted.add(model)
         return f"⚠ {model} is not a model this server lists. {self.current_models(model)}"
 
     def current_models(self, near: str) -> str:
         """A sentence naming the models the server lists, the closest to ``near`` first."""
-        listed = self.listed_models()
-        if not listed:
+        nearest = self.catalog.nearest(near)
+        if not nearest:
             return "/models lists the models you can use." if self.interactive else ""
         switch = "Switch with /model NAME." if self.interactive else "Choose one with -m NAME."
-        return f"Current models: {', '.join(closest(near, listed))}. {switch}"
+        return f"Current models: {', '.join(nearest)}. {switch}"
 
     # -- settings ----------------------------------------------------------------------------------
     def set_model(self, name: str) -> None:
-        with held(), self._model_lock:
-            self.model_from_server = False
+        with self.catalog.choosing():
             self.conversation.model = name
         self._record(lambda log: log.settings())
 
@@ -235,9 +212,10 @@ class ChatSession:
         if self._before_role is None:
             self._before_role = before
         changes = _role_changes(role)
-        with held(), self._model_lock:
-            if role.model is not None:
-                self.model_from_server = False
+        if role.model is not None:
+            with self.catalog.choosing():
+                conversation.in_force = before.but(**changes)
+        else:
             conversation.in_force = before.but(**changes)
         self.role = role
         self._record(lambda log: log.settings())
@@ -281,8 +259,7 @@ class ChatSession:
         model = self.conversation.model
         if self.profile().images:
             return
-        listed = self.listed_models() or list(PREFERRED_MODELS)
-        able = next((m for m in closest(model, listed, limit=len(listed)) if self.profile(m, fetch=False).images), None)
+        able = self.catalog.taking_pictures(model)
         switch = f": /model {able} does" if able else ""
         if not sending:
             raise ImageError(f"{model} takes no pictures{switch}.")
@@ -371,8 +348,7 @@ class ChatSession:
         if self.log is not None:
             self.log.close()
             self.log = None
-        with held(), self._model_lock:
-            self.model_from_server = False  # a conversation from a file names its model
+        with self.catalog.choosing():  # a conversation from a file names its model
             self.conversation = conversation
         self.pending_input = pending
         self.sent_from = conversation.context_start
