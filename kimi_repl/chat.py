@@ -18,20 +18,24 @@ from typing import TYPE_CHECKING, Any
 from kimi_repl.catalog import Catalog
 from kimi_repl.client import ContextTooLong, ModelNotFound, MoonshotClient
 from kimi_repl.config import Role, Settings
-from kimi_repl.context import (
-    REPLY_FLOOR,
-    document_tokens,
-    human,
-    local_estimate,
-    reply_budget,
-    reply_reserve,
-    usage_line,
-)
 from kimi_repl.conversation import Conversation, Document, Image, InForce, Turn, Usage, new_session_id
 from kimi_repl.display import Display
 from kimi_repl.documents import DocumentError, load_document
 from kimi_repl.images import ImageError, read_image
 from kimi_repl.interrupts import allowed, held
+from kimi_repl.narrator import usage_line
+from kimi_repl.planner import (
+    REPLY_FLOOR,
+    Plan,
+    after_refusal,
+    document_tokens,
+    local_estimate,
+    plan,
+    reply_budget,
+    reply_reserve,
+    short_tokens,
+    tokens_by_usage,
+)
 from kimi_repl.profile import (
     DEFAULT_MODEL,
     ModelProfile,
@@ -41,7 +45,6 @@ from kimi_repl.request import ChatRequest, build_request
 from kimi_repl.sessions import SessionLog, SessionStore
 from kimi_repl.transcript import TranscriptError
 from kimi_repl.values import public_url
-from kimi_repl.window import Plan, plan
 
 if TYPE_CHECKING:
     from kimi_repl.reply import Round
@@ -270,7 +273,7 @@ class ChatSession:
         profile = self.profile()
         parts = [profile.id, profile.thinking_label(self.conversation.thinking)]
         if profile.window:
-            parts.append(f"{human(profile.window)} context")
+            parts.append(f"{short_tokens(profile.window)} context")
         if profile.images:
             parts.append("images")
         if not profile.known:
@@ -482,15 +485,15 @@ class ChatSession:
         conversation = self.conversation
         documents = sum(document_tokens(d) for d in conversation.documents)
         system = local_estimate(conversation.preamble()[:1]) if conversation.system else 0
-        room = f"{model}'s {human(window)} window"
+        room = f"{model}'s {short_tokens(window)} window"
         larger = "a model with a larger window may take"
         clear = "/file clear removes them" if self.interactive else "leave them out"
         if documents > window // 2:
             what = "Your documents" if len(conversation.documents) > 1 else "Your document"
-            return f"{what} ({human(documents)} tokens) do not fit {room}: {clear}, or {larger} them."
+            return f"{what} ({short_tokens(documents)} tokens) do not fit {room}: {clear}, or {larger} them."
         if system > window // 2:
-            return f"The system prompt ({human(system)} tokens) does not fit {room}: shorten it, or {larger} it."
-        size = f"about {human(message)} tokens" if message is not None else "too long"
+            return f"The system prompt ({short_tokens(system)} tokens) does not fit {room}: shorten it, or {larger} it."
+        size = f"about {short_tokens(message)} tokens" if message is not None else "too long"
         return f"Your message is {size}: too long for {room} ({larger} it)."
 
     def retry(self, model: str | None = None) -> Turn | None:
@@ -576,16 +579,12 @@ class ChatSession:
             if window is None:
                 raise
             counted = self.client.estimate_tokens(planned.messages, model=model)
-            # The input may fit and only the budget not: size it again from the larger count, with headroom.
-            roomier = max(counted or 0, planned.tokens) + window // 50
-            if counted is not None and roomier + REPLY_FLOOR <= window:
-                return self._generate(self._request(profile, planned._replace(tokens=roomier), partial))
-            measured = max(counted or planned.tokens, window + 1)
-            tighter = plan(self.conversation, turns, profile, measured=measured, window=window)
-            if tighter.start == planned.start:
+            again = after_refusal(self.conversation, turns, profile, planned, counted=counted, window=window)
+            if again is None:
                 raise ReplyFailed(self._too_long_for(model, window)) from None
-            self._report_plan(tighter, profile, refused=True)
-            return self._generate(self._request(profile, tighter, partial))
+            if again.start != planned.start:
+                self._report_plan(again, profile, refused=True)
+            return self._generate(self._request(profile, again, partial))
 
     def plan(
         self, profile: ModelProfile, turns: list[Turn] | None = None, *, target: int | None = None, ask: bool = True
@@ -598,7 +597,7 @@ class ChatSession:
         conversation = self.conversation
         turns = conversation.turns if turns is None else turns
         count = functools.partial(self.client.estimate_tokens, model=profile.id) if ask else None
-        return plan(conversation, turns, profile, count=count, hint=self._tokens_by_usage(turns), target=target)
+        return plan(conversation, turns, profile, count=count, hint=tokens_by_usage(conversation, turns), target=target)
 
     def unseen_by(self, model: str) -> list[str]:
         """What ``model`` will not see of this conversation, one warning each (for /model NAME)."""
@@ -616,8 +615,8 @@ class ChatSession:
         left_out = planned.start - self.conversation.context_start
         if left_out > 0 and planned.window is not None:
             warnings.append(
-                f"⚠ {model}'s {human(planned.window)} window does not hold the whole conversation: the {left_out} "
-                "oldest turns are left out while you use it."
+                f"⚠ {model}'s {short_tokens(planned.window)} window does not hold the whole conversation: "
+                f"the {left_out} oldest turns are left out while you use it."
             )
         return warnings
 
@@ -639,15 +638,6 @@ class ChatSession:
         """``model``'s context window, from its profile."""
         return self.profile(model).window
 
-    def _tokens_by_usage(self, turns: list[Turn]) -> int:
-        """The request's size judged from the last reply's usage plus what was added after it (0 if unknown)."""
-        turns = turns[self.conversation.context_start :]
-        for index in range(len(turns) - 1, -1, -1):
-            usage = turns[index].usage if turns[index].role == "assistant" else None
-            if usage is not None:
-                return usage.total + local_estimate(t.to_message() for t in turns[index + 1 :])
-        return 0
-
     def _report_plan(self, planned: Plan, profile: ModelProfile, *, refused: bool = False) -> None:
         """Say what this request leaves out that the last one did not (or sends again), once."""
         model, window = profile.id, planned.window
@@ -659,7 +649,7 @@ class ChatSession:
                 "a model with a larger window, -m NAME, takes them all",
             )
             self.display.warning(
-                f"⚠ {why} ({human(window)} window): the {planned.start} oldest turns are not sent with this "
+                f"⚠ {why} ({short_tokens(window)} window): the {planned.start} oldest turns are not sent with this "
                 f"message ({larger})."
             )
         elif planned.start < before:
@@ -667,8 +657,8 @@ class ChatSession:
             self.display.note(f"The {again} older turns left out before are sent again ({model} has room for them).")
         if window is not None and not planned.fits:
             self.display.warning(
-                f"⚠ The request is still about {human(planned.tokens)} tokens of {model}'s {human(window)}: "
-                "the reply may be cut short."
+                f"⚠ The request is still about {short_tokens(planned.tokens)} tokens of {model}'s "
+                f"{short_tokens(window)}: the reply may be cut short."
             )
         if planned.named_pictures and self._pictures_named_for != model:
             count = planned.named_pictures
@@ -701,8 +691,8 @@ class ChatSession:
         tokens = document_tokens(document)
         if window is not None and tokens > window - reply_reserve(window):
             raise DocumentError(
-                f"{path.name} is about {human(tokens)} tokens: too much for {self.conversation.model}'s "
-                f"{human(window)} window (a larger model may fit)"
+                f"{path.name} is about {short_tokens(tokens)} tokens: too much for {self.conversation.model}'s "
+                f"{short_tokens(window)} window (a larger model may fit)"
             )
         self.conversation.documents.append(document)
         self._record(lambda log: log.document(document))
@@ -762,7 +752,7 @@ class ChatSession:
                 break
             for call in current.calls:
                 about = f" for “{call.query}”" if call.query else ""
-                results = f" ({human(call.result_tokens)} tokens of results)" if call.result_tokens else ""
+                results = f" ({short_tokens(call.result_tokens)} tokens of results)" if call.result_tokens else ""
                 self.display.note(f"⌕ Searching the web{about}…{results}")
             request = after_search(request, current)
         return self._turn(request, rounds, started)

@@ -17,9 +17,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.errors import UserError
 from kimi_repl.files import NotPrivate, changeable_by_others, read_regular_file
+from kimi_repl.planner import DEFAULT_REPLY_CAP
 from kimi_repl.values import (
     check_api_key,
     check_model_name,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimi_repl.client import ChatError, ContentDelta, Finished, ReasoningDelta, StreamEvent, ToolCallDelta
-from kimi_repl.context import REPLY_FLOOR, local_estimate
 from kimi_repl.interrupts import allowed
+from kimi_repl.planner import REPLY_FLOOR, local_estimate
 from kimi_repl.render import FRAMES_PER_SECOND, ReplyView
 from kimi_repl.request import ChatRequest
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kimi_repl.config import DEFAULT_BASE_URL, ConfigError, history_file, load_settings, read_dotenv
-from kimi_repl.context import DEFAULT_REPLY_CAP
+from kimi_repl.planner import DEFAULT_REPLY_CAP
 from kimi_repl.values import parse_base_url, parse_retries, parse_temperature, parse_timeout
 
 

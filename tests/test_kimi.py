@@ -12,9 +12,10 @@ import pytest
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands import CommandError, CommandRegistry, build_registry
 from kimi_repl.config import Settings, sessions_dir
-from kimi_repl.context import human, local_estimate, usage_line
 from kimi_repl.conversation import Usage
 from kimi_repl.errors import UserError
+from kimi_repl.narrator import usage_line
+from kimi_repl.planner import local_estimate, short_tokens
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
 from tests.conftest import CapturedDisplay
@@ -62,7 +63,7 @@ def test_usage_line_shows_tokens_and_how_full_the_window_is() -> None:
     assert line == "↑ 12.0k prompt · ↓ 345 completion · 1.0k cached · 12.3k / 128k context (9%)"
     line = usage_line(Usage(12_000, 1_345, 0, 1_000), 262_144, thinking="thinking on")
     assert line == "↑ 12.0k prompt · ↓ 1.3k completion (1.0k reasoning) · thinking on · 13.3k / 256k context (5%)"
-    assert human(262_144) == "256k" and human(8_192) == "8k" and human(999) == "999"
+    assert short_tokens(262_144) == "256k" and short_tokens(8_192) == "8k" and short_tokens(999) == "999"
 
 
 @pytest.mark.parametrize("style", ["choice", "top", "both"])

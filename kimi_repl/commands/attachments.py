@@ -5,8 +5,8 @@ from __future__ import annotations
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.files import path_candidates, user_path
 from kimi_repl.commands.registry import CommandRegistry
-from kimi_repl.context import document_tokens, human
 from kimi_repl.files import byte_size
+from kimi_repl.planner import document_tokens, short_tokens
 
 
 def register(registry: CommandRegistry) -> None:
@@ -24,7 +24,7 @@ def register(registry: CommandRegistry) -> None:
             if not documents:
                 session.display.info("No documents. /file PATH adds one.")
                 return
-            rows = [(d.name, f"about {human(document_tokens(d))} tokens") for d in documents]
+            rows = [(d.name, f"about {short_tokens(document_tokens(d))} tokens") for d in documents]
             session.display.rows(rows, title="Documents (sent before every message)")
             return
         if argument == "clear":
@@ -35,7 +35,7 @@ def register(registry: CommandRegistry) -> None:
         with session.display.working(f"Reading {path.name} (large or binary files are sent to Moonshot to extract)…"):
             document = session.attach(path)
         how = "extracted by Moonshot" if document.file_id else "plain text"
-        tokens = human(document_tokens(document))
+        tokens = short_tokens(document_tokens(document))
         session.display.info(
             f"Added {document.name} ({how}, about {tokens} tokens); ask about it in your next message."
         )

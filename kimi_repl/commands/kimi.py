@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.context import human, session_usage
 from kimi_repl.conversation import Usage
+from kimi_repl.planner import session_usage, short_tokens
 from kimi_repl.profile import Thinking
 from kimi_repl.values import parse_on_off
 
@@ -42,8 +42,8 @@ def register(registry: CommandRegistry) -> None:
         window = session.window()
         if last is not None:
             used = last.usage or Usage()
-            of = f" of {human(window)} ({100 * used.total / window:.0f}%)" if window else ""
-            rows.append(("context at the last reply", f"{human(used.total)}{of} for {conversation.model}"))
+            of = f" of {short_tokens(window)} ({100 * used.total / window:.0f}%)" if window else ""
+            rows.append(("context at the last reply", f"{short_tokens(used.total)}{of} for {conversation.model}"))
         if conversation.context_start:
             rows.append(("compacted (/compact off)", f"the {conversation.context_start} oldest turns"))
         if session.sent_from > conversation.context_start:
@@ -77,12 +77,14 @@ def register(registry: CommandRegistry) -> None:
             )
         planned = session.plan(profile, target=window // 2)
         if planned.start <= conversation.context_start:
-            session.display.info(f"Nothing to drop: about {human(planned.tokens)} of {human(window)} tokens in use.")
+            session.display.info(
+                f"Nothing to drop: about {short_tokens(planned.tokens)} of {short_tokens(window)} tokens in use."
+            )
             return
         session.compact(planned.start)
         session.display.info(
             f"The {planned.start} oldest turns are not sent any more (/history still shows them; /compact off sends "
-            f"them again); about {human(planned.tokens)} of {human(window)} tokens in use."
+            f"them again); about {short_tokens(planned.tokens)} of {short_tokens(window)} tokens in use."
         )
 
     @cmd(

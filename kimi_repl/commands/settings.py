@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from kimi_repl.chat import ChatSession
 from kimi_repl.commands.registry import CommandError, CommandRegistry
-from kimi_repl.context import human
+from kimi_repl.planner import short_tokens
 from kimi_repl.profile import BUILT_IN, ModelProfile, Thinking
 from kimi_repl.values import check_model_name as checked_model_name
 from kimi_repl.values import parse_temperature
@@ -32,7 +32,7 @@ def check_model_name(name: str) -> str:
 
 def capabilities(profile: ModelProfile) -> str:
     """``256k context · thinking (switchable) · images`` for /models."""
-    parts = [f"{human(profile.window)} context"] if profile.window else []
+    parts = [f"{short_tokens(profile.window)} context"] if profile.window else []
     if profile.thinking is Thinking.SWITCHABLE:
         parts.append("thinking (switchable)")
     elif profile.thinking is Thinking.ALWAYS:
