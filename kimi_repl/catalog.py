@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 from kimi_repl.client import ChatError
 from kimi_repl.interrupts import held
-from kimi_repl.profile import PREFERRED_MODELS, ModelProfile, built_in, choose_default, closest, profile_for
+from kimi_repl.profile import BUILT_IN, PREFERRED_MODELS, ModelProfile, built_in, choose_default, closest, profile_for
 
 
 class ModelSource(Protocol):
@@ -111,8 +111,6 @@ class Catalog:
 
     def names(self) -> list[str]:
         """The listed models, else the built-in ones: sorted, unique."""
-        from kimi_repl.profile import BUILT_IN
-
         listed = self.listed()
         return sorted(set(listed) if listed else set(BUILT_IN))
 
