@@ -179,9 +179,9 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
     from kimi_repl.chat import Chat
     from kimi_repl.config import is_loopback, sessions_dir
     from kimi_repl.display import Display
-    from kimi_repl.files import NotPrivate
     from kimi_repl.listing import report_passed_over
     from kimi_repl.narrator import Narrator
+    from kimi_repl.safefiles import NotPrivate
     from kimi_repl.sessions import SessionStore
     from kimi_repl.transcript import TranscriptError
     from kimi_repl.values import public_url
@@ -254,8 +254,8 @@ def _list_sessions(words: list[str]) -> int:
     """``kimi-repl --sessions [WORDS]``: what /sessions shows, printed; 0, or 2 if the folder cannot be read."""
     from kimi_repl.config import sessions_dir
     from kimi_repl.display import Display
-    from kimi_repl.files import NotPrivate
     from kimi_repl.listing import show_sessions
+    from kimi_repl.safefiles import NotPrivate
     from kimi_repl.sessions import SessionStore
 
     display = Display()

@@ -1,7 +1,8 @@
-"""Settings from command-line flags > environment > a ``.env`` file > ``config.toml`` > defaults; roles; folders.
+"""Settings from command-line flags > environment > a ``.env`` file > ``config.toml`` > defaults; folders.
 
 Every value is checked by the same parser wherever it comes from (:mod:`kimi_repl.values`); a bad one is a
-:class:`ConfigError` of one line that names where it was (the variable, or the file and its line).
+:class:`~kimi_repl.errors.ConfigError` of one line that names where it was (the variable, or the file and its
+line). The files are read by :mod:`kimi_repl.envfile` (``.env``) and :mod:`kimi_repl.configfile` (``config.toml``).
 """
 
 from __future__ import annotations
@@ -9,16 +10,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from kimi_repl.errors import UserError
-from kimi_repl.files import NotPrivate, changeable_by_others, read_regular_file
+from kimi_repl import APP_NAME
+from kimi_repl.configfile import ROLE_KEYS, ConfigFile, config_path, read_config
+from kimi_repl.configfile import Role as Role
+from kimi_repl.envfile import DotEnv, find_dotenv
+from kimi_repl.errors import ConfigError
 from kimi_repl.planner import DEFAULT_REPLY_CAP
 from kimi_repl.values import (
     check_api_key,
@@ -27,43 +29,13 @@ from kimi_repl.values import (
     parse_on_off,
     parse_reply_tokens,
     parse_retries,
-    parse_temperature,
     parse_timeout,
     public_url,
 )
 
-APP_NAME = "kimi-repl"
 DEFAULT_BASE_URL = "https://api.moonshot.cn/v1"
 MOONSHOT_HOSTS = ("api.moonshot.cn", "api.moonshot.ai")
 API_KEY_VARIABLES = ("MOONSHOT_API_KEY", "KIMI_API_KEY")
-MAX_DOTENV_BYTES = 1_048_576
-MAX_CONFIG_BYTES = 1_048_576
-
-
-class ConfigError(UserError):
-    """A setting is missing or wrong."""
-
-
-class Role(NamedTuple):
-    """A named set of settings from ``[roles.NAME]`` in the config file (any may be left out)."""
-
-    name: str
-    system: str | None = None
-    model: str | None = None
-    temperature: float | None = None
-    thinking: bool | None = None
-
-    def describe(self) -> str:
-        """``model kimi-k2.6 · temperature 0.2 · thinking off · system: You are…`` for /role."""
-        parts = [f"model {self.model}"] if self.model else []
-        if self.temperature is not None:
-            parts.append(f"temperature {self.temperature:g}")
-        if self.thinking is not None:
-            parts.append(f"thinking {'on' if self.thinking else 'off'}")
-        if self.system:
-            first = " ".join(self.system.split())
-            parts.append(f"system: {first[:50]}{'…' if len(first) > 50 else ''}")
-        return " · ".join(parts) or "(no settings)"
 
 
 @dataclass
@@ -115,238 +87,6 @@ class Settings:
             f"web={self.web!r}, max_tokens={self.max_tokens!r}, role={self.role!r}, "
             f"base_url_source={self.base_url_source!r})"
         )
-
-
-# -- the files -------------------------------------------------------------------------------------
-
-
-class DotEnv(NamedTuple):
-    """The ``.env`` file read (None: none), its values, and why a file was passed over (if one was)."""
-
-    path: Path | None
-    values: dict[str, str]
-    notes: tuple[str, ...] = ()
-
-
-def find_dotenv(start: Path | None = None, *, home: Path | None = None) -> DotEnv:
-    """The nearest ``.env`` file, searching from ``start`` (the working directory) upwards, and its values.
-
-    The search stops at the user's home folder and at the root of a repository (a folder with ``.git``):
-    a ``.env`` further up belongs to somebody else's project, or to nobody. The nearest file is read only if
-    it is the user's own and nobody else can write it (ssh's rule for its files): otherwise it is passed
-    over, with a note saying why, and the search stops there. Values are taken literally (``${VAR}`` is not
-    expanded: a ``.env`` must not be able to copy other secrets from the environment into a URL). A folder
-    named ``.env`` (a virtual environment) is passed over, as python-dotenv does.
-
-    Raises:
-        ConfigError: the nearest ``.env`` is not a regular file (a FIFO would hang start-up), cannot be read,
-            is too big or is not UTF-8 text.
-    """
-    here = (start if start is not None else Path.cwd()).absolute()
-    home = home if home is not None else Path.home()
-    for folder in (here, *here.parents):
-        candidate = folder / ".env"
-        try:
-            found = os.path.lexists(candidate) and not candidate.is_dir()
-        except OSError:
-            found = False
-        if found:
-            return _read_dotenv_file(candidate)
-        if folder == home or _is_repository_root(folder):
-            break
-    return DotEnv(None, {})
-
-
-def _is_repository_root(folder: Path) -> bool:
-    try:
-        return os.path.lexists(folder / ".git")
-    except OSError:
-        return False
-
-
-def _read_dotenv_file(path: Path) -> DotEnv:
-    with contextlib.suppress(OSError):  # first who owns it: someone else's FIFO or unreadable file is theirs
-        why = changeable_by_others(os.stat(path))
-        if why:
-            return DotEnv(None, {}, (f"⚠ {path} {why}: it is not read{_fix_hint(why, path)}.",))
-    try:
-        data = read_regular_file(path, max_bytes=MAX_DOTENV_BYTES, kind="a .env file", error=ConfigError, private=True)
-    except NotPrivate as refusal:
-        return DotEnv(None, {}, (f"⚠ {refusal}: it is not read{_fix(refusal, path)}.",))
-    text = _decode(path, data)
-    import io
-
-    from dotenv import dotenv_values  # only when there is a file: it is not free to import
-
-    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
-    return DotEnv(path, {k: v for k, v in values.items() if v is not None})
-
-
-def read_dotenv(start: Path | None = None, *, home: Path | None = None) -> dict[str, str]:
-    """The values of :func:`find_dotenv` (none when it passed a file over)."""
-    return find_dotenv(start, home=home).values
-
-
-@dataclass
-class ConfigFile:
-    """``config.toml``: top-level settings and ``[roles.NAME]`` tables, checked."""
-
-    path: Path | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    roles: dict[str, Role] = field(default_factory=dict)
-
-
-def config_path() -> Path:
-    """``config.toml`` in the user's config folder (``$XDG_CONFIG_HOME/kimi-repl/`` on Linux)."""
-    from platformdirs import user_config_path
-
-    return user_config_path(APP_NAME) / "config.toml"
-
-
-def read_config(path: Path | None = None) -> ConfigFile:
-    """The user's config file, or an empty one if there is none.
-
-    Raises:
-        ConfigError: it cannot be read, is not TOML, or holds a bad value (one line: the file and the line).
-    """
-    path = path or config_path()
-    if not os.path.lexists(path):
-        return ConfigFile()
-    text = _read_text(path, "a config file", MAX_CONFIG_BYTES)
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: {' '.join(str(error).split())}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to read") from None
-    where = _Where(path, text)
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        if key == "roles":
-            continue
-        parse = CONFIG_KEYS.get(key)
-        if key.lower() in ("api_key", "key", "moonshot_api_key", "kimi_api_key"):
-            raise where.error(
-                key, "the API key is never read from config.toml: set MOONSHOT_API_KEY (or put it in .env)"
-            )
-        if parse is None:
-            known = f"known: {', '.join(CONFIG_KEYS)}, [roles.NAME]"
-            raise where.error(key, f"unknown setting {_shown(key)} ({known})")
-        values[key] = where.parsed(parse, key, value)
-    roles_data = data.get("roles", {})
-    if not isinstance(roles_data, dict):
-        raise where.error("roles", "roles must be tables: [roles.NAME]")
-    roles = {}
-    for name, table in roles_data.items():
-        if not isinstance(table, dict):
-            raise where.error(name, f"role {_shown(name)} must be a table: [roles.NAME]")
-        fields: dict[str, Any] = {}
-        for key, value in table.items():
-            if key not in ROLE_KEYS:
-                known = f"known: {', '.join(ROLE_KEYS)}"
-                raise where.error(key, f"unknown setting {_shown(key)} in role {_shown(name)} ({known})")
-            fields[key] = where.parsed(CONFIG_KEYS[key], key, value, section=f"roles.{name}")
-        roles[name] = Role(name=name, **fields)
-    return ConfigFile(path, values, roles)
-
-
-def _read_text(path: Path, kind: str, max_bytes: int) -> str:
-    try:
-        data = read_regular_file(path, max_bytes=max_bytes, kind=kind, error=ConfigError, private=True)
-    except NotPrivate as refusal:
-        raise ConfigError(f"{refusal}: it is not used{_fix(refusal, path)}") from None
-    return _decode(path, data)
-
-
-def _fix(refusal: NotPrivate, path: Path) -> str:
-    """How to make a refused file usable, when it is the user's own."""
-    return _fix_hint(str(refusal), path)
-
-
-def _fix_hint(why: str, path: Path) -> str:
-    return f" (chmod go-w {path} makes it yours alone)" if "can be changed" in why else ""
-
-
-def _decode(path: Path, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {error.start + 1} cannot be read)") from None
-
-
-class _Where(NamedTuple):
-    """Says where in the config file a key is, for messages."""
-
-    path: Path
-    text: str
-
-    def line(self, key: str, section: str | None = None) -> int | None:
-        if len(key) > MAX_NAME or (section is not None and len(section) > MAX_NAME):
-            return None
-        start = 0
-        if section is not None:  # [ \t], not \s: \s spans lines, and a file of blank lines would be quadratic
-            header = re.search(rf"^[ \t]*\[[ \t]*{re.escape(section)}[ \t]*\]", self.text, re.MULTILINE)
-            start = header.end() if header else 0
-        found = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE).search(self.text, start)
-        return self.text.count("\n", 0, found.start()) + 1 if found else None
-
-    def error(self, key: str, message: str, section: str | None = None) -> ConfigError:
-        number = self.line(key, section)
-        return ConfigError(f"{self.path}{f', line {number}' if number else ''}: {message}")
-
-    def parsed(self, parse: Callable[[Any], Any], key: str, value: Any, section: str | None = None) -> Any:
-        try:
-            return parse(value)
-        except ValueError as problem:
-            message = str(problem)
-            named = message.lower().startswith((key.lower(), key.replace("_", " ").lower()))
-            raise self.error(key, message if named else f"{key}: {message}", section) from None
-
-
-MAX_NAME = 80
-
-
-def _shown(name: str) -> str:
-    """A name from the file, quoted for a message (cut if it is long)."""
-    return repr(name if len(name) <= MAX_NAME else name[:MAX_NAME] + "…")
-
-
-def _text(parse: Callable[[str], Any]) -> Callable[[Any], Any]:
-    """A config value parser from a text parser: strings as they are, numbers and booleans as TOML wrote them."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, bool):
-            return parse("true" if value else "false")
-        if isinstance(value, (int, float, str)):
-            return parse(str(value))
-        raise ValueError(f"expected text or a number, not {type(value).__name__}")
-
-    return convert
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected text, not {type(value).__name__}")
-    return value
-
-
-CONFIG_KEYS: dict[str, Callable[[Any], Any]] = {
-    "model": lambda value: check_model_name(_string(value)),
-    "temperature": _text(parse_temperature),
-    "system": _string,
-    "base_url": lambda value: parse_base_url(_string(value), "base_url"),
-    "thinking": _text(lambda text: parse_on_off(text, "thinking")),
-    "web": _text(lambda text: parse_on_off(text, "web")),
-    "max_tokens": _text(lambda text: parse_reply_tokens(text, "max_tokens")),
-    "timeout": _text(lambda text: parse_timeout(text, "timeout")),
-    "max_retries": _text(lambda text: parse_retries(text, "max_retries")),
-    "allow_http": _text(lambda text: parse_on_off(text, "allow_http")),
-}
-ROLE_KEYS = ("system", "model", "temperature", "thinking")
 
 
 # -- merging ---------------------------------------------------------------------------------------

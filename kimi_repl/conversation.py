@@ -338,7 +338,7 @@ class Conversation:
 
     def messages(self) -> list[dict[str, Any]]:
         """The preamble, then the turns from ``context_start`` as they are (what a request sends is planned per
-        model: :mod:`kimi_repl.window`)."""
+        model: :mod:`kimi_repl.planner`)."""
         return self.preamble() + [turn.to_message() for turn in self.turns[self.context_start :]]
 
     def add_user(self, content: str, images: list[Image] | None = None) -> Turn:

@@ -2,8 +2,8 @@
 it are prompt_toolkit's, in ``repl.py``).
 
 rich is loaded on first use, not on import, so that the first prompt shows before rich and the markdown
-renderer have loaded (a tenth of the start-up); they load in the background while the user types the
-first message.
+renderer have loaded (a noticeable share of the start-up); they load in the background while the user types
+the first message.
 """
 
 from __future__ import annotations

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kimi_repl.client import ChatError, MoonshotClient
+from kimi_repl.client.client import MoonshotClient
+from kimi_repl.client.errors import ChatError
 from kimi_repl.conversation import Document
 from kimi_repl.errors import UserError
-from kimi_repl.files import read_regular_file
+from kimi_repl.safefiles import read_regular_file
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 """Moonshot's limit for one file."""

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from kimi_repl.errors import UserError
-from kimi_repl.files import read_regular_file
+from kimi_repl.safefiles import read_regular_file
 
 FALLBACK_EDITORS = ("editor", "nano", "vi")
 """Tried in order when neither variable is set (Debian's ``editor`` is the system's choice)."""

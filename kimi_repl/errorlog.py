@@ -9,8 +9,8 @@ from pathlib import Path
 
 from kimi_repl import __version__
 from kimi_repl.config import state_dir
-from kimi_repl.files import NOFOLLOW
 from kimi_repl.redaction import Secret
+from kimi_repl.safefiles import NOFOLLOW
 
 
 def log_internal_error(secret: str) -> Path | None:

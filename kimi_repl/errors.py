@@ -9,3 +9,7 @@ class UserError(Exception):
     The REPL shows any of these as one line and carries on; each part of the program raises its own
     subclass (bad settings, a failed request, an unreadable file, a misused command).
     """
+
+
+class ConfigError(UserError):
+    """A setting is missing or wrong (one line that names where it was: the variable, or the file and its line)."""

@@ -18,8 +18,8 @@ from pathlib import Path
 from prompt_toolkit.history import FileHistory
 
 from kimi_repl.errors import UserError
-from kimi_repl.files import NOFOLLOW, write_all, write_file
 from kimi_repl.redaction import Secret
+from kimi_repl.safefiles import NOFOLLOW, write_all, write_file
 
 MAX_ENTRY_CHARS = 64 * 1024
 MAX_READ_BYTES = 4 * 1024 * 1024

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kimi_repl.conversation import Image
 from kimi_repl.errors import UserError
-from kimi_repl.files import read_regular_file
+from kimi_repl.safefiles import read_regular_file
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 """The largest picture sent: its base64 is a third bigger, and it goes with every later message."""

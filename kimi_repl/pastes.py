@@ -15,7 +15,7 @@ from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyBindings, KeyPress, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
-from kimi_repl.files import byte_size
+from kimi_repl.safefiles import byte_size
 
 ASK_CHARS = 100_000
 """Pastes up to this many characters go straight into the input line (a long file of code is fine)."""

@@ -1,7 +1,7 @@
 """Streamed replies: markdown in a terminal, plain text in a pipe.
 
 A reply is drawn in frames, driven by the stream itself on the main thread (aider's ``mdstream`` idea, made
-cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_repl.markdown.BlockSplitter`:
+cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_repl.blocks.BlockSplitter`:
 work proportional to the new text). A frame is drawn when the last one is old enough (at most
 :data:`FRAMES_PER_SECOND` a second, fewer when frames are costly), and right away for the first complete
 line: the blocks finished since the last frame are rendered and printed together, once and for good, and
@@ -25,22 +25,13 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.text import Text
 
+from kimi_repl.blocks import BlockSplitter, CodePiece, CutBlock, PartialLine, cut_line, reopening
+from kimi_repl.highlight import code_piece_lines
 from kimi_repl.interrupts import held
-from kimi_repl.markdown import (
-    BlockSplitter,
-    CodePiece,
-    CutBlock,
-    MarkdownBlocks,
-    PartialLine,
-    code_piece_lines,
-    cut_line,
-    markdown_lines,
-    note_lines,
-    reopening,
-    yield_lines,
-)
+from kimi_repl.markdown import MarkdownBlocks, markdown_lines
 from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import for_terminal, one_line
+from kimi_repl.segments import note_lines, yield_lines
 
 FRAMES_PER_SECOND = 10
 MIN_FRAMES_PER_SECOND = 5
@@ -413,7 +404,8 @@ class PlainReplyView:
     def __init__(self, stream: IO[str], *, secret: Secret | None = None) -> None:
         self._stream = stream
         self._ends_with_newline = True
-        self._held = ""  # the end of the last piece, whose meaning depends on the next (a joiner's neighbour, a \r)
+        self._held = ""  # the end of the last piece, whose meaning depends on the next (a joiner, half of \r\n)
+        self._before = ""  # the last character written: a joiner after it is kept or not by its neighbours
         self._secret = secret if secret else None
         self._keep = len(secret.value or "") - 1 if secret else 0  # the start of a key may end a piece
         self.stats = RenderStats()
@@ -426,15 +418,19 @@ class PlainReplyView:
         if self._secret is not None:  # the key is taken out; a piece's end that may begin it waits for the next
             text = self._secret.redact(text)
         cut = max(0, len(text) - self._keep)
-        if cut and text[cut - 1] in ("\u200c", "\u200d"):  # a joiner: whether it stays depends on its neighbours
-            cut = max(0, cut - 2)
-        elif cut and (text[cut - 1] == "\r" or not text[cut - 1].isascii()):  # half of \r\n, or left of a joiner
+        if cut and text[cut - 1] == "\r":
+            cut -= 1
+        if cut and text[cut - 1] in ("\u200c", "\u200d"):
             cut -= 1
         text, self._held = text[:cut], text[cut:]
         self._write(text)
 
     def _write(self, text: str) -> None:
-        clean = for_terminal(text)
+        if not text:
+            return
+        # Cleaned as part of the whole reply: the character before decides a leading joiner's fate.
+        clean = for_terminal(self._before + text)[len(for_terminal(self._before)) :]
+        self._before = text[-1]
         if clean:
             self._stream.write(clean)
             self._stream.flush()

@@ -27,9 +27,10 @@ _INVISIBLE = "\u00ad\u180e\u200b\u2060-\u2064\ufeff\U000e0000-\U000e007f"
 _JOINERS = "\u200c\u200d"
 _LINE_SEPARATORS = "\u2028\u2029"
 
-# A joiner is kept only between two non-ASCII characters (👨‍👩, Persian, Indic); next to ASCII (an
-# identifier) or at either end it is hidden text.
-_LONE_JOINER = f"(?:(?<![^\\x00-\\x7f])[{_JOINERS}]|[{_JOINERS}](?![^\\x00-\\x7f]))"
+# A joiner is kept only between two visible non-ASCII characters (👨‍👩, Persian, Indic); next to ASCII (an
+# identifier), to a character that is removed, or at either end it is hidden text.
+_SHOWN_NON_ASCII = f"[^\\x00-\\x7f{_CONTROL}{_BIDI}{_INVISIBLE}{_JOINERS}{_LINE_SEPARATORS}]"
+_LONE_JOINER = f"(?:(?<!{_SHOWN_NON_ASCII})[{_JOINERS}]|[{_JOINERS}](?!{_SHOWN_NON_ASCII}))"
 _UNSAFE = re.compile(f"[{_CONTROL}{_BIDI}{_INVISIBLE}{_LINE_SEPARATORS}]|{_LONE_JOINER}")
 _UNSAFE_FOR_FILES = re.compile(f"[{_CONTROL}{_BIDI}{_INVISIBLE}{_JOINERS}{_LINE_SEPARATORS}]")
 

@@ -3,8 +3,8 @@
 Both forms load back to the same turns. The Markdown form keeps each turn's metadata in an HTML comment
 (``<!-- kimi-repl:turn {...} -->``) that renderers hide, followed by the text exactly as it was; a line of
 text that would look like such a comment is escaped with a backslash, so no content can forge one.
-Files are untrusted input: everything read is checked against the schema, and a bad file is refused with
-one line, leaving the current conversation alone.
+Files are untrusted input: everything read is checked against the schema (:mod:`kimi_repl.records`), and a bad
+file is refused with one line, leaving the current conversation alone.
 
 The API key is removed from text values before anything is written (:mod:`kimi_repl.redaction`); a header
 saying ``"redaction": "values"`` marks files written so. Older files had it replaced in their raw text, ids and
@@ -15,21 +15,31 @@ numbers included: with a short key they could not be read; they are repaired on 
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Document, Image, Turn, Usage
-from kimi_repl.errors import UserError
-from kimi_repl.files import read_regular_file, write_file
-from kimi_repl.redaction import MIN_SECRET_CHARS, STRUCTURE, Secret, unredact
+from kimi_repl.conversation import Conversation, Turn
+from kimi_repl.records import TranscriptError as TranscriptError  # where the other modules find it
+from kimi_repl.records import (
+    apply_settings,
+    check_alternation,
+    context_record,
+    context_start_from,
+    document_from_record,
+    encode,
+    read_field,
+    redacted,
+    settings_record,
+    turn_from_record,
+    turn_record,
+)
+from kimi_repl.redaction import MIN_SECRET_CHARS, Secret, unredact
 from kimi_repl.redaction import REDACTED as REDACTED  # where files say the key was
+from kimi_repl.safefiles import read_regular_file, write_file
 from kimi_repl.sanitize import escape_for_file, json_dumps, unescape_from_file
-from kimi_repl.values import check_model_name
 
 FORMAT = "kimi-repl-transcript"
 VERSION = 2
@@ -45,180 +55,6 @@ _THINKING_OPEN = "<details><summary>Thinking</summary>\n\n"
 _THINKING_CLOSE = "\n\n</details>\n"
 
 
-class TranscriptError(UserError):
-    """A transcript or session file could not be read or written."""
-
-
-# -- turns and conversations as plain data ---------------------------------------------------------
-
-
-def turn_record(turn: Turn) -> dict[str, Any]:
-    """Everything about ``turn``, as JSON-ready data."""
-    record: dict[str, Any] = {
-        "role": turn.role,
-        "content": turn.content,
-        "model": turn.model,
-        "temperature": turn.temperature,
-        "system": turn.system,
-        "thinking": turn.thinking,
-        "created": turn.created,
-    }
-    if turn.images:
-        record["images"] = [{"name": image.name, "mime": image.mime, "data": image.data} for image in turn.images]
-    if turn.searches:
-        record["searches"] = [dict(search) for search in turn.searches]
-    if turn.role == "assistant":
-        record.update(
-            reasoning_content=turn.reasoning_content,
-            finish_reason=turn.finish_reason,
-            interrupted=turn.interrupted,
-            incomplete=turn.incomplete,
-            usage=turn.usage.record() if turn.usage else None,
-            spent=turn.spent.record() if turn.spent else None,
-            finished=turn.finished,
-        )
-        if turn.written_by:
-            record["written_by"] = list(turn.written_by)
-    return record
-
-
-def _field(data: dict[str, Any], name: str, kinds: tuple[type, ...], default: Any, where: str) -> Any:
-    value = data.get(name, default)
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) and bool not in kinds:
-        raise TranscriptError(f"{where}: '{name}' has the wrong type")
-    if not isinstance(value, kinds):
-        raise TranscriptError(f"{where}: '{name}' has the wrong type")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise TranscriptError(f"{where}: '{name}' is not a finite number")
-    return value
-
-
-def turn_from_record(data: Any, where: str) -> Turn:
-    """A :class:`Turn` from data read from a file.
-
-    Raises:
-        TranscriptError: the data is not a turn.
-    """
-    if not isinstance(data, dict):
-        raise TranscriptError(f"{where} is not an object")
-    role = data.get("role")
-    if role not in ("user", "assistant"):
-        raise TranscriptError(f"{where} has role {role!r}, not 'user' or 'assistant'")
-    number = (int, float)
-    return Turn(
-        role=role,
-        content=_field(data, "content", (str,), "", where),
-        model=_field(data, "model", (str,), None, where),
-        temperature=_field(data, "temperature", number, None, where),
-        system=_field(data, "system", (str,), None, where),
-        thinking=_field(data, "thinking", (bool,), None, where),
-        reasoning_content=_field(data, "reasoning_content", (str,), "", where),
-        finish_reason=_field(data, "finish_reason", (str,), None, where),
-        interrupted=_field(data, "interrupted", (bool,), False, where),
-        incomplete=_field(data, "incomplete", (bool,), False, where),
-        usage=Usage.from_record(_field(data, "usage", (dict,), None, where)),
-        spent=Usage.from_record(_field(data, "spent", (dict,), None, where)),
-        images=[_image_from_record(item, where) for item in _field(data, "images", (list,), [], where)],
-        searches=[_search_from_record(item, where) for item in _field(data, "searches", (list,), [], where)],
-        created=_field(data, "created", number, 0.0, where),
-        finished=_field(data, "finished", number, None, where),
-        written_by=[_text_item(item, "written_by", where) for item in _field(data, "written_by", (list,), [], where)],
-    )
-
-
-def _text_item(item: Any, name: str, where: str) -> str:
-    if not isinstance(item, str):
-        raise TranscriptError(f"{where}: '{name}' holds something that is not text")
-    return item
-
-
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
-
-
-def _image_from_record(data: Any, where: str) -> Image:
-    if not isinstance(data, dict):
-        raise TranscriptError(f"{where}: an image is not an object")
-    mime = _field(data, "mime", (str,), "", where)
-    if mime not in IMAGE_TYPES:
-        raise TranscriptError(f"{where}: an image has type {mime!r}, not one of {', '.join(IMAGE_TYPES)}")
-    payload = _field(data, "data", (str,), "", where)
-    if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", payload):
-        raise TranscriptError(f"{where}: an image's data is not base64")
-    return Image(name=_field(data, "name", (str,), "image", where), mime=mime, data=payload)
-
-
-def _search_from_record(data: Any, where: str) -> dict[str, str]:
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise TranscriptError(f"{where}: a web search is not an object of texts")
-    return {str(k): v for k, v in data.items()}
-
-
-def document_record(document: Document) -> dict[str, Any]:
-    return {"name": document.name, "content": document.content, "file_id": document.file_id}
-
-
-def document_from_record(data: Any, where: str) -> Document:
-    """A :class:`Document` from data read from a file.
-
-    Raises:
-        TranscriptError: the data is not a document.
-    """
-    if not isinstance(data, dict):
-        raise TranscriptError(f"{where} is not an object")
-    return Document(
-        name=_field(data, "name", (str,), "", where),
-        content=_field(data, "content", (str,), "", where),
-        file_id=_field(data, "file_id", (str,), None, where),
-    )
-
-
-def context_start_from(data: dict[str, Any], turns: int, where: str) -> int:
-    """The checked index of the first turn still sent."""
-    start = _field(data, "context_start", (int,), 0, where)
-    if not 0 <= start <= turns or start % 2:
-        raise TranscriptError(f"{where}: context_start {start} does not fit {turns} turns")
-    return int(start)
-
-
-def settings_record(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "model": conversation.model,
-        "temperature": conversation.temperature,
-        "system": conversation.system,
-        "thinking": conversation.thinking,
-        "web": conversation.web,
-    }
-
-
-def apply_settings(conversation: Conversation, data: dict[str, Any], where: str) -> None:
-    """Set the conversation's model, temperature, system prompt and thinking choice from ``data`` (checked)."""
-    model = _field(data, "model", (str,), conversation.model, where)
-    if not model:
-        raise TranscriptError(f"{where} does not say which model it used")
-    try:
-        check_model_name(model)
-    except ValueError as error:
-        raise TranscriptError(f"{where}: {error}") from None
-    temperature = _field(data, "temperature", (int, float), None, where)
-    if temperature is not None and not 0 <= temperature <= 1:
-        raise TranscriptError(f"{where}: temperature {temperature} is outside 0 to 1")
-    conversation.model = model
-    conversation.temperature = temperature
-    conversation.system = _field(data, "system", (str,), None, where) or None
-    conversation.thinking = _field(data, "thinking", (bool,), None, where)
-    conversation.web = _field(data, "web", (bool,), False, where)
-
-
-def check_alternation(turns: list[Turn], where: str) -> None:
-    """Refuse turns that do not alternate user, assistant, user, … (a final user turn is allowed)."""
-    for index, turn in enumerate(turns):
-        expected = "user" if index % 2 == 0 else "assistant"
-        if turn.role != expected:
-            raise TranscriptError(f"{where}: turn {index + 1} is from the {turn.role}, expected the {expected}")
-
-
 def to_json(conversation: Conversation) -> str:
     """The lossless JSON transcript."""
     document = {
@@ -228,17 +64,10 @@ def to_json(conversation: Conversation) -> str:
         "id": conversation.id,
         "created": conversation.created,
         **settings_record(conversation),
-        **_context_record(conversation),
+        **context_record(conversation),
         "turns": [turn_record(turn) for turn in conversation.turns],
     }
     return json_dumps(document, indent=1) + "\n"
-
-
-def _context_record(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "context_start": conversation.context_start,
-        "documents": [document_record(d) for d in conversation.documents],
-    }
 
 
 def from_json(text: str, where: str, *, key: str | None = None) -> Conversation:
@@ -309,8 +138,8 @@ def _conversation_from_document(data: Any, where: str) -> Conversation:
         raise TranscriptError(f"{where} has no list of turns")
     conversation = Conversation(model="")
     apply_settings(conversation, data, where)
-    conversation.id = _field(data, "id", (str,), conversation.id, where)
-    conversation.created = _field(data, "created", (int, float), conversation.created, where)
+    conversation.id = read_field(data, "id", (str,), conversation.id, where)
+    conversation.created = read_field(data, "created", (int, float), conversation.created, where)
     conversation.turns = [turn_from_record(item, f"{where}, turn {n}") for n, item in enumerate(raw_turns, 1)]
     check_alternation(conversation.turns, where)
     raw_documents = data.get("documents", [])
@@ -389,7 +218,7 @@ def to_markdown(conversation: Conversation) -> str:
         "id": conversation.id,
         "created": conversation.created,
         **settings_record(conversation),
-        **_context_record(conversation),
+        **context_record(conversation),
     }
     lines = [
         f"{_MARK}transcript {_comment_json(header)} -->",
@@ -520,33 +349,6 @@ def _parse_comment(text: str, where: str) -> dict[str, Any]:
 
 
 # -- files -----------------------------------------------------------------------------------------
-
-
-def redacted(conversation: Conversation, secret: Secret) -> Conversation:
-    """``conversation`` with the key removed from its text values (ids, model names and pictures' data untouched):
-    a copy where something changed, else ``conversation`` itself."""
-    return _redacted(conversation, secret) if secret else conversation
-
-
-def _redacted(value: Any, secret: Secret) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        changes = {}
-        for item in fields(value):
-            if item.name not in STRUCTURE:
-                old = getattr(value, item.name)
-                new = _redacted(old, secret)
-                if new is not old:
-                    changes[item.name] = new
-        return replace(value, **changes) if changes else value
-    if isinstance(value, list) and any(is_dataclass(item) for item in value):
-        items = [_redacted(item, secret) for item in value]
-        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
-    return secret.redact_value(value)
-
-
-def encode(text: str) -> bytes:
-    """UTF-8, with any lone surrogate a model produced replaced rather than failing the write."""
-    return text.encode("utf-8", errors="replace")
 
 
 def read_text(path: Path) -> str:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from kimi_repl.conversation import Conversation, Document, Turn, Usage
+from kimi_repl.records import document_record, settings_record, turn_record
 from kimi_repl.redaction import REDACTED
 from kimi_repl.sanitize import json_dumps
-from kimi_repl.transcript import document_record, settings_record, to_json, to_markdown, turn_record
+from kimi_repl.transcript import to_json, to_markdown
 
 
 def old_redact(text: str, key: str | None) -> str:

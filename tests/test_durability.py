@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kimi_repl.conversation import Conversation, Document, Turn
-from kimi_repl.files import write_all
 from kimi_repl.redaction import REDACTED
+from kimi_repl.safefiles import write_all
 from kimi_repl.sessions import SESSION_VERSION, SessionLock, SessionLog, SessionStore, load_file, replay
 from kimi_repl.transcript import TranscriptError
 from tests.old_format import OldSessionLog

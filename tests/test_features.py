@@ -17,10 +17,11 @@ import pytest
 from kimi_repl.chat.replier import MAX_TOOL_ROUNDS
 from kimi_repl.commands import CommandError, CommandRegistry, build_registry
 from kimi_repl.commands.context import CommandContext
-from kimi_repl.config import ConfigError, ConfigFile, Settings, load_settings, read_config, sessions_dir
+from kimi_repl.config import Settings, load_settings, sessions_dir
+from kimi_repl.configfile import ConfigFile, read_config
 from kimi_repl.conversation import Usage
 from kimi_repl.editor import EditorError, edit
-from kimi_repl.errors import UserError
+from kimi_repl.errors import ConfigError, UserError
 from kimi_repl.images import sniff
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown

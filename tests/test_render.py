@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kimi_repl import render
+from kimi_repl.blocks import BlockSplitter, CodePiece
 from kimi_repl.client import ContentDelta, Finished, StreamEvent
-from kimi_repl.markdown import BlockSplitter, CodePiece
 from kimi_repl.render import MarkdownReplyView, PlainReplyView
+from kimi_repl.sanitize import for_terminal
 from tests.conftest import CapturedDisplay
 from tests.fake_server import markdown_sample
 
@@ -224,7 +225,7 @@ def test_plain_view_writes_text_as_it_arrives() -> None:
 
 
 class FakeTime:
-    """A clock for :mod:`kimi_repl.reply`: a stream's waits and the reader's sleeps move it."""
+    """A clock for :mod:`kimi_repl.chat.replier`: a stream's waits and the reader's sleeps move it."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -386,7 +387,8 @@ def test_code_let_go_in_pieces_draws_exactly_like_the_whole_block(
     from that line on, the one thing pieces may draw differently.)"""
     from rich.console import Console
 
-    from kimi_repl.markdown import code_piece_lines, markdown_lines
+    from kimi_repl.highlight import code_piece_lines
+    from kimi_repl.markdown import markdown_lines
 
     text = "```python\n" + "".join(f"{line}\n" for line in lines) + ("```\n" if closed else "")
     console = Console(file=io.StringIO(), force_terminal=True, width=40, color_system="truecolor")
@@ -410,3 +412,19 @@ def test_code_let_go_in_pieces_draws_exactly_like_the_whole_block(
     assert [[(s.text, s.style) for s in line] for line in drawn] == [
         [(s.text, s.style) for s in line] for line in whole
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["👨\u200d👩\u200d👧 family", "\x9b\u200d\x9b", "é\u200d\x9bé", "a\u200db", "ب\u200dب\r\n", "\u200d\u200dé"],
+)
+def test_a_pipe_shows_joiners_as_the_whole_reply_would_wherever_the_pieces_split(text: str) -> None:
+    whole = for_terminal(text)
+    expected = whole + ("\n" if whole and not whole.endswith("\n") else "")
+    for size in range(1, len(text) + 1):
+        pipe = io.StringIO()
+        view = PlainReplyView(pipe)
+        for start in range(0, len(text), size):
+            view.content(text[start : start + size])
+        view.close()
+        assert pipe.getvalue() == expected, size

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyte
 import pytest
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.segment import Segment
 
-from kimi_repl import markdown, render
-from kimi_repl.markdown import (
+from kimi_repl import blocks, markdown, render
+from kimi_repl.blocks import (
     BLOCK_CHARS,
     BLOCK_LINES,
     CODE_PIECE_CHARS,
@@ -25,8 +25,8 @@ from kimi_repl.markdown import (
     CodePiece,
     CutBlock,
     PartialLine,
-    markdown_lines,
 )
+from kimi_repl.markdown import markdown_lines
 from kimi_repl.render import LIVE_SCREENS, MarkdownReplyView, PlainReplyView
 from kimi_repl.sanitize import for_terminal
 from tests.conftest import CapturedDisplay
@@ -80,9 +80,9 @@ def test_a_line_of_angle_brackets_is_checked_in_one_pass() -> None:
 
 
 def test_a_long_run_of_fence_characters_is_read_in_one_pass() -> None:
-    assert markdown._FENCE_OPEN.match("~" * 2_000_000 + "`") is None
-    assert markdown._FENCE_OPEN.match("`" * 2_000_000 + "`x`") is None
-    opening = markdown._FENCE_OPEN.match("~~~~ python")
+    assert blocks.FENCE_OPEN.match("~" * 2_000_000 + "`") is None
+    assert blocks.FENCE_OPEN.match("`" * 2_000_000 + "`x`") is None
+    opening = blocks.FENCE_OPEN.match("~~~~ python")
     assert opening is not None and opening.group(1) == "~~~~"
 
 
@@ -252,7 +252,7 @@ def test_a_fence_at_the_margin_starts_a_block_of_its_own() -> None:
 
 
 def test_continuing_a_code_block_opened_right_after_prose_reopens_its_fence() -> None:
-    assert markdown.reopening("Look:\n```python\nx = 1\n") == "```python\n"
+    assert blocks.reopening("Look:\n```python\nx = 1\n") == "```python\n"
 
 
 # -- text never lost without a note ------------------------------------------------------------------
@@ -496,7 +496,7 @@ def test_past_tiny_limits_the_splitter_holds_and_gives_back_only_that_much(
     items: list[str | CodePiece] = []
     with pytest.MonkeyPatch.context() as patch:
         for name, value in limits.items():
-            patch.setattr(markdown, name, value)
+            patch.setattr(blocks, name, value)
         splitter = BlockSplitter()
         for piece in chunks(text, sizes):
             items += splitter.feed(piece)
@@ -510,7 +510,7 @@ def test_past_tiny_limits_the_splitter_holds_and_gives_back_only_that_much(
         if isinstance(item, CodePiece):
             assert sum(len(line) + 1 for line in item.lines) <= code and len(item.lines) <= 4 + 1
             assert all(len(code_line) <= line for code_line in item.lines)
-            assert sum(len(line) for line in item.context) <= markdown.CONTEXT_CHARS
+            assert sum(len(line) for line in item.context) <= blocks.CONTEXT_CHARS
         elif item.startswith(("```", "~~~")):
             assert len(item) <= code and item.count("\n") <= 4 + 2
         else:
@@ -518,15 +518,21 @@ def test_past_tiny_limits_the_splitter_holds_and_gives_back_only_that_much(
             assert not isinstance(item, CutBlock) or item.note
 
 
-def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain() -> None:
+@pytest.mark.parametrize("timer_signal", [True, False], ids=["SIGALRM", "the Windows way"])
+def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain(
+    timer_signal: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Some of pygments' lexers take exponential time on an unclosed string of backslashes (Scala, Fish, ...):
     highlighting stops after a second, the block is drawn plain, and so is that language from then on."""
     import io
 
     from rich.console import Console
 
-    from kimi_repl import markdown
+    from kimi_repl import highlight
     from kimi_repl.render import MarkdownReplyView
+
+    monkeypatch.setattr(highlight, "TIMER_SIGNAL", timer_signal)
+    monkeypatch.setattr(highlight, "ARM_INTERRUPT", interrupt_as_windows_would)
 
     console = Console(file=io.StringIO(), force_terminal=True, width=100, height=40)
     view = MarkdownReplyView(console)
@@ -536,6 +542,47 @@ def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain() -> None:
             view.content(text[at : at + 6])
         view.close()
         assert "after it" in console.file.getvalue()  # type: ignore[attr-defined]
-        assert "scala" in markdown._PLAIN_LEXERS
+        assert "scala" in highlight.PLAIN_LEXERS
     finally:
-        markdown._PLAIN_LEXERS.discard("scala")
+        highlight.PLAIN_LEXERS.discard("scala")
+
+
+def interrupt_as_windows_would(seconds: float) -> Callable[[], None]:
+    """A stand-in for the native Windows timer: SIGINT arrives after ``seconds``, even inside C code."""
+    import signal
+
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def cancel() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    return cancel
+
+
+def test_the_windows_timer_never_turns_into_a_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer thread interrupts the main thread; an interrupt that arrives as the block ends is dropped,
+    and the user's own Ctrl-C during highlighting is still a Ctrl-C."""
+    import signal
+    import time
+
+    from kimi_repl import highlight
+
+    monkeypatch.setattr(highlight, "HIGHLIGHT_SECONDS", 0.01)
+    monkeypatch.setattr(highlight, "TIMER_SIGNAL", False)
+    monkeypatch.setattr(highlight, "ARM_INTERRUPT", interrupt_as_windows_would)
+    before = signal.getsignal(signal.SIGINT)
+    for _ in range(50):  # the timer fires during, at or after the end of the block
+        try:
+            with highlight.highlight_limit():
+                time.sleep(0.01)
+        except highlight.SlowHighlight:
+            pass
+        for _ in range(1000):
+            pass  # a pending interrupt would be delivered here, as a KeyboardInterrupt
+    assert signal.getsignal(signal.SIGINT) is before
+    monkeypatch.setattr(highlight, "HIGHLIGHT_SECONDS", 5.0)
+    with pytest.raises(KeyboardInterrupt), highlight.highlight_limit():
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(1)

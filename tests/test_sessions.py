@@ -12,14 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kimi_repl import sessions
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings, sessions_dir, state_dir
 from kimi_repl.conversation import Conversation, Document, Turn, title_of
-from kimi_repl.files import NotPrivate, changeable_by_others
 from kimi_repl.listing import show_sessions
 from kimi_repl.redaction import Secret
-from kimi_repl.sessions import SessionLock, SessionStore, _blocks, _lines, load_file
+from kimi_repl.safefiles import NotPrivate, changeable_by_others
+from kimi_repl.sessions import SessionLock, SessionStore, load_file
+from kimi_repl.sessions import lines as sess_lines
+from kimi_repl.sessions.lines import line_blocks as _blocks
+from kimi_repl.sessions.lines import split_lines as _lines
 from kimi_repl.transcript import REDACTED, TranscriptError, save
 from tests.conftest import CapturedDisplay
 from tests.fake_server import FakeMoonshot, Script
@@ -407,7 +409,7 @@ def test_a_session_bigger_than_64_mb_loads_resumes_and_is_listed(
 def test_lines_are_read_with_a_bounded_size_and_a_longer_one_is_damage_with_its_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions, "MAX_LINE_BYTES", 64 * 1024 * 1024)  # the real cap is 1 GB: too much to write here
+    monkeypatch.setattr(sess_lines, "MAX_LINE_BYTES", 64 * 1024 * 1024)  # the real cap is 1 GB: too much to write here
     conversation = sample()
     path = write_old(tmp_path, conversation, None)
     lines = path.read_bytes().splitlines(keepends=True)
@@ -418,14 +420,14 @@ def test_lines_are_read_with_a_bounded_size_and_a_longer_one_is_damage_with_its_
     assert [line.text is None for line in _lines(chunked, limit=longest - 2)] == [
         len(line) - 1 > longest - 2 for line in lines
     ]
-    huge = b'{"event": "turn", "role": "user", "content": "' + b"x" * sessions.MAX_LINE_BYTES + b'"}\n'
+    huge = b'{"event": "turn", "role": "user", "content": "' + b"x" * sess_lines.MAX_LINE_BYTES + b'"}\n'
     path.write_bytes(b"".join(lines[:5]) + huge + b"".join(lines[5:]))
     resumed = SessionStore(tmp_path, secret=None).resume(path)
     assert resumed.log is not None and len(resumed.conversation.turns) == 2
     (note,) = resumed.notes
     assert "is damaged at line 6 (it is longer than 64 MB" in note and "\n" not in note
     assert (
-        path.with_suffix(".damaged").stat().st_size > sessions.MAX_LINE_BYTES
+        path.with_suffix(".damaged").stat().st_size > sess_lines.MAX_LINE_BYTES
     )  # kept aside before the file is put right
     resumed.log.close()
 

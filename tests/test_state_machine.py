@@ -23,7 +23,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from kimi_repl.commands import build_registry
 from kimi_repl.commands.context import CommandContext
-from kimi_repl.config import Role, Settings
+from kimi_repl.config import Settings
+from kimi_repl.configfile import Role
 from kimi_repl.errors import UserError
 from kimi_repl.sessions import SessionStore, load_file
 from tests.conftest import CapturedDisplay

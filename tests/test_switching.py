@@ -11,7 +11,9 @@ import pytest
 from kimi_repl.commands import CommandRegistry, build_registry
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import CommandError
-from kimi_repl.config import ConfigError, Settings, read_config, sessions_dir
+from kimi_repl.config import Settings, sessions_dir
+from kimi_repl.configfile import read_config
+from kimi_repl.errors import ConfigError
 from kimi_repl.sessions import SessionStore
 from kimi_repl.transcript import TranscriptError, from_markdown, to_markdown
 from tests.conftest import CapturedDisplay
@@ -168,7 +170,7 @@ def test_a_cut_is_blamed_on_the_budget_or_on_the_model(
 def test_role_clear_keeps_a_model_chosen_after_the_role(
     registry: CommandRegistry, settings: Settings, display: CapturedDisplay
 ) -> None:
-    from kimi_repl.config import Role
+    from kimi_repl.configfile import Role
 
     roles = {"translator": Role("translator", system="Translate.", model="moonshot-v1-32k", temperature=0.1)}
     session = CommandContext.open(replace(settings, roles=roles), display)

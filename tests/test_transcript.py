@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kimi_repl.conversation import Conversation, Document, Image, Turn, Usage
+from kimi_repl.records import redacted
 from kimi_repl.redaction import Secret, unredact
 from kimi_repl.sessions import SessionLog, load_file
 from kimi_repl.transcript import (
@@ -20,7 +21,6 @@ from kimi_repl.transcript import (
     TranscriptError,
     from_json,
     from_markdown,
-    redacted,
     save,
     to_json,
     to_markdown,

@@ -12,16 +12,11 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from kimi_repl.config import (
-    DEFAULT_BASE_URL,
-    ConfigError,
-    find_dotenv,
-    is_loopback,
-    load_settings,
-    read_config,
-    read_dotenv,
-)
+from kimi_repl.config import DEFAULT_BASE_URL, is_loopback, load_settings
+from kimi_repl.configfile import read_config
 from kimi_repl.display import Display
+from kimi_repl.envfile import find_dotenv, read_dotenv
+from kimi_repl.errors import ConfigError
 from tests.conftest import CapturedDisplay
 
 ROOT = hasattr(os, "getuid") and os.getuid() == 0

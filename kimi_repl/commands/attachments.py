@@ -5,8 +5,8 @@ from __future__ import annotations
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import CommandTable
 from kimi_repl.commands.shared import path_candidates, user_path
-from kimi_repl.files import byte_size
 from kimi_repl.planner import document_tokens, short_tokens
+from kimi_repl.safefiles import byte_size
 
 commands = CommandTable()
 

@@ -1,0 +1,394 @@
+"""The sessions folder: :class:`SessionStore` checks that no one else can change it or its files, lists and
+searches the sessions in it, finds one by number or id, and takes one up again (locked, repaired, cut back to what
+replays) for its :class:`~kimi_repl.sessions.writer.SessionLog`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from kimi_repl.conversation import Conversation, new_session_id, title_of
+from kimi_repl.records import TranscriptError
+from kimi_repl.redaction import MIN_SECRET_CHARS, REDACTED, Secret
+from kimi_repl.safefiles import CLOEXEC, NOFOLLOW, NotPrivate, changeable_by_others, open_regular, write_all, write_file
+from kimi_repl.sanitize import escaped_in_json
+from kimi_repl.sessions.format import MARKER, SAFE_ID, SESSION_VERSION, SUFFIX
+from kimi_repl.sessions.lines import chunks_of, line_blocks, split_lines
+from kimi_repl.sessions.replay import Replay, replay_lines
+from kimi_repl.sessions.writer import SessionBusy, SessionLock, SessionLog, Writer
+
+
+class SessionInfo(NamedTuple):
+    """One saved session, for /sessions."""
+
+    id: str
+    path: Path
+    modified: float
+    title: str
+    turns: int
+    model: str
+
+
+class Listing(NamedTuple):
+    """Sessions, most recent first, and a line for each file passed over that might have held one."""
+
+    sessions: list[SessionInfo]
+    problems: list[str]
+
+
+class Found(NamedTuple):
+    """Sessions that mention some words (each with a line that does), and a line for each file not searched."""
+
+    sessions: list[tuple[SessionInfo, str]]
+    problems: list[str]
+
+
+def _info(path: Path, result: Replay, modified: float) -> SessionInfo:
+    conversation, pending = result.conversation, result.pending
+    title = conversation.title or title_of(pending)
+    turns = len(conversation.turns)  # answered turns: a message that got no reply is not one (as /sessions delete says)
+    return SessionInfo(conversation.id, path, modified, title, turns, conversation.model)
+
+
+def _matching_line(texts: list[str], needle: str, width: int = 70) -> str:
+    """The first line of ``texts`` holding ``needle`` (case-insensitive), cut to about ``width`` around it."""
+    for text in texts:
+        for line in text.splitlines():
+            at = line.casefold().find(needle)
+            if at >= 0:
+                start = max(0, at - width // 3)
+                piece = line[start : start + width].strip()
+                return ("…" if start else "") + piece + ("…" if start + width < len(line) else "")
+    return ""
+
+
+@dataclass
+class Resumed:
+    """A session taken up again: its conversation and, unless it is left as it is, its log.
+
+    Attributes:
+        log: None when the session is left alone (``why`` says why): the caller forks it.
+        busy: another process holds it.
+    """
+
+    conversation: Conversation
+    pending: str
+    log: SessionLog | None
+    busy: SessionBusy | None = None
+    notes: list[str] = field(default_factory=list)
+    why: str = ""
+
+
+def _quoted(path: Path) -> str:
+    return shlex.quote(str(path))
+
+
+def trusted_folder(folder: Path) -> Path:
+    """``folder`` as it really is (symbolic links resolved), if no one but the user (or root) can change it; a
+    missing folder is taken as it is (writing in it fails, and says so).
+
+    Raises:
+        NotPrivate: someone else owns it or can write in it (the message says how to fix it).
+    """
+    real = Path(os.path.realpath(folder))
+    try:
+        info = os.stat(real)
+    except OSError:
+        return real
+    why = changeable_by_others(info)
+    if why is None:
+        return real
+    shown = str(folder) if real == Path(os.path.abspath(folder)) else f"{folder} (a link to {real})"
+    if why.startswith("belongs"):
+        fix = "point it at a folder of yours" if real != Path(os.path.abspath(folder)) else "remove it or make it yours"
+    else:
+        fix = f"chmod 700 {_quoted(real)}"
+    raise NotPrivate(f"the sessions folder {shown} {why}, so sessions there cannot be trusted: {fix}")
+
+
+class SessionStore:
+    """The folder of session files: one that no one but the user can change (see :func:`trusted_folder`).
+
+    Raises:
+        NotPrivate: the folder is not the user's alone.
+    """
+
+    def __init__(self, folder: Path, *, secret: str | None, write: Writer = write_all) -> None:
+        self.folder = trusted_folder(folder)
+        self._secret = secret
+        self._key = secret if secret and len(secret) < MIN_SECRET_CHARS else None  # a short key: files to repair
+        self._watch = Secret(secret)  # a real key: files that hold it are rewritten without it
+        self._write = write
+
+    def new_log(self, conversation: Conversation) -> SessionLog:
+        """A log for a new conversation (its file appears with the first message).
+
+        An id that is not a plain name, or that another session already has, is replaced: ids can come
+        from files, and must never lead outside the folder or into another session.
+        """
+        taken = SAFE_ID.fullmatch(conversation.id) and os.path.lexists(self.folder / f"{conversation.id}{SUFFIX}")
+        if not SAFE_ID.fullmatch(conversation.id) or taken:
+            conversation.id = new_session_id()
+        return SessionLog(
+            self.folder / f"{conversation.id}{SUFFIX}", conversation, secret=self._secret, write=self._write
+        )
+
+    def _open(self, path: Path) -> tuple[int, os.stat_result]:
+        """``path`` opened to read: a session file (not a symbolic link) that no one but the user can change.
+
+        Raises:
+            TranscriptError: it is not (one line saying why, and what to do).
+        """
+        fd, info = open_regular(path, kind="a session file", error=TranscriptError, follow_symlinks=False)
+        why = changeable_by_others(info)
+        if why is None:
+            return fd, info
+        os.close(fd)
+        fix = f"chmod 600 {_quoted(path)} if it is yours" if why.startswith("can") else "remove it if it is not yours"
+        raise TranscriptError(f"{path} {why}, so kimi-repl does not trust it ({fix})")
+
+    def _read(self, path: Path, *, slim: bool = False) -> tuple[Replay, float]:
+        """Replay ``path`` (see :meth:`_open`); return what it holds and when it was last changed.
+
+        Raises:
+            TranscriptError: it cannot be read.
+        """
+        fd, info = self._open(path)
+        try:
+            result = replay_lines(split_lines(chunks_of(fd)), str(path), name=path.stem, key=self._key, slim=slim)
+        except OSError as error:
+            raise TranscriptError(f"{path} cannot be read: {error.strerror or error}") from None
+        finally:
+            os.close(fd)
+        return result, info.st_mtime
+
+    def resume(self, path: Path) -> Resumed:
+        """Take up the session in ``path``: lock it, load it, and put the file right before anything is appended.
+
+        Putting it right: a torn tail is cut off (a copy of the file is kept first if valid lines followed the
+        damage); a file an older kimi-repl wrote, or one that holds the key, is rewritten whole. A file with
+        lines that could not be repaired is left as it is: it is forked (``log`` is None).
+
+        Raises:
+            TranscriptError: it cannot be read, or is not to be trusted.
+        """
+        try:
+            lock: SessionLock | None = SessionLock(path)
+        except SessionBusy as busy:
+            result, _ = self._read(path)
+            return Resumed(result.conversation, result.pending, None, busy, result.notes, f"is {busy}")
+        except OSError:
+            lock = None  # an unwritable folder: the log will say so when it writes
+        try:
+            return self._take_up(path, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def _take_up(self, path: Path, lock: SessionLock | None) -> Resumed:
+        fd, info = self._open(path)
+        try:
+            lines = split_lines(chunks_of(fd))
+            result = replay_lines(lines, str(path), name=path.stem, key=self._key, watch=self._watch)
+            notes = result.notes
+            if result.mangled:
+                if lock is not None:
+                    lock.release()
+                return Resumed(result.conversation, result.pending, None, None, notes, "could not be repaired whole")
+            if result.damaged_line is not None and (result.damage_buried or result.too_long):
+                with contextlib.suppress(TranscriptError, OSError):
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    copy = path.with_suffix(".damaged")
+                    write_file(copy, chunks_of(fd), overwrite=True, error=TranscriptError, mode=0o600)
+        except OSError as error:
+            raise TranscriptError(f"{path} cannot be read: {error.strerror or error}") from None
+        finally:
+            os.close(fd)
+        conversation = result.conversation
+        log = SessionLog(
+            path, conversation, secret=self._secret, exists=True, lock=lock, write=self._write, pending=result.pending
+        )
+        if result.version < SESSION_VERSION or result.repaired or result.holds_key:
+            if result.repaired:
+                notes.append(
+                    f"Repaired {path.name}: an older kimi-repl had put '{REDACTED}' in place of the short API key "
+                    "in it, ids and numbers too."
+                )
+            try:
+                log.save_whole()
+            except TranscriptError:
+                log.dirty = True  # the next write tries again, and says why it cannot
+        else:
+            if result.good_bytes < info.st_size:
+                _cut(path, result.good_bytes)
+            if result.good_bytes and not result.ends_with_newline:
+                log.dirty = True  # a last line without its newline: rewrite rather than append to it
+        return Resumed(conversation, result.pending, log, notes=notes)
+
+    def paths(self) -> list[Path]:
+        """Whatever in the folder is named like a session file, most recently changed first."""
+        return list(self._newest_first())
+
+    def _newest_first(self) -> Iterator[Path]:
+        """:meth:`paths`, each made only when it is wanted (a big folder's listing wants a few)."""
+        found: list[tuple[float, str]] = []
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.endswith(SUFFIX):
+                with contextlib.suppress(OSError):
+                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+        for _, name in sorted(found, reverse=True):
+            yield self.folder / name
+
+    def scan(self, limit: int = 20) -> Listing:
+        """The ``limit`` most recent sessions that hold something, and why each file before the last of them
+        was passed over, unless it holds nothing at all (a session left empty)."""
+        sessions: list[SessionInfo] = []
+        problems: list[str] = []
+        for path in self._newest_first():
+            try:
+                result, modified = self._read(path, slim=True)
+            except TranscriptError as error:
+                problems.append(str(error))
+                continue
+            if not result.conversation.turns and not result.pending:
+                if result.damaged_line is not None:
+                    problems.append(f"{path} is damaged at line {result.damaged_line}, before anything in it")
+                continue
+            sessions.append(_info(path, result, modified))
+            if len(sessions) >= limit:
+                break
+        return Listing(sessions, problems)
+
+    def recent(self, limit: int = 20) -> list[SessionInfo]:
+        """The ``limit`` most recent sessions that can be read and hold something."""
+        return self.scan(limit).sessions
+
+    def find(self, key: str) -> Path:
+        """The session named by ``key``: its number in /sessions, its id, or the start of its id.
+
+        Raises:
+            TranscriptError: no session, or more than one, matches.
+        """
+        key = key.strip()
+        if not key:
+            raise TranscriptError("no session named: give its number in /sessions or its id")
+        if key.isdigit() and len(key) <= 3:
+            recent = self.recent()
+            if not 1 <= int(key) <= len(recent):
+                raise TranscriptError(f"there is no session number {key}; /sessions lists them")
+            return recent[int(key) - 1].path
+        matches = [p for p in self.paths() if p.stem.startswith(key)]
+        exact = [p for p in matches if p.stem == key]
+        if exact:
+            return exact[0]
+        if not matches:
+            raise TranscriptError(f"no saved session {key!r}; /sessions lists them")
+        if len(matches) > 1:
+            raise TranscriptError(f"{key!r} matches {len(matches)} sessions; type more of the id")
+        return matches[0]
+
+    def search(self, words: list[str], limit: int = 20) -> list[tuple[SessionInfo, str]]:
+        """The ``limit`` most recent sessions in which every word appears in some turn, each with a line that does
+        (see :meth:`scan_for`)."""
+        return self.scan_for(words, limit).sessions
+
+    def scan_for(self, words: list[str], limit: int = 20) -> Found:
+        """The ``limit`` most recent sessions in which every word appears in some turn (case-insensitive), each
+        with a line that matches; and why each file that could not be searched was not.
+
+        Files are first read line by line as raw text (every word must be there somewhere: most sessions stop
+        here); only those left are replayed and checked turn by turn.
+        """
+        needles = [word.casefold() for word in words if word.strip()]
+        plain = [n for n in needles if not escaped_in_json(n)]  # written as they are: look for them in the raw file
+        found: list[tuple[SessionInfo, str]] = []
+        problems: list[str] = []
+        for path in self._newest_first():
+            try:
+                fd, info = self._open(path)
+                try:
+                    if not _mentions(fd, plain):
+                        continue
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    result = replay_lines(split_lines(chunks_of(fd)), str(path), name=path.stem, key=self._key)
+                finally:
+                    os.close(fd)
+            except OSError as error:
+                problems.append(f"{path} cannot be read: {error.strerror or error}")
+                continue
+            except TranscriptError as error:
+                problems.append(str(error))
+                continue
+            texts = [turn.content for turn in result.conversation.turns] + [result.pending]
+            folded = [text.casefold() for text in texts]
+            if not all(any(needle in text for text in folded) for needle in needles):
+                continue
+            found.append((_info(path, result, info.st_mtime), _matching_line(texts, needles[0] if needles else "")))
+            if len(found) >= limit:
+                break
+        return Found(found, problems)
+
+    def delete(self, path: Path) -> None:
+        """Remove the session in ``path``.
+
+        Raises:
+            TranscriptError: another kimi-repl has it open, or it cannot be removed.
+        """
+        try:
+            lock = SessionLock(path)
+        except SessionBusy as busy:
+            raise TranscriptError(f"{path.stem} is {busy}: close it there first") from None
+        except OSError as error:
+            raise TranscriptError(f"cannot delete {path.stem}: {error.strerror or error}") from None
+        try:
+            path.unlink()
+        except OSError as error:
+            raise TranscriptError(f"cannot delete {path.stem}: {error.strerror or error}") from None
+        finally:
+            lock.release()
+
+    def latest(self) -> Path | None:
+        """The most recent session that holds something (a file torn at its first write does not count)."""
+        recent = self.recent(limit=1)
+        return recent[0].path if recent else None
+
+
+# -- reading files quickly ------------------------------------------------------------------------
+
+
+def _mentions(fd: int, needles: list[str]) -> bool:
+    """Whether every one of ``needles`` may be somewhere in the rest of the open file ``fd`` (case-insensitive;
+    no needle spans lines, since JSON writes a line break as ``\\n``).
+
+    A file with the redaction marker may be one an older kimi-repl mangled (a key replaced inside words): it
+    may mention anything, until it is repaired.
+    """
+    left = set(needles)
+    for block in line_blocks(chunks_of(fd)):
+        if not left:
+            break
+        if MARKER in block:
+            return True
+        folded = block.decode("utf-8", "replace").casefold()
+        left = {needle for needle in left if needle not in folded}
+    return not left
+
+
+def _cut(path: Path, size: int) -> None:
+    """Cut the file back to its first ``size`` bytes (not through a symbolic link; best effort)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | CLOEXEC | NOFOLLOW)
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)

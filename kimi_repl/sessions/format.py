@@ -1,0 +1,54 @@
+"""What a session file is made of, as the writer and the replay both know it: its header, its events, and the
+settings in force that turn records leave out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kimi_repl.conversation import Conversation
+from kimi_repl.profile import DEFAULT_MODEL
+from kimi_repl.records import TranscriptError, apply_settings
+from kimi_repl.redaction import REDACTED
+
+SESSION_FORMAT = "kimi-repl-session"
+SESSION_VERSION = 3
+"""3: records leave out the settings in force; the key is redacted in text values only (see the package)."""
+SUFFIX = ".jsonl"
+LOCK_SUFFIX = ".lock"
+SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
+TURN_SETTINGS = ("model", "temperature", "system", "thinking")
+"""What a turn shares with the settings in force."""
+SETTINGS = (*TURN_SETTINGS, "web")
+"""What a settings record sets (web search is the conversation's alone, not a turn's)."""
+EVENTS = frozenset({"settings", "turn", "withdraw", "undo", "document", "documents_cleared", "context"})
+MARKER = REDACTED.encode()
+"""What an older kimi-repl's redaction put in place of the key, as it is in a file's bytes."""
+
+
+class NewerFormat(TranscriptError):
+    """The file was written by a newer kimi-repl."""
+
+
+Settings = dict[str, Any]
+"""The settings in force, by :data:`SETTINGS` name."""
+
+
+def in_force(conversation: Conversation) -> Settings:
+    """The conversation's settings."""
+    return {name: getattr(conversation, name) for name in SETTINGS}
+
+
+BEFORE_ANY = in_force(Conversation(model=DEFAULT_MODEL, id=""))
+"""What is in force before a file's first settings record."""
+
+
+def put_in_force(record: dict[str, Any], settings: Settings) -> Settings | None:
+    """What replaying the settings ``record`` over ``settings`` puts in force (as replay checks and keeps it);
+    None if the record is bad."""
+    scratch = Conversation(model=DEFAULT_MODEL, id="")
+    try:
+        apply_settings(scratch, {**settings, **record}, "settings")
+    except TranscriptError:
+        return None
+    return in_force(scratch)
