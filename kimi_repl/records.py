@@ -189,13 +189,7 @@ def context_start_from(data: dict[str, Any], turns: int, where: str) -> int:
 
 def settings_record(conversation: Conversation) -> dict[str, Any]:
     """The conversation's model, temperature, system prompt, thinking choice and web search."""
-    return {
-        "model": conversation.model,
-        "temperature": conversation.temperature,
-        "system": conversation.system,
-        "thinking": conversation.thinking,
-        "web": conversation.web,
-    }
+    return conversation.in_force.record()
 
 
 def apply_settings(conversation: Conversation, data: dict[str, Any], where: str) -> None:
