@@ -22,12 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
-from kimi_repl.chat import ChatSession  # noqa: E402
-from kimi_repl.commands.conversation import show_history  # noqa: E402
-from kimi_repl.commands.files import show_sessions  # noqa: E402
+from kimi_repl.commands.context import CommandContext  # noqa: E402
+from kimi_repl.commands.shared import show_history  # noqa: E402
 from kimi_repl.config import Settings  # noqa: E402
-from kimi_repl.conversation import Conversation, Turn  # noqa: E402
+from kimi_repl.conversation import Conversation, Turn, Usage  # noqa: E402
 from kimi_repl.display import Display  # noqa: E402
+from kimi_repl.listing import show_sessions  # noqa: E402
 from kimi_repl.sessions import SessionStore  # noqa: E402
 
 WORDS = ["kernel", "scheduler", "内存", "latency", "rust", "python", "async", "索引", "cache", "vector"]
@@ -46,7 +46,7 @@ def write_session(store: SessionStore, number: int, turns: int) -> Path:
             content=f"## On {topic}\n\nA paragraph about **{topic}** and its trade-offs, 中文也有。\n\n"
             + "- a point\n- another point\n\n```python\nprint('hello')\n```\n" * 3,
             model="kimi-k2.6",
-            usage={"prompt_tokens": 100 * index, "completion_tokens": 200, "total_tokens": 100 * index + 200},
+            usage=Usage(100 * index, 200),
         )
         conversation.add_reply(answer)
         records += [question, answer]
@@ -81,10 +81,10 @@ def main() -> None:
         quiet = Display(Console(file=io.StringIO(), width=120, force_terminal=True))
 
         def resume_and_history() -> None:
-            session = ChatSession(Settings(api_key="sk-bench"), quiet, store=store)
-            session.resume(long_path)
+            session = CommandContext.open(Settings(api_key="sk-bench"), quiet, store=store)
+            session.chat.resume(long_path)
             show_history(session)
-            session.close()
+            session.chat.close()
 
         rows = [
             (

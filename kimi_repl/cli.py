@@ -11,7 +11,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from kimi_repl import __version__
 from kimi_repl.config import Settings, load_settings
@@ -22,7 +22,9 @@ from kimi_repl.values import check_model_name, parse_on_off, parse_reply_tokens,
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from kimi_repl.chat import ChatSession
+    from kimi_repl.chat import Chat
+    from kimi_repl.conversation import InForce
+    from kimi_repl.narrator import Narrator
 
 T = TypeVar("T")
 
@@ -122,8 +124,8 @@ def run() -> NoReturn:
 
     When :func:`main` returns, everything is saved: session files are written unbuffered and synced, the input
     history and the error log are closed. What the interpreter would still do is free its modules one by one
-    (about 20 ms that a person waits for the shell prompt), so standard output and error are flushed and the
-    process ends there. (A usage error or ``--help`` leaves the usual way, through ``SystemExit``.)
+    (a wait a person notices before the shell prompt), so standard output and error are flushed and the process
+    ends there. (A usage error or ``--help`` leaves the usual way, through ``SystemExit``.)
     """
     status = main()
     for stream in (sys.stdout, sys.stderr):
@@ -165,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a bug: one line, the details in the error log, never a traceback
-        from kimi_repl.repl import log_internal_error
+        from kimi_repl.errorlog import log_internal_error
 
         where = log_internal_error(settings.api_key)
         detail = f" (details in {where})" if where else ""
@@ -174,10 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> int:
-    from kimi_repl.chat import ChatSession
-    from kimi_repl.commands.files import report_passed_over
+    from kimi_repl.chat import Chat
     from kimi_repl.config import is_loopback, sessions_dir
     from kimi_repl.display import Display
+    from kimi_repl.listing import report_passed_over
+    from kimi_repl.narrator import Narrator
     from kimi_repl.safefiles import NotPrivate
     from kimi_repl.sessions import SessionStore
     from kimi_repl.transcript import TranscriptError
@@ -207,10 +210,13 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
     except OSError as error:
         display.warning(f"⚠ Sessions cannot be saved ({error.strerror or error}); /save still works.")
         store = None
-    session = ChatSession(settings, display, store=store)
+    chat = Chat(settings, display, store=store)
+    display.secret = chat.client.secret  # whatever the display shows, the key is taken out
+    narrator = Narrator(display, interactive=question is None)
+    chat.observers.append(narrator)
     try:
-        resumed = False
-        before: dict[str, Any] | None = None  # the resumed session's settings, before the flags
+        resumed, pending = False, ""
+        before: InForce | None = None  # the resumed session's settings, before the flags
         if resuming:
             try:
                 if store is None:
@@ -223,30 +229,32 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
                     report_passed_over(display, listing.problems, "Not resumed")
                     path = listing.sessions[0].path if listing.sessions else None
                 if path is not None:
-                    session.resume(path)
+                    pending = chat.resume(path)
                     resumed = True
             except UserError as error:
                 say(str(error))
                 return 2
-            before = session.settings_in_force()
-            _apply_flags(session, args)
+            before = chat.conversation.in_force
+            _apply_flags(chat, args)
         if question is not None:
-            return _one_shot(session, question, settings_before=before)
-        return _interactive(session, resumed=resumed, asked_to_continue=args.continue_)
+            return _one_shot(chat, narrator, question, settings_before=before)
+        from kimi_repl.repl import run
+
+        return run(chat, narrator, resumed=resumed, pending=pending, asked_to_continue=args.continue_)
     finally:
-        problem = session.flush()
+        problem = chat.flush()
         if problem:
             display.error(f"{problem}: the last changes are not saved.")
-        session.close()
+        chat.close()
         if display.gone:
             _silence_stdout()
 
 
 def _list_sessions(words: list[str]) -> int:
     """``kimi-repl --sessions [WORDS]``: what /sessions shows, printed; 0, or 2 if the folder cannot be read."""
-    from kimi_repl.commands.files import show_sessions
     from kimi_repl.config import sessions_dir
     from kimi_repl.display import Display
+    from kimi_repl.listing import show_sessions
     from kimi_repl.safefiles import NotPrivate
     from kimi_repl.sessions import SessionStore
 
@@ -269,31 +277,6 @@ def _api_key() -> str | None:
         return load_settings().api_key
     except UserError:
         return None
-
-
-def _interactive(session: ChatSession, *, resumed: bool, asked_to_continue: bool) -> int:
-    from prompt_toolkit.history import History, InMemoryHistory
-
-    from kimi_repl.commands import build_registry
-    from kimi_repl.commands.files import describe_switch
-    from kimi_repl.config import history_file
-    from kimi_repl.history import PrivateHistory
-    from kimi_repl.repl import Repl
-
-    display = session.display
-    history: History
-    try:
-        history = PrivateHistory(history_file(), session.settings.api_key)
-    except OSError as error:
-        display.warning(f"⚠ Input history cannot be kept ({error.strerror or error}).")
-        history = InMemoryHistory()
-    repl = Repl(session, build_registry(), history=history)
-    repl.banner()
-    if resumed:
-        describe_switch(session, f"Resumed session {session.conversation.id}")
-    elif asked_to_continue:
-        display.note("No saved session to continue: starting a new one.")
-    return repl.run()
 
 
 def _silence_stdout() -> None:
@@ -341,7 +324,7 @@ def _question(args: argparse.Namespace) -> str | None:
     return _piped_input() or ""
 
 
-def _one_shot(session: ChatSession, question: str, *, settings_before: dict[str, Any] | None = None) -> int:
+def _one_shot(chat: Chat, narrator: Narrator, question: str, *, settings_before: InForce | None = None) -> int:
     """Send one question, print the reply; 0 when it arrived whole, 1 on an API error or a reply that did not
     finish (cut short or incomplete), 130 on Ctrl-C."""
     from kimi_repl.chat import message_text
@@ -350,12 +333,11 @@ def _one_shot(session: ChatSession, question: str, *, settings_before: dict[str,
     if not text:
         say("nothing to ask: give -p TEXT or pipe a question on standard input.")
         return 2
-    session.interactive = False
-    session.display.hints = False
-    reply = session.send(text)
+    narrator.display.hints = False
+    reply = chat.send(text)
     if reply is None and settings_before is not None:
-        session.restore_settings(settings_before)  # flags given with -c stay with the session only if they worked
-    if session.display.gone:
+        chat.restore(settings_before)  # flags given with -c stay with the session only if they worked
+    if narrator.display.gone:
         return 141  # the reader closed the pipe (| head -1): the shell's status for SIGPIPE, and nothing said
     if reply is None:
         return 1
@@ -364,17 +346,17 @@ def _one_shot(session: ChatSession, question: str, *, settings_before: dict[str,
     return 1 if reply.unfinished else 0  # cut at its budget or by the model's limit, or incomplete
 
 
-def _apply_flags(session: ChatSession, args: argparse.Namespace) -> None:
+def _apply_flags(chat: Chat, args: argparse.Namespace) -> None:
     """Flags given with -c / -r change the resumed conversation's settings (a role first: flags win over it)."""
-    if args.role and args.role in session.settings.roles:
-        session.apply_role(session.settings.roles[args.role])
+    if args.role and args.role in chat.settings.roles:
+        chat.apply_role(chat.settings.roles[args.role])
     if args.web is not None:
-        session.set_web(args.web)
+        chat.set_web(args.web)
     if args.model:
-        session.set_model(args.model)
+        chat.set_model(args.model)
     if args.temperature is not None:
-        session.set_temperature(args.temperature)
+        chat.set_temperature(args.temperature)
     if args.system is not None:
-        session.set_system(args.system)
+        chat.set_system(args.system)
     if args.thinking is not None:
-        session.set_thinking(args.thinking)
+        chat.set_thinking(args.thinking)

@@ -19,9 +19,9 @@ from typing import Any
 from kimi_repl import APP_NAME
 from kimi_repl.configfile import ROLE_KEYS, ConfigFile, config_path, read_config
 from kimi_repl.configfile import Role as Role
-from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.envfile import DotEnv, find_dotenv
 from kimi_repl.errors import ConfigError
+from kimi_repl.planner import DEFAULT_REPLY_CAP
 from kimi_repl.values import (
     check_api_key,
     check_model_name,

@@ -9,10 +9,107 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The settings a message is sent with, as one value: the model, the temperature (None: the model's own),
+    the system prompt, the thinking choice (None: the model's default) and whether the model may search."""
+
+    model: str
+    temperature: float | None = None
+    system: str | None = None
+    thinking: bool | None = None
+    web: bool = False
+
+    def but(self, **changes: Any) -> InForce:
+        """These settings with ``changes`` (by field name)."""
+        return replace(self, **changes)
+
+    def record(self) -> dict[str, Any]:
+        """The settings as files keep them: flat, by name."""
+        return {
+            "model": self.model,
+            "temperature": self.temperature,
+            "system": self.system,
+            "thinking": self.thinking,
+            "web": self.web,
+        }
+
+
+MAX_COUNT = 10**12
+"""Token counts past this are not believed (they would overflow a float, and no request is that big)."""
+
+
+def _count(value: Any) -> int:
+    """A count of tokens from a server or a file: a whole number from 1 to :data:`MAX_COUNT`, else 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_COUNT else 0
+
+
+def _detail(usage: Mapping[str, Any], group: str, name: str) -> Any:
+    details = usage.get(group)
+    return details.get(name) if isinstance(details, Mapping) else None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens of one reply (or a sum of them).
+
+    Moonshot reports usage in ``choices[0].usage`` of the last chunk (or a top-level ``usage``); cached tokens
+    come as ``cached_tokens`` or ``prompt_tokens_details.cached_tokens``, reasoning tokens as
+    ``completion_tokens_details.reasoning_tokens``. It is read once, when it arrives or is loaded.
+    """
+
+    prompt: int = 0
+    completion: int = 0
+    cached: int = 0
+    reasoning: int = 0
+    """Completion tokens a thinking model spent reasoning (part of ``completion``)."""
+
+    @classmethod
+    def from_record(cls, usage: Mapping[str, Any] | None) -> Usage | None:
+        """Read Moonshot's usage object in any of its shapes; None when there is none."""
+        if not usage:
+            return None
+        cached = usage.get("cached_tokens")
+        if cached is None:
+            cached = _detail(usage, "prompt_tokens_details", "cached_tokens")
+        return cls(
+            _count(usage.get("prompt_tokens")),
+            _count(usage.get("completion_tokens")),
+            _count(cached),
+            _count(_detail(usage, "completion_tokens_details", "reasoning_tokens")),
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt + other.prompt,
+            self.completion + other.completion,
+            self.cached + other.cached,
+            self.reasoning + other.reasoning,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The usage in Moonshot's own shape, as saved with a turn."""
+        record: dict[str, Any] = {
+            "prompt_tokens": self.prompt,
+            "completion_tokens": self.completion,
+            "total_tokens": self.total,
+        }
+        if self.cached:
+            record["cached_tokens"] = self.cached
+        if self.reasoning:
+            record["completion_tokens_details"] = {"reasoning_tokens": self.reasoning}
+        return record
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
 
 
 @dataclass
@@ -86,13 +183,26 @@ class Turn:
     finish_reason: str | None = None
     interrupted: bool = False
     incomplete: bool = False
-    usage: dict[str, Any] | None = None
-    spent: dict[str, Any] | None = None
+    usage: Usage | None = None
+    spent: Usage | None = None
     images: list[Image] = field(default_factory=list)
     searches: list[dict[str, str]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     finished: float | None = None
     written_by: list[str] = field(default_factory=list)
+
+    @classmethod
+    def under(cls, in_force: InForce, role: Role, content: str, **rest: Any) -> Turn:
+        """A turn stamped with the settings ``in_force`` (all but ``web``, which a turn does not keep)."""
+        return cls(
+            role=role,
+            content=content,
+            model=in_force.model,
+            temperature=in_force.temperature,
+            system=in_force.system,
+            thinking=in_force.thinking,
+            **rest,
+        )
 
     @property
     def credit(self) -> str:
@@ -140,25 +250,86 @@ class Document:
     file_id: str | None = None
 
 
-@dataclass
+@dataclass(init=False)
 class Conversation:
-    """A system prompt, documents, the model settings, and strictly alternating user / assistant turns.
+    """A system prompt, documents, the settings in force, and strictly alternating user / assistant turns.
 
     A user turn is appended when it is sent and removed again if the request fails before any reply
     arrived, so what the API sees always alternates. Turns before ``context_start`` were compacted away by
     the user (/compact): they stay here (and in the transcript) but are not sent until /compact off.
+
+    The settings are one value, ``in_force``; ``model``, ``temperature``, ``system``, ``thinking`` and ``web``
+    read (and, for the record readers, set) one field of it.
     """
 
-    model: str
-    temperature: float | None = None
-    system: str | None = None
-    thinking: bool | None = None
-    web: bool = False
-    turns: list[Turn] = field(default_factory=list)
-    documents: list[Document] = field(default_factory=list)
-    context_start: int = 0
-    id: str = field(default_factory=new_session_id)
-    created: float = field(default_factory=time.time)
+    in_force: InForce
+    turns: list[Turn]
+    documents: list[Document]
+    context_start: int
+    id: str
+    created: float
+
+    def __init__(
+        self,
+        model: str = "",
+        temperature: float | None = None,
+        system: str | None = None,
+        thinking: bool | None = None,
+        web: bool = False,
+        *,
+        in_force: InForce | None = None,
+        turns: list[Turn] | None = None,
+        documents: list[Document] | None = None,
+        context_start: int = 0,
+        id: str | None = None,
+        created: float | None = None,
+    ) -> None:
+        self.in_force = in_force or InForce(model, temperature, system, thinking, web)
+        self.turns = turns if turns is not None else []
+        self.documents = documents if documents is not None else []
+        self.context_start = context_start
+        self.id = new_session_id() if id is None else id
+        self.created = time.time() if created is None else created
+
+    @property
+    def model(self) -> str:
+        return self.in_force.model
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.in_force = self.in_force.but(model=value)
+
+    @property
+    def temperature(self) -> float | None:
+        return self.in_force.temperature
+
+    @temperature.setter
+    def temperature(self, value: float | None) -> None:
+        self.in_force = self.in_force.but(temperature=value)
+
+    @property
+    def system(self) -> str | None:
+        return self.in_force.system
+
+    @system.setter
+    def system(self, value: str | None) -> None:
+        self.in_force = self.in_force.but(system=value)
+
+    @property
+    def thinking(self) -> bool | None:
+        return self.in_force.thinking
+
+    @thinking.setter
+    def thinking(self, value: bool | None) -> None:
+        self.in_force = self.in_force.but(thinking=value)
+
+    @property
+    def web(self) -> bool:
+        return self.in_force.web
+
+    @web.setter
+    def web(self, value: bool) -> None:
+        self.in_force = self.in_force.but(web=value)
 
     def preamble(self) -> list[dict[str, Any]]:
         """What goes before the turns, always: the system prompt, then the documents."""
@@ -167,22 +338,14 @@ class Conversation:
 
     def messages(self) -> list[dict[str, Any]]:
         """The preamble, then the turns from ``context_start`` as they are (what a request sends is planned per
-        model: :mod:`kimi_repl.window`)."""
+        model: :mod:`kimi_repl.planner`)."""
         return self.preamble() + [turn.to_message() for turn in self.turns[self.context_start :]]
 
     def add_user(self, content: str, images: list[Image] | None = None) -> Turn:
         """Append the user's message (with any pictures), stamped with the settings in force."""
         if self.turns and self.turns[-1].role == "user":
             raise ValueError("a user turn is already waiting for its reply")
-        turn = Turn(
-            role="user",
-            content=content,
-            model=self.model,
-            temperature=self.temperature,
-            system=self.system,
-            thinking=self.thinking,
-            images=list(images or ()),
-        )
+        turn = Turn.under(self.in_force, "user", content, images=list(images or ()))
         self.turns.append(turn)
         return turn
 
@@ -220,9 +383,7 @@ class Conversation:
 
     def fresh(self) -> Conversation:
         """A new, empty conversation with the same settings."""
-        return Conversation(
-            model=self.model, temperature=self.temperature, system=self.system, thinking=self.thinking, web=self.web
-        )
+        return Conversation(in_force=self.in_force)
 
     @property
     def last_reply(self) -> Turn | None:

@@ -2,7 +2,7 @@
 
 ``GET /models`` is the truth for which models exist and, on Moonshot, for their window and capabilities
 (``context_length``, ``supports_reasoning``, ``supports_image_in``); the built-in table below (the lineup of
-late 2026, see ``shared/moonshot-api.md``) fills in what the server does not say: whether thinking can be
+late 2026, as Moonshot documents it) fills in what the server does not say: whether thinking can be
 switched, which sampling parameters the model fixes. An id known to neither gets the safest profile: no
 sampling parameter is sent unless the user chooses one, and no thinking switch.
 """

@@ -15,8 +15,7 @@ import re
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
-from kimi_repl.context import Usage
-from kimi_repl.conversation import Conversation, Document, Image, Turn
+from kimi_repl.conversation import Conversation, Document, Image, Turn, Usage
 from kimi_repl.errors import UserError
 from kimi_repl.redaction import STRUCTURE, Secret
 from kimi_repl.values import check_model_name
@@ -71,8 +70,8 @@ def turn_record(turn: Turn) -> dict[str, Any]:
             finish_reason=turn.finish_reason,
             interrupted=turn.interrupted,
             incomplete=turn.incomplete,
-            usage=turn.usage,
-            spent=turn.spent,
+            usage=turn.usage.record() if turn.usage else None,
+            spent=turn.spent.record() if turn.spent else None,
             finished=turn.finished,
         )
         if turn.written_by:
@@ -103,8 +102,8 @@ def turn_from_record(data: Any, where: str) -> Turn:
         finish_reason=read_field(data, "finish_reason", (str,), None, where),
         interrupted=read_field(data, "interrupted", (bool,), False, where),
         incomplete=read_field(data, "incomplete", (bool,), False, where),
-        usage=usage_from_record(read_field(data, "usage", (dict,), None, where)),
-        spent=usage_from_record(read_field(data, "spent", (dict,), None, where)),
+        usage=Usage.from_record(read_field(data, "usage", (dict,), None, where)),
+        spent=Usage.from_record(read_field(data, "spent", (dict,), None, where)),
         images=[image_from_record(item, where) for item in read_field(data, "images", (list,), [], where)],
         searches=[search_from_record(item, where) for item in read_field(data, "searches", (list,), [], where)],
         created=read_field(data, "created", number, 0.0, where),
@@ -119,12 +118,6 @@ def _text_item(item: Any, name: str, where: str) -> str:
     if not isinstance(item, str):
         raise TranscriptError(f"{where}: '{name}' holds something that is not text")
     return item
-
-
-def usage_from_record(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A turn's usage as kept: the counts read, nothing else (a file may hold anything there)."""
-    usage = Usage.from_record(value)
-    return usage.record() if usage is not None else None
 
 
 def image_from_record(data: Any, where: str) -> Image:
@@ -196,13 +189,7 @@ def context_start_from(data: dict[str, Any], turns: int, where: str) -> int:
 
 def settings_record(conversation: Conversation) -> dict[str, Any]:
     """The conversation's model, temperature, system prompt, thinking choice and web search."""
-    return {
-        "model": conversation.model,
-        "temperature": conversation.temperature,
-        "system": conversation.system,
-        "thinking": conversation.thinking,
-        "web": conversation.web,
-    }
+    return conversation.in_force.record()
 
 
 def apply_settings(conversation: Conversation, data: dict[str, Any], where: str) -> None:

@@ -5,14 +5,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import gc
-import os
 import signal
 import sys
 import threading
-import time
-import traceback
 from collections.abc import Iterator
-from pathlib import Path
 
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.application import get_app, run_in_terminal
@@ -29,15 +25,16 @@ from prompt_toolkit.styles import Style
 from prompt_toolkit.utils import is_dumb_terminal
 
 from kimi_repl import __version__
-from kimi_repl.chat import ChatSession, message_text
-from kimi_repl.commands import CommandRegistry, SlashCompleter
-from kimi_repl.config import state_dir
+from kimi_repl.chat import Chat, message_text
+from kimi_repl.commands import CommandContext, CommandRegistry, SlashCompleter, build_registry
+from kimi_repl.commands.shared import describe_switch
 from kimi_repl.display import Display
+from kimi_repl.errorlog import log_internal_error
 from kimi_repl.errors import UserError
 from kimi_repl.interrupts import deliver
+from kimi_repl.narrator import Narrator
 from kimi_repl.pastes import Pastes, gather_pastes_linearly, paste_bindings
-from kimi_repl.redaction import Secret
-from kimi_repl.safefiles import NOFOLLOW
+from kimi_repl.replstate import ReplState
 from kimi_repl.sanitize import one_line
 
 PRELOAD_AFTER_SECONDS = 1.0
@@ -123,14 +120,14 @@ def typeahead_mode() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _hangup_ends(session: ChatSession) -> Iterator[None]:
+def _hangup_ends(state: ReplState) -> Iterator[None]:
     """A closed terminal (SIGHUP) or ``kill`` (SIGTERM) ends the session like Ctrl-C then /exit.
 
     A reply streaming at that moment is kept, marked interrupted, and saved before the program leaves.
     """
 
     def stop(signum: int, frame: object) -> None:
-        session.exit_requested = True
+        state.exit_requested = True
         deliver()  # now, or once the conversation and its file agree again
 
     wanted = [getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)]
@@ -146,45 +143,31 @@ def _hangup_ends(session: ChatSession) -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def log_internal_error(secret: str) -> Path | None:
-    """Append the current exception's traceback (without the key) to the error log; return its path."""
-    try:
-        path = state_dir() / "error.log"
-        when = time.strftime("%Y-%m-%d %H:%M:%S %z")
-        text = f"--- {when} · kimi-repl {__version__} ---\n{traceback.format_exc()}"
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY | NOFOLLOW, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
-            log.write(Secret(secret).redact(text) + "\n")
-        return path
-    except OSError:
-        return None
-
-
 class Repl:
-    """The interactive loop around one :class:`ChatSession`."""
+    """The interactive loop around one chat (its :class:`CommandContext`)."""
 
     def __init__(
         self,
-        session: ChatSession,
+        context: CommandContext,
         registry: CommandRegistry,
         *,
         history: History | None = None,
         input: Input | None = None,
         output: Output | None = None,
     ) -> None:
-        self.session = session
+        self.context = context
         self.registry = registry
         self._notice: str | None = None  # from the background thread, shown before the next prompt
         self._warned_unsaved = False
         self._input, self._output = input, output
         self.pastes = Pastes()
-        session.confirm = self._confirm
+        context.state.confirm = self._confirm
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history if history is not None else InMemoryHistory(),
             auto_suggest=AutoSuggestFromHistory(),
-            completer=ThreadedCompleter(SlashCompleter(registry, session)),
+            completer=ThreadedCompleter(SlashCompleter(registry, context)),
             complete_while_typing=True,
-            key_bindings=merge_key_bindings([key_bindings(session.display), paste_bindings(self.pastes)]),
+            key_bindings=merge_key_bindings([key_bindings(context.display), paste_bindings(self.pastes)]),
             multiline=True,
             prompt_continuation=lambda width, line, wrap: [("class:continuation", "… ".rjust(width))],
             style=STYLE,
@@ -198,20 +181,20 @@ class Repl:
         redraw)."""
         if self.pastes.asking is not None:
             return FormattedText([("class:warning", self.pastes.question()), ("class:arrow", " › ")])
-        return FormattedText([("class:model", self.session.model), ("class:arrow", " › ")])
+        return FormattedText([("class:model", self.context.chat.model), ("class:arrow", " › ")])
 
     def banner(self) -> None:
         """The first line: the version, the model and how to get help.
 
         prompt_toolkit writes it, as it draws the prompt below it: neither waits for rich to load.
         """
-        session = self.session
-        profile = session.profile(fetch=False)  # the prompt must not wait for the server
-        conversation = session.conversation
+        context = self.context
+        profile = context.chat.profile(fetch=False)  # the prompt must not wait for the server
+        conversation = context.chat.conversation
         web = "web search on" if conversation.web else ""
         parts = (f"kimi-repl {__version__}", profile.id, profile.thinking_label(conversation.thinking), web)
         line = one_line(" · ".join(p for p in parts if p) + " · /help · Alt-Enter newline · Ctrl-D quit")
-        settings = session.settings
+        settings = context.settings
         destination = settings.destination()
         warn = not settings.base_url_trusted
         lines = [("class:banner", line)]
@@ -220,7 +203,7 @@ class Repl:
             lines += [("", "\n"), ("class:warning" if warn else "class:banner", text)]
         if is_dumb_terminal():  # prompt_toolkit would style it anyway; rich writes plain text there
             for _, text in lines[::2]:
-                session.display.note(text)
+                context.display.note(text)
             return
         print_formatted_text(
             FormattedText(lines),
@@ -234,36 +217,35 @@ class Repl:
         # Load the SDK, the server's models and the markdown renderer while the user types the first
         # message, not after they send it. Not at once: a quick /exit should not wait for it, and the
         # prompt should appear first.
-        context = contextvars.copy_context()
-        preload = threading.Timer(PRELOAD_AFTER_SECONDS, self._preload, args=(context,))
+        variables = contextvars.copy_context()
+        preload = threading.Timer(PRELOAD_AFTER_SECONDS, self._preload, args=(variables,))
         preload.daemon = True  # leaving never waits for a slow server's model list
         preload.start()
         try:
-            with _hangup_ends(self.session):
+            with _hangup_ends(self.context.state):
                 status = self._loop()
         finally:
             preload.cancel()
         self.farewell()
         return status
 
-    def _preload(self, context: contextvars.Context) -> None:
+    def _preload(self, variables: contextvars.Context) -> None:
         """The SDK, ``GET /models`` (the default model comes from it) and the renderer, in the background."""
-        session = self.session
+        context = self.context
         with contextlib.suppress(Exception):  # any real problem shows when the first message is sent
             from kimi_repl.markdown import warm_up
 
-            session.client.preload()
+            context.chat.client.preload()
             notice = None
-            if session.settings.base_url_trusted:  # else nothing goes out before the user has seen where
-                notice = session.resolve_model() or session.unlisted_warning(session.model, once=True)
+            if context.settings.base_url_trusted:  # else nothing goes out before the user has seen where
+                notice = context.resolve_model() or context.unlisted_warning(context.chat.model, once=True)
             warm_up()  # before the notice: rich is loaded here, not by the prompt's thread
-            self._show_later(notice, context)
-        # What is loaded now stays for good: leave it out of garbage collection. The SDK's eighty thousand
-        # of objects would otherwise be scanned by each full collection, and rendering a long reply allocates
-        # enough to start one or two (a tenth of the reply's CPU).
+            self._show_later(notice, variables)
+        # What is loaded now stays for good: leave it out of garbage collection. The SDK's many objects would
+        # otherwise be scanned by each full collection, and rendering a long reply allocates enough to start some.
         gc.freeze()
 
-    def _show_later(self, notice: str | None, context: contextvars.Context) -> None:
+    def _show_later(self, notice: str | None, variables: contextvars.Context) -> None:
         """From a background thread: show ``notice`` above the prompt, and redraw the prompt (its model)."""
         app = self.prompt_session.app
         if not app.is_running:  # between prompts (a reply may be streaming): the loop shows it next
@@ -272,21 +254,21 @@ class Repl:
 
         def show() -> None:
             if notice:
-                run_in_terminal(lambda: self.session.display.note(notice))
+                run_in_terminal(lambda: self.context.display.note(notice))
             app.invalidate()
 
-        app.loop.call_soon_threadsafe(show, context=context)  # type: ignore[union-attr]
+        app.loop.call_soon_threadsafe(show, context=variables)  # type: ignore[union-attr]
 
     def _loop(self) -> int:
-        failures = 0
-        while not (self.session.exit_requested and self._may_leave()):
+        context, failures = self.context, 0
+        while not (context.state.exit_requested and self._may_leave()):
             notice, self._notice = self._notice, None
             if notice:
-                self.session.display.note(notice)
-            pending = self.session.take_pending_input()
+                context.display.note(notice)
+            pending = context.state.take_pending_input()
             if pending:
                 self._recall(pending)
-            draft, self.session.edit_request = self.session.edit_request, None
+            draft, context.state.edit_request = context.state.edit_request, None
             try:
                 if draft is None:
                     text = self.prompt_session.prompt(self._message)
@@ -296,7 +278,7 @@ class Repl:
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
-                self.session.exit_requested = True
+                context.state.exit_requested = True
                 continue
             except Exception as error:  # a broken terminal: report it, and give up if it keeps failing
                 failures += 1
@@ -309,7 +291,7 @@ class Repl:
 
     def _compose(self) -> None:
         """Open the editor on the prompt's text, as the prompt starts (/edit)."""
-        get_app().create_background_task(edit_buffer(self.prompt_session.default_buffer, self.session.display))
+        get_app().create_background_task(edit_buffer(self.prompt_session.default_buffer, self.context.display))
 
     def _confirm(self, question: str) -> bool:
         """Ask ``question`` at the terminal; only y or yes is a yes (Ctrl-C, Ctrl-D and Enter are no)."""
@@ -333,46 +315,48 @@ class Repl:
 
     def _may_leave(self) -> bool:
         """Leaving is asked for: fine, unless the session could not be saved; then say so once and stay."""
-        session = self.session
-        problem = session.flush()
-        if problem is None or self._warned_unsaved or session.display.gone:
+        context = self.context
+        problem = context.chat.flush()
+        if problem is None or self._warned_unsaved or context.display.gone:
             return True
         self._warned_unsaved = True
-        session.exit_requested = False
-        session.display.error(f"{problem}: the session is not saved. /save PATH elsewhere, or quit again to leave.")
+        context.state.exit_requested = False
+        context.display.error(f"{problem}: the session is not saved. /save PATH elsewhere, or quit again to leave.")
         return False
 
     def farewell(self) -> None:
         """Say how to come back to this conversation, if it was saved."""
-        session = self.session
-        if session.log is None or not session.log.started or not session.conversation.turns:
+        context = self.context
+        if context.chat.log is None or not context.chat.log.started or not context.chat.conversation.turns:
             return  # nothing was answered: the file goes when the session closes (nothing to come back to)
-        cid = session.conversation.id
-        latest = session.store is not None and session.store.latest() == session.log.path
+        cid = context.chat.conversation.id
+        latest = context.store is not None and context.store.latest() == context.chat.log.path
         how = f"kimi-repl -c (or kimi-repl -r {cid})" if latest else f"kimi-repl -r {cid}"
         with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
-            session.display.note(f"Session {cid} is saved. Resume it with: {how}")
+            context.display.note(f"Session {cid} is saved. Resume it with: {how}")
 
     def _internal_error(self, error: Exception) -> None:
-        where = log_internal_error(self.session.settings.api_key)
+        context = self.context
+        where = log_internal_error(context.settings.api_key)
         detail = f" (details in {where})" if where else ""
-        self.session.display.error(f"Internal error: {type(error).__name__}: {error}{detail}")
+        context.display.error(f"Internal error: {type(error).__name__}: {error}{detail}")
 
     def handle(self, text: str) -> None:
         """Run one line of input: a command, a message, or nothing; report any failure in one line."""
-        display = self.session.display
+        context = self.context
+        display = context.display
         command = text.strip()
         try:
             if not command:
                 return
             with typeahead_mode():
                 if command.startswith("/") and not command.startswith("//"):
-                    self.registry.dispatch(self.session, command)
+                    self.registry.dispatch(self.context, command)
                     return
                 message = message_text(text)
                 if command.startswith("//"):
                     message = message.replace("//", "/", 1)
-                self.session.send(message)
+                context.chat.send(message)
             display.gap()
         except UserError as error:
             display.error(str(error))
@@ -380,3 +364,31 @@ class Repl:
             display.note("Interrupted.")
         except Exception as error:  # the loop must survive any one line
             self._internal_error(error)
+
+
+def run(chat: Chat, narrator: Narrator, *, resumed: bool, pending: str = "", asked_to_continue: bool = False) -> int:
+    """The interactive session around ``chat`` (shown by ``narrator``): read and handle lines until the user
+    leaves; return the exit status.
+
+    Args:
+        resumed: ``chat`` took up a saved session (``pending``: its message that never got a reply).
+        asked_to_continue: -c found no session to continue.
+    """
+    from kimi_repl.config import history_file
+    from kimi_repl.history import PrivateHistory
+
+    display = narrator.display
+    history: History
+    try:
+        history = PrivateHistory(history_file(), chat.settings.api_key)
+    except OSError as error:
+        display.warning(f"⚠ Input history cannot be kept ({error.strerror or error}).")
+        history = InMemoryHistory()
+    context = CommandContext.around(chat, display, state=ReplState(pending_input=pending), narrator=narrator)
+    repl = Repl(context, build_registry(), history=history)
+    repl.banner()
+    if resumed:
+        describe_switch(context, f"Resumed session {chat.conversation.id}")
+    elif asked_to_continue:
+        display.note("No saved session to continue: starting a new one.")
+    return repl.run()

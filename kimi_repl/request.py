@@ -73,7 +73,7 @@ def build_request(
     temperature: float | None,
     thinking: bool | None,
     budget: int,
-    web: bool = False,
+    tools: Sequence[Mapping[str, Any]] = (),
     partial: bool = False,
 ) -> ChatRequest:
     """The request for ``messages`` to the model ``profile`` describes.
@@ -81,7 +81,8 @@ def build_request(
     Args:
         temperature: the user's choice (None: the model's recommendation, where it takes one).
         thinking: the user's thinking choice (None: the model's default).
-        web: offer Moonshot's ``$web_search`` (not when continuing a reply: that only goes on writing).
+        tools: the tools to offer, as declared (Moonshot's ``$web_search``); none when continuing a reply, which
+            only goes on writing.
         partial: the last message is the assistant's unfinished reply, to be continued (Moonshot's partial
             mode): it is marked ``"partial": true``.
     """
@@ -96,5 +97,5 @@ def build_request(
         budget=budget,
         temperature=profile.temperature_to_send(temperature),
         thinking=profile.thinking_field(thinking),
-        tools=(WEB_SEARCH_TOOL,) if web and not partial else (),
+        tools=tuple(tools) if not partial else (),
     )

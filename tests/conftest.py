@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from kimi_repl.chat import ChatSession
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings
 from kimi_repl.display import Display
 from tests.fake_server import TEST_KEY, FakeMoonshot
@@ -86,8 +86,8 @@ def display() -> CapturedDisplay:
 
 
 @pytest.fixture
-def session(settings: Settings, display: CapturedDisplay) -> ChatSession:
-    return ChatSession(settings, display)
+def session(settings: Settings, display: CapturedDisplay) -> CommandContext:
+    return CommandContext.open(settings, display)
 
 
 Launch = Callable[..., Terminal]

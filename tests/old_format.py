@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.conversation import Conversation, Document, Turn, Usage
 from kimi_repl.records import document_record, settings_record, turn_record
 from kimi_repl.redaction import REDACTED
 from kimi_repl.sanitize import json_dumps
@@ -119,7 +119,7 @@ def exchange(conversation: Conversation, question: str, answer: str) -> list[Tur
         system=conversation.system,
         thinking=conversation.thinking,
         finish_reason="stop",
-        usage={"prompt_tokens": 12, "completion_tokens": 34, "total_tokens": 46},
+        usage=Usage(12, 34),
         finished=conversation.turns[-1].created + 1.5,
     )
     conversation.add_reply(reply)

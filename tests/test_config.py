@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from kimi_repl.config import DEFAULT_BASE_URL, history_file, load_settings
-from kimi_repl.context import DEFAULT_REPLY_CAP
 from kimi_repl.envfile import read_dotenv
 from kimi_repl.errors import ConfigError
+from kimi_repl.planner import DEFAULT_REPLY_CAP
 from kimi_repl.values import parse_base_url, parse_retries, parse_temperature, parse_timeout
 
 

@@ -1,6 +1,6 @@
 """kimi-repl against the Moonshot API as it is today, and against the older lineup and plainer servers.
 
-Each test drives a :class:`ChatSession` against the fake server in one lineup or the other: the default model
+Each test drives a :class:`CommandContext` against the fake server in one lineup or the other: the default model
 from ``GET /models``, a reply budget on every request, the thinking switch, fixed sampling, ``/continue``.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from kimi_repl.chat import ChatSession
 from kimi_repl.commands import CommandError, CommandRegistry, build_registry
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings, sessions_dir
-from kimi_repl.context import Usage
+from kimi_repl.conversation import Usage
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
 from tests.conftest import CapturedDisplay
@@ -39,22 +39,22 @@ def legacy() -> Iterator[FakeMoonshot]:
     assert not fake.errors
 
 
-def session_on(server: FakeMoonshot, display: CapturedDisplay, **settings: Any) -> ChatSession:
+def session_on(server: FakeMoonshot, display: CapturedDisplay, **settings: Any) -> CommandContext:
     values = Settings(api_key=TEST_KEY, base_url=server.base_url, timeout=10.0, max_retries=0)
-    return ChatSession(replace(values, **settings), display)
+    return CommandContext.open(replace(values, **settings), display)
 
 
-def saved_session(settings: Settings, display: CapturedDisplay, **changes: Any) -> ChatSession:
-    return ChatSession(replace(settings, **changes), display, store=SessionStore(sessions_dir(), secret=None))
+def saved_session(settings: Settings, display: CapturedDisplay, **changes: Any) -> CommandContext:
+    return CommandContext.open(replace(settings, **changes), display, store=SessionStore(sessions_dir(), secret=None))
 
 
 # -- the default model -----------------------------------------------------------------------------
 
 
 def test_with_no_model_configured_the_first_message_goes_to_the_servers_flagship(
-    session: ChatSession, server: FakeMoonshot
+    session: CommandContext, server: FakeMoonshot
 ) -> None:
-    turn = session.send("hello")
+    turn = session.chat.send("hello")
     assert turn is not None and turn.content == "Echo 1: hello"
     body = server.chat_requests()[-1]
     assert (body["model"], body["thinking"], body["max_completion_tokens"]) == (
@@ -62,14 +62,14 @@ def test_with_no_model_configured_the_first_message_goes_to_the_servers_flagship
         {"type": "enabled"},
         32_768,
     )
-    assert "temperature" not in body and session.model == "kimi-k2.6"
+    assert "temperature" not in body and session.chat.model == "kimi-k2.6"
 
 
 def test_the_older_lineup_gets_its_own_default_and_max_tokens(legacy: FakeMoonshot, display: CapturedDisplay) -> None:
     session = session_on(legacy, display)
     expected = f"kimi-k2.6 is not offered by {legacy.base_url}: using kimi-k2-turbo-preview instead."
     assert session.resolve_model() == expected
-    assert session.send("one") is not None and session.send("two") is not None
+    assert session.chat.send("one") is not None and session.chat.send("two") is not None
     refused, *sent = legacy.chat_requests()
     assert "max_completion_tokens" in refused  # refused once, then never sent again
     assert [body["model"] for body in sent] == ["kimi-k2-turbo-preview"] * 2
@@ -80,8 +80,8 @@ def test_the_older_lineup_gets_its_own_default_and_max_tokens(legacy: FakeMoonsh
 def test_without_a_models_list_the_built_in_default_is_used(server: FakeMoonshot, display: CapturedDisplay) -> None:
     server.models_status = 500
     session = session_on(server, display)
-    assert session.resolve_model() is None and session.model == "kimi-k2.6"
-    assert session.send("hi") is not None
+    assert session.resolve_model() is None and session.chat.model == "kimi-k2.6"
+    assert session.chat.send("hi") is not None
 
 
 def test_a_plain_openai_compatible_server_is_sent_its_own_model_with_a_budget_and_nothing_it_might_refuse(
@@ -91,18 +91,18 @@ def test_a_plain_openai_compatible_server_is_sent_its_own_model_with_a_budget_an
     legacy.models = {"qwen2.5-0.5b-instruct-q4_k_m.gguf": FakeModel(4_096)}
     legacy.accepts_max_completion_tokens = True
     session = session_on(legacy, display)
-    assert session.send("hi") is not None
+    assert session.chat.send("hi") is not None
     body = legacy.chat_requests()[-1]
     assert body["model"] == "qwen2.5-0.5b-instruct-q4_k_m.gguf"
     assert body["max_completion_tokens"] == 32_768  # the window is unknown: the cap
     assert "temperature" not in body and "thinking" not in body
-    assert session.usage_line(session.conversation.turns[-1]) is not None
+    assert session.usage_line(session.chat.conversation.turns[-1]) is not None
 
 
 def test_a_user_chosen_model_is_never_replaced(server: FakeMoonshot, display: CapturedDisplay) -> None:
     session = session_on(server, display, model="moonshot-v1-32k")
     assert session.resolve_model() is None
-    session.send("hi")
+    session.chat.send("hi")
     assert server.chat_requests()[-1]["model"] == "moonshot-v1-32k"
 
 
@@ -110,11 +110,11 @@ def test_a_user_chosen_model_is_never_replaced(server: FakeMoonshot, display: Ca
 
 
 def test_a_long_answer_on_kimi_k2_6_arrives_whole_reasoning_and_all(
-    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     answer = markdown_sample(20)
     server.script(Script(reasoning="Plan the answer. " * 200, text=answer, chunk_chars=400))
-    turn = session.send("write 20 KB")
+    turn = session.chat.send("write 20 KB")
     assert turn is not None and turn.content == answer and turn.finish_reason == "stop"
     assert "cut short" not in display.output
 
@@ -125,7 +125,7 @@ def test_a_long_answer_on_an_8k_model_gets_a_budget_that_fits_the_window(
     session = session_on(server, display, model="moonshot-v1-8k")
     answer = "word " * 5_000  # about 6,000 tokens
     server.script(Script(text=answer, chunk_chars=500))
-    turn = session.send("a long one")
+    turn = session.chat.send("a long one")
     assert turn is not None and turn.content == answer and turn.finish_reason == "stop"
     body = server.chat_requests()[-1]
     assert 6_000 < body["max_completion_tokens"] < 8_192
@@ -138,7 +138,7 @@ def test_the_budget_shrinks_as_the_conversation_fills_the_window(
     budgets = []
     for n in range(3):
         server.script(Script(text="word " * 800))
-        assert session.send(f"question {n}") is not None
+        assert session.chat.send(f"question {n}") is not None
         budgets.append(server.chat_requests()[-1]["max_completion_tokens"])
     assert budgets[0] > budgets[1] > budgets[2] >= 1024
 
@@ -158,7 +158,7 @@ def test_a_smaller_cap_is_respected_and_the_cut_reply_suggests_continue(
 ) -> None:
     session = session_on(server, display, model="moonshot-v1-128k", max_tokens=50)
     server.script(Script(text="word " * 400))
-    turn = session.send("go")
+    turn = session.chat.send("go")
     assert turn is not None and turn.finish_reason == "length"
     assert server.chat_requests()[-1]["max_completion_tokens"] == 50
     assert "budget of 50 tokens (kimi-repl --max-tokens N raises it) and was cut short: /continue" in display.output
@@ -169,23 +169,23 @@ def test_a_budget_spent_thinking_says_so_and_keeps_the_conversation_alternating(
 ) -> None:
     session = session_on(server, display, max_tokens=60)
     server.script(Script(reasoning="ponder " * 100, text="42"))
-    assert session.send("deep question") is None
+    assert session.chat.send("deep question") is None
     assert "spent the whole reply budget (60 tokens) thinking" in display.output
-    assert "/thinking off" in display.output and session.conversation.turns == []
-    assert session.take_pending_input() == "deep question"
+    assert "/thinking off" in display.output and session.chat.conversation.turns == []
+    assert session.state.take_pending_input() == "deep question"
 
 
 # -- thinking --------------------------------------------------------------------------------------
 
 
 def test_thinking_off_and_on_for_a_model_that_can_switch(
-    registry: CommandRegistry, session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+    registry: CommandRegistry, session: CommandContext, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     registry.dispatch(session, "/thinking off")
     assert "Thinking: off for kimi-k2.6" in display.output
-    off = session.send("quick")
+    off = session.chat.send("quick")
     registry.dispatch(session, "/thinking on")
-    on = session.send("slow")
+    on = session.chat.send("slow")
     assert off is not None and on is not None
     assert not off.reasoning_content and on.reasoning_content
     first, second = server.chat_requests()
@@ -204,17 +204,17 @@ def test_thinking_off_and_on_for_a_model_that_can_switch(
 def test_thinking_on_a_model_that_cannot_switch_is_one_line_and_changes_nothing(
     registry: CommandRegistry, settings: Settings, display: CapturedDisplay, model: str, says: str
 ) -> None:
-    session = ChatSession(replace(settings, model=model), display)
+    session = CommandContext.open(replace(settings, model=model), display)
     with pytest.raises(CommandError, match=says) as caught:
         registry.dispatch(session, "/thinking off")
-    assert "\n" not in str(caught.value) and session.conversation.thinking is None
+    assert "\n" not in str(caught.value) and session.chat.conversation.thinking is None
 
 
 def test_kimi_k2_7_code_always_thinks_and_is_never_sent_a_switch(
     settings: Settings, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
-    session = ChatSession(replace(settings, model="kimi-k2.7-code", thinking=False, temperature=0.2), display)
-    turn = session.send("refactor this")
+    session = CommandContext.open(replace(settings, model="kimi-k2.7-code", thinking=False, temperature=0.2), display)
+    turn = session.chat.send("refactor this")
     assert turn is not None and turn.reasoning_content
     body = server.chat_requests()[-1]
     assert "thinking" not in body and "temperature" not in body
@@ -226,24 +226,24 @@ def test_the_thinking_choice_is_saved_and_restored_on_resume(
 ) -> None:
     session = saved_session(settings, display)
     registry.dispatch(session, "/thinking off")
-    session.send("one")
-    assert session.log is not None
-    conversation, _ = load_file(session.log.path)
+    session.chat.send("one")
+    assert session.chat.log is not None
+    conversation, _ = load_file(session.chat.log.path)
     assert conversation.thinking is False and conversation.turns[-1].thinking is False
-    session.close()
+    session.chat.close()
     resumed = saved_session(settings, CapturedDisplay())
-    resumed.resume(session.log.path)
-    resumed.send("two")
+    resumed.chat.resume(session.chat.log.path)
+    resumed.chat.send("two")
     assert server.chat_requests()[-1]["thinking"] == {"type": "disabled"}
-    assert "**Thinking:** off" in to_markdown(resumed.conversation)
+    assert "**Thinking:** off" in to_markdown(resumed.chat.conversation)
 
 
 def test_a_fixed_temperature_is_never_sent_and_temperature_says_what_the_model_uses(
-    registry: CommandRegistry, session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+    registry: CommandRegistry, session: CommandContext, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     registry.dispatch(session, "/temperature 0.3")
     assert "kimi-k2.6 uses 1 with thinking on and refuses any other, so none is sent" in display.output
-    assert session.send("hi") is not None
+    assert session.chat.send("hi") is not None
     assert "temperature" not in server.chat_requests()[-1]
 
 
@@ -278,23 +278,23 @@ def test_continue_after_a_cut_joins_the_continuation_as_one_turn(
     session = saved_session(settings, display, model="moonshot-v1-128k", max_tokens=300)
     answer = markdown_sample(3)
     server.script(Script(text=answer))
-    first = session.send("write it all")
+    first = session.chat.send("write it all")
     assert first is not None and first.finish_reason == "length"
-    while session.conversation.turns[-1].finish_reason == "length":
+    while session.chat.conversation.turns[-1].finish_reason == "length":
         registry.dispatch(session, "/continue")
-    conversation = session.conversation
+    conversation = session.chat.conversation
     assert [t.role for t in conversation.turns] == ["user", "assistant"]
     reply = conversation.turns[-1]
     assert reply.content == answer and reply.finish_reason == "stop"
     partial = server.chat_requests()[-1]["messages"][-1]
     assert partial["role"] == "assistant" and partial["partial"] is True and answer.startswith(partial["content"])
-    spent, last = Usage.from_record(reply.spent), Usage.from_record(reply.usage)
+    spent, last = reply.spent, reply.usage
     assert spent is not None and last is not None and spent.completion > last.completion
-    assert session.log is not None and load_file(session.log.path)[0] == conversation
+    assert session.chat.log is not None and load_file(session.chat.log.path)[0] == conversation
     assert from_json(to_json(conversation), "t") == conversation
     assert from_markdown(to_markdown(conversation), "t") == conversation
     registry.dispatch(session, "/undo")
-    assert conversation.turns == [] and load_file(session.log.path)[1] == ""
+    assert conversation.turns == [] and load_file(session.chat.log.path)[1] == ""
 
 
 def test_a_reply_continued_on_another_model_credits_both(
@@ -303,16 +303,16 @@ def test_a_reply_continued_on_another_model_credits_both(
     session = saved_session(settings, display, model="moonshot-v1-128k", max_tokens=300)
     answer = markdown_sample(3)
     server.script(Script(text=answer))
-    session.send("write it all")
+    session.chat.send("write it all")
     registry.dispatch(session, "/model moonshot-v1-32k")
-    while session.conversation.turns[-1].finish_reason == "length":
+    while session.chat.conversation.turns[-1].finish_reason == "length":
         registry.dispatch(session, "/continue")
-    conversation = session.conversation
+    conversation = session.chat.conversation
     reply = conversation.turns[-1]
     assert reply.content == answer and reply.model == "moonshot-v1-32k"
     assert reply.written_by == ["moonshot-v1-128k", "moonshot-v1-32k"]
     assert "Kimi · moonshot-v1-128k, then moonshot-v1-32k ·" in to_markdown(conversation)
-    assert session.log is not None and load_file(session.log.path)[0] == conversation
+    assert session.chat.log is not None and load_file(session.chat.log.path)[0] == conversation
     assert from_markdown(to_markdown(conversation), "t") == conversation
     display.forget()
     registry.dispatch(session, "/history")
@@ -323,28 +323,31 @@ def test_continue_after_ctrl_c_and_after_a_cut_stream(
     registry: CommandRegistry, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     session = session_on(server, display, model="moonshot-v1-128k")
-    session.send("warm up")
+    session.chat.send("warm up")
     server.script(Script(text="x" * 400, chunk_chars=2, delay=0.02))
     threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    interrupted = session.send("long")
+    interrupted = session.chat.send("long")
     assert interrupted is not None and interrupted.interrupted
     server.script(Script(text=" and the end."))
     registry.dispatch(session, "/continue")
-    joined = session.conversation.turns[-1]
+    joined = session.chat.conversation.turns[-1]
     assert joined.content == interrupted.content + " and the end." and not joined.interrupted
     server.script(Script(text="cut in the mid", chunk_chars=3, cut_after=2))
-    session.send("again")
+    session.chat.send("again")
     registry.dispatch(session, "/continue")
-    assert session.conversation.turns[-1].content.startswith("cut in") and not session.conversation.turns[-1].incomplete
-    assert [t.role for t in session.conversation.turns] == ["user", "assistant"] * 3
+    assert (
+        session.chat.conversation.turns[-1].content.startswith("cut in")
+        and not session.chat.conversation.turns[-1].incomplete
+    )
+    assert [t.role for t in session.chat.conversation.turns] == ["user", "assistant"] * 3
 
 
 def test_continue_with_nothing_to_continue(
-    registry: CommandRegistry, session: ChatSession, display: CapturedDisplay, server: FakeMoonshot
+    registry: CommandRegistry, session: CommandContext, display: CapturedDisplay, server: FakeMoonshot
 ) -> None:
     registry.dispatch(session, "/continue")
     assert "no reply to continue" in display.output
-    session.send("hi")
+    session.chat.send("hi")
     registry.dispatch(session, "/continue")
     assert "The last reply is complete" in display.output
     assert len(server.chat_requests()) == 1
@@ -355,18 +358,18 @@ def test_a_failed_continue_keeps_the_reply(
 ) -> None:
     session = session_on(server, display, model="moonshot-v1-8k")
     server.script(Script(text="half", finish_reason="length"), Script(status=500))
-    session.send("hi")
+    session.chat.send("hi")
     registry.dispatch(session, "/continue")
-    assert session.conversation.turns[-1].content == "half" and "kept as it was" in display.output
+    assert session.chat.conversation.turns[-1].content == "half" and "kept as it was" in display.output
 
 
 def test_a_continued_code_block_renders_as_code(server: FakeMoonshot) -> None:
     display = CapturedDisplay(terminal=True, width=80)
     session = session_on(server, display, model="moonshot-v1-8k")
     server.script(Script(text="```python\ndef f():\n", finish_reason="length"), Script(text="    return 1\n```\n"))
-    session.send("code")
+    session.chat.send("code")
     display.forget()
-    session.continue_reply()
+    session.chat.continue_reply()
     screen = "\n".join(line.rstrip() for line in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", display.output).splitlines())
     assert "return 1" in screen and "```" not in screen and "python" not in screen
 
@@ -376,21 +379,21 @@ def test_a_continued_code_block_renders_as_code(server: FakeMoonshot) -> None:
 
 @pytest.mark.parametrize("style", ["top", "details"])
 def test_usage_shows_cached_and_reasoning_tokens(
-    registry: CommandRegistry, session: ChatSession, server: FakeMoonshot, display: CapturedDisplay, style: str
+    registry: CommandRegistry, session: CommandContext, server: FakeMoonshot, display: CapturedDisplay, style: str
 ) -> None:
     server.script(Script(text="hi", cached_tokens=5, cached_style=style))
-    turn = session.send("hello")
+    turn = session.chat.send("hello")
     assert turn is not None
     registry.dispatch(session, "/usage")
-    reasoning = (turn.usage or {})["completion_tokens_details"]["reasoning_tokens"]
+    reasoning = (turn.usage or Usage()).reasoning
     assert re.search(r"cached prompt tokens +5\b", display.output)
     assert re.search(rf"reasoning tokens +{reasoning} \(part of the completion\)", display.output)
 
 
 def test_kimi_k3s_window_is_in_the_meter(settings: Settings, server: FakeMoonshot) -> None:
     display = CapturedDisplay(terminal=True, width=120)
-    session = ChatSession(replace(settings, model="kimi-k3"), display)
-    assert session.send("hello") is not None
+    session = CommandContext.open(replace(settings, model="kimi-k3"), display)
+    assert session.chat.send("hello") is not None
     assert "/ 1M context" in display.output and "thinking always" in display.output
 
 
@@ -399,7 +402,7 @@ def test_the_window_of_a_model_only_the_server_knows_comes_from_models(
 ) -> None:
     server.models["kimi-k4"] = FakeModel(2_097_152, "always", images=True)
     session = session_on(server, display, model="kimi-k4")
-    profile = session.profile()
+    profile = session.chat.profile()
     assert (profile.window, profile.thinking.value, profile.images) == (2_097_152, "always", True)
-    assert session.send("hi") is not None
+    assert session.chat.send("hi") is not None
     assert "temperature" not in server.chat_requests()[-1]

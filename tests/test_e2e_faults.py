@@ -382,7 +382,7 @@ def test_a_message_too_long_for_the_model_is_not_sent(isolated_user: Path, serve
 
 
 def test_the_error_log_has_timestamps(isolated_user: Path) -> None:
-    from kimi_repl.repl import log_internal_error
+    from kimi_repl.errorlog import log_internal_error
 
     try:
         raise RuntimeError("boom with sk-secret-0123456789")

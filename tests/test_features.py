@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 
-from kimi_repl.chat import ChatSession
+from kimi_repl.chat.replier import MAX_TOOL_ROUNDS
 from kimi_repl.commands import CommandError, CommandRegistry, build_registry
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings, load_settings, sessions_dir
 from kimi_repl.configfile import ConfigFile, read_config
+from kimi_repl.conversation import Usage
 from kimi_repl.editor import EditorError, edit
 from kimi_repl.errors import ConfigError, UserError
 from kimi_repl.images import sniff
-from kimi_repl.reply import MAX_SEARCH_ROUNDS
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
 from tests.conftest import CapturedDisplay
@@ -33,8 +34,8 @@ def registry() -> CommandRegistry:
     return build_registry()
 
 
-def saved(settings: Settings, display: CapturedDisplay, **changes: Any) -> ChatSession:
-    return ChatSession(replace(settings, **changes), display, store=SessionStore(sessions_dir(), secret=None))
+def saved(settings: Settings, display: CapturedDisplay, **changes: Any) -> CommandContext:
+    return CommandContext.open(replace(settings, **changes), display, store=SessionStore(sessions_dir(), secret=None))
 
 
 # -- web search ------------------------------------------------------------------------------------
@@ -44,7 +45,7 @@ def test_a_web_search_round_trip(
     registry: CommandRegistry, settings: Settings, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     session = saved(settings, display, web=True, thinking=False)
-    turn = session.send("latest kimi news")
+    turn = session.chat.send("latest kimi news")
     assert turn is not None and turn.content == "Echo 1: latest kimi news"
     asked, answered = server.chat_requests()
     assert asked["tools"] == [{"type": "builtin_function", "function": {"name": "$web_search"}}]
@@ -60,14 +61,14 @@ def test_a_web_search_round_trip(
     assert answered["max_completion_tokens"] < asked["max_completion_tokens"]  # the results take room
     assert [s["query"] for s in turn.searches] == ["latest kimi news"]
     assert "⌕ Searching the web for “latest kimi news”" in display.output
-    assert turn.spent is not None and turn.spent["prompt_tokens"] > (turn.usage or {})["prompt_tokens"]
+    assert turn.spent is not None and turn.spent.prompt > (turn.usage or Usage()).prompt
     registry.dispatch(session, "/usage")
     assert re.search(r"web searches +1\b", display.output)
-    assert session.log is not None
-    reloaded, _ = load_file(session.log.path)
+    assert session.chat.log is not None
+    reloaded, _ = load_file(session.chat.log.path)
     assert reloaded.turns[-1].searches == turn.searches and reloaded.web
     assert "🔍 searched the web: latest kimi news" in to_markdown(reloaded)
-    session.send("and then?")
+    session.chat.send("and then?")
     later = server.chat_requests()[-1]["messages"]
     question = max(i for i, m in enumerate(later) if m["role"] == "user")
     assert [m["role"] for m in later[:question]] == ["user", "assistant"]  # past search rounds are not resent
@@ -75,24 +76,24 @@ def test_a_web_search_round_trip(
 
 def test_several_searches_then_an_answer(settings: Settings, server: FakeMoonshot, display: CapturedDisplay) -> None:
     server.search_rounds = 3
-    session = ChatSession(replace(settings, web=True, thinking=False), display)
-    turn = session.send("dig deep")
+    session = CommandContext.open(replace(settings, web=True, thinking=False), display)
+    turn = session.chat.send("dig deep")
     assert turn is not None and len(turn.searches) == 3 and len(server.chat_requests()) == 4
 
 
 def test_searching_without_end_is_stopped(settings: Settings, server: FakeMoonshot, display: CapturedDisplay) -> None:
     server.search_rounds = 100
-    session = ChatSession(replace(settings, web=True, thinking=False), display)
-    assert session.send("forever") is None
-    assert "kept searching" in display.output and len(server.chat_requests()) == MAX_SEARCH_ROUNDS + 1
-    assert session.conversation.turns == []
+    session = CommandContext.open(replace(settings, web=True, thinking=False), display)
+    assert session.chat.send("forever") is None
+    assert "kept searching" in display.output and len(server.chat_requests()) == MAX_TOOL_ROUNDS + 1
+    assert session.chat.conversation.turns == []
 
 
 def test_a_thinking_model_sends_its_reasoning_with_the_search_call(
     settings: Settings, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
-    session = ChatSession(replace(settings, web=True), display)
-    assert session.send("think and search") is not None
+    session = CommandContext.open(replace(settings, web=True), display)
+    assert session.chat.send("think and search") is not None
     asked = server.chat_requests()[-1]["messages"][-2]
     assert asked["tool_calls"] and asked["reasoning_content"]  # Moonshot requires it when thinking is on
 
@@ -101,14 +102,14 @@ def test_when_thinking_while_searching_is_refused_thinking_goes_off_for_searches
     settings: Settings, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     server.search_refuses_thinking = True
-    session = ChatSession(replace(settings, web=True), display)
-    turn = session.send("search please")
+    session = CommandContext.open(replace(settings, web=True), display)
+    turn = session.chat.send("search please")
     assert turn is not None and turn.content == "Echo 1: search please" and turn.thinking is False
     refused, *rest = server.chat_requests()
     assert refused["thinking"] == {"type": "enabled"}
     assert all(body["thinking"] == {"type": "disabled"} for body in rest)
     assert display.output.count("think while it searches") == 1
-    session.send("again")
+    session.chat.send("again")
     assert server.chat_requests()[-1]["thinking"] == {"type": "disabled"}  # remembered: no second refusal
 
 
@@ -116,17 +117,17 @@ def test_a_model_that_always_thinks_cannot_search_where_that_is_refused(
     settings: Settings, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     server.search_refuses_thinking = True
-    session = ChatSession(replace(settings, web=True, model="kimi-k2.7-code"), display)
-    assert session.send("search please") is None
-    assert "/web off" in display.output and session.conversation.turns == []
+    session = CommandContext.open(replace(settings, web=True, model="kimi-k2.7-code"), display)
+    assert session.chat.send("search please") is None
+    assert "/web off" in display.output and session.chat.conversation.turns == []
 
 
-def test_web_on_and_off(registry: CommandRegistry, session: ChatSession, server: FakeMoonshot) -> None:
+def test_web_on_and_off(registry: CommandRegistry, session: CommandContext, server: FakeMoonshot) -> None:
     registry.dispatch(session, "/web on")
-    session.set_thinking(False)
-    session.send("one")
+    session.chat.set_thinking(False)
+    session.chat.send("one")
     registry.dispatch(session, "/web off")
-    session.send("two")
+    session.chat.send("two")
     bodies = server.chat_requests()
     assert "tools" in bodies[0] and "tools" not in bodies[-1]
     with pytest.raises(CommandError, match="on or off"):
@@ -134,10 +135,10 @@ def test_web_on_and_off(registry: CommandRegistry, session: ChatSession, server:
 
 
 def test_retry_searches_again(registry: CommandRegistry, settings: Settings, server: FakeMoonshot) -> None:
-    session = ChatSession(replace(settings, web=True, thinking=False), CapturedDisplay())
-    session.send("news")
+    session = CommandContext.open(replace(settings, web=True, thinking=False), CapturedDisplay())
+    session.chat.send("news")
     registry.dispatch(session, "/retry")
-    assert len(server.chat_requests()) == 4 and len(session.conversation.turns) == 2
+    assert len(server.chat_requests()) == 4 and len(session.chat.conversation.turns) == 2
 
 
 # -- pictures --------------------------------------------------------------------------------------
@@ -176,17 +177,17 @@ def test_a_picture_goes_with_the_next_message_and_survives_everything(
     registry.dispatch(session, f"/image {tmp_path / 'cat.png'}")
     registry.dispatch(session, "/image")
     assert "cat.png  image/png" in display.output
-    turn = session.send("what is this?")
+    turn = session.chat.send("what is this?")
     assert turn is not None and turn.content == "Echo 1: what is this? [1 picture]"
     content = server.chat_requests()[-1]["messages"][-1]["content"]
     assert content[0] == {"type": "text", "text": "what is this?"}
     assert content[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
-    assert session.attachments == []  # sent: the next message goes without
-    session.send("and now?")
+    assert session.chat.attachments == []  # sent: the next message goes without
+    session.chat.send("and now?")
     assert server.chat_requests()[-1]["messages"][0]["content"] == content  # the history keeps it
-    assert session.log is not None
-    reloaded, _ = load_file(session.log.path)
-    assert reloaded == session.conversation
+    assert session.chat.log is not None
+    reloaded, _ = load_file(session.chat.log.path)
+    assert reloaded == session.chat.conversation
     assert from_json(to_json(reloaded), "t") == reloaded
     markdown = to_markdown(reloaded)
     assert "🖼 cat.png" in markdown and base64.b64encode(png_bytes()).decode()[:20] not in markdown
@@ -203,20 +204,20 @@ def test_pictures_are_refused_by_a_model_that_takes_none(
     registry: CommandRegistry, settings: Settings, server: FakeMoonshot, display: CapturedDisplay, tmp_path: Path
 ) -> None:
     (tmp_path / "cat.png").write_bytes(png_bytes())
-    session = ChatSession(replace(settings, model="moonshot-v1-8k"), display)
+    session = CommandContext.open(replace(settings, model="moonshot-v1-8k"), display)
     with pytest.raises(UserError, match=r"moonshot-v1-8k takes no pictures: /model moonshot-v1-8k-vision-preview"):
         registry.dispatch(session, f"/image {tmp_path / 'cat.png'}")
-    session.set_model("kimi-k2.6")
+    session.chat.set_model("kimi-k2.6")
     registry.dispatch(session, f"/image {tmp_path / 'cat.png'}")
-    session.set_model("kimi-k3")  # switched after attaching: refused when sending, nothing sent
-    assert session.send("look") is None
+    session.chat.set_model("kimi-k3")  # switched after attaching: refused when sending, nothing sent
+    assert session.chat.send("look") is None
     assert "kimi-k3 takes no pictures" in display.output and server.chat_requests() == []
     registry.dispatch(session, "/image clear")
-    assert session.attachments == [] and session.send("look") is not None
+    assert session.chat.attachments == [] and session.chat.send("look") is not None
 
 
 def test_files_that_are_not_pictures_are_refused(
-    registry: CommandRegistry, session: ChatSession, tmp_path: Path
+    registry: CommandRegistry, session: CommandContext, tmp_path: Path
 ) -> None:
     (tmp_path / "fake.png").write_text("not a picture at all")
     with pytest.raises(UserError, match="not a PNG, JPEG, WebP or GIF picture"):
@@ -227,7 +228,7 @@ def test_files_that_are_not_pictures_are_refused(
         registry.dispatch(session, f"/image {big}")
     with pytest.raises(UserError, match="is a device"):
         registry.dispatch(session, "/image /dev/zero")
-    assert session.attachments == []
+    assert session.chat.attachments == []
 
 
 # -- the editor ------------------------------------------------------------------------------------
@@ -352,11 +353,11 @@ def test_role_command_lists_takes_and_leaves(
 ) -> None:
     write_config(isolated_user, CONFIG)
     config = read_config()
-    session = ChatSession(replace(settings, roles=config.roles, model="kimi-k2.6"), display)
+    session = CommandContext.open(replace(settings, roles=config.roles, model="kimi-k2.6"), display)
     registry.dispatch(session, "/role")
     assert "translator" in display.output and "model moonshot-v1-8k · temperature 0.1" in display.output
     registry.dispatch(session, "/role translator")
-    conversation = session.conversation
+    conversation = session.chat.conversation
     assert (conversation.model, conversation.temperature, conversation.system) == (
         "moonshot-v1-8k",
         0.1,
@@ -375,13 +376,13 @@ def test_no_config_file_is_no_config(isolated_user: Path) -> None:
 # -- finding and deleting sessions -----------------------------------------------------------------
 
 
-def make_sessions(settings: Settings, texts: list[list[str]]) -> list[ChatSession]:
+def make_sessions(settings: Settings, texts: list[list[str]]) -> list[CommandContext]:
     made = []
     for messages in texts:
         session = saved(settings, CapturedDisplay(), model="moonshot-v1-8k")
         for text in messages:
-            session.send(text)
-        session.close()
+            session.chat.send(text)
+        session.chat.close()
         made.append(session)
     return made
 
@@ -405,7 +406,7 @@ def test_sessions_words_finds_every_word_in_some_turn(
     assert [info.title for info, _ in store.search(["jieba", "分词"])] == ["中文分词怎么做"]
     assert len(store.search(['"inside"'])) == 1 and len(store.search(["back\\slash"])) == 1
     assert store.search(["rust", "jieba"]) == []
-    session = ChatSession(settings, display, store=store)
+    session = CommandContext.open(settings, display, store=store)
     registry.dispatch(session, "/sessions 分词")
     assert "Sessions that mention '分词'" in display.output and "中文分词怎么做" in display.output
     registry.dispatch(session, "/sessions nothing-here")
@@ -415,17 +416,17 @@ def test_sessions_words_finds_every_word_in_some_turn(
 def test_deleting_a_session_asks_first(registry: CommandRegistry, settings: Settings, display: CapturedDisplay) -> None:
     make_sessions(settings, [["keep me"], ["delete me"]])
     store = SessionStore(sessions_dir(), secret=None)
-    session = ChatSession(settings, display, store=store)
+    session = CommandContext.open(settings, display, store=store)
     asked: list[str] = []
 
     def say_no(question: str) -> bool:
         asked.append(question)
         return False
 
-    session.confirm = say_no
+    session.state.confirm = say_no
     registry.dispatch(session, "/sessions delete 1")
     assert "Nothing deleted." in display.output and len(store.paths()) == 2
-    session.confirm = lambda question: True
+    session.state.confirm = lambda question: True
     registry.dispatch(session, "/sessions delete 1")
     assert "delete me" in asked[0] and [info.title for info in store.recent()] == ["keep me"]
     with pytest.raises(UserError, match="no saved session"):
@@ -437,12 +438,12 @@ def test_a_session_open_elsewhere_or_here_is_not_deleted(
 ) -> None:
     store = SessionStore(sessions_dir(), secret=None)
     here = saved(settings, display)
-    here.send("open here")
-    here.confirm = lambda question: True
+    here.chat.send("open here")
+    here.state.confirm = lambda question: True
     with pytest.raises(CommandError, match="the session open here"):
         registry.dispatch(here, "/sessions delete 1")
-    other = ChatSession(settings, CapturedDisplay(), store=store)
-    other.confirm = lambda question: True
+    other = CommandContext.open(settings, CapturedDisplay(), store=store)
+    other.state.confirm = lambda question: True
     with pytest.raises(UserError, match="open in another kimi-repl"):
         registry.dispatch(other, "/sessions delete 1")
 
@@ -452,10 +453,10 @@ def test_a_session_open_elsewhere_or_here_is_not_deleted(
 
 def test_copy_code_copies_the_nth_code_block_clean(settings: Settings, server: FakeMoonshot) -> None:
     display = CapturedDisplay(terminal=True)
-    session = ChatSession(replace(settings, thinking=False), display)
+    session = CommandContext.open(replace(settings, thinking=False), display)
     registry = build_registry()
     server.script(Script(text="One:\n\n```python\nprint(1)\n```\n\nTwo:\n\n```sh\necho \x1b[201~two\n```\n"))
-    session.send("code please")
+    session.chat.send("code please")
 
     def copied() -> str:
         payloads = re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", display.output)

@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from kimi_repl.chat import ChatSession
 from kimi_repl.client import (
     MAX_EVENT_BYTES,
     MAX_MODELS_BYTES,
@@ -23,6 +22,7 @@ from kimi_repl.client import (
     parse_chunk,
     sse_data,
 )
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings
 from kimi_repl.values import public_url
 from tests.conftest import CapturedDisplay
@@ -41,13 +41,13 @@ def stream(*events: bytes, done: bool = True) -> bytes:
     return b"".join(events) + (b"data: [DONE]\n\n" if done else b"")
 
 
-def consistent(session: ChatSession, server: FakeMoonshot) -> None:
+def consistent(session: CommandContext, server: FakeMoonshot) -> None:
     """Turns alternate, and the next message goes through."""
-    roles = [turn.role for turn in session.conversation.turns]
+    roles = [turn.role for turn in session.chat.conversation.turns]
     assert roles == ["user", "assistant"] * (len(roles) // 2)
-    reply = session.send("and now?")
+    reply = session.chat.send("and now?")
     assert reply is not None and reply.content.startswith("Echo"), session.display
-    assert [turn.role for turn in session.conversation.turns][-2:] == ["user", "assistant"]
+    assert [turn.role for turn in session.chat.conversation.turns][-2:] == ["user", "assistant"]
 
 
 def one_error_line(display: CapturedDisplay) -> str:
@@ -57,12 +57,12 @@ def one_error_line(display: CapturedDisplay) -> str:
 
 
 def test_a_lone_surrogate_is_replaced_and_the_reply_shown_and_kept(
-    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     raw = b'data: {"choices": [{"index": 0, "delta": {"content": "bad \\ud800 char"}}]}\n\n'
     done = event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     server.script(Script(body=stream(raw, done)))
-    reply = session.send("hi")
+    reply = session.chat.send("hi")
     assert reply is not None and reply.content == "bad \ufffd char" and not reply.incomplete
     assert "bad \ufffd char" in display.output and not display.gone
     consistent(session, server)
@@ -81,31 +81,31 @@ def test_a_lone_surrogate_is_replaced_and_the_reply_shown_and_kept(
     ],
 )
 def test_a_malformed_chunk_is_one_line_and_the_partial_reply_is_kept(
-    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay, chunk: bytes, why: str
+    session: CommandContext, server: FakeMoonshot, display: CapturedDisplay, chunk: bytes, why: str
 ) -> None:
     server.script(Script(body=stream(content("the part "), content("so far"), chunk, content("never"))))
-    reply = session.send("hi")
+    reply = session.chat.send("hi")
     assert reply is not None and reply.content == "the part so far" and reply.incomplete
     assert why in one_error_line(display)
     consistent(session, server)
 
 
 def test_a_malformed_first_chunk_withdraws_the_message_cleanly(
-    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     server.script(Script(body=stream(b'data: {"choices": [null]}\n\n')))
-    assert session.send("hi") is None
+    assert session.chat.send("hi") is None
     assert "malformed chunk" in one_error_line(display)
-    assert session.conversation.turns == [] and session.pending_input == "hi"
+    assert session.chat.conversation.turns == [] and session.state.pending_input == "hi"
     consistent(session, server)
 
 
 def test_one_endless_line_is_refused_past_the_cap_and_the_partial_kept(
-    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     endless = b"data: " + b"x" * (9 * 1024 * 1024)
     server.script(Script(body=stream(content("kept "), endless, done=False), piece_bytes=4096))
-    reply = session.send("hi")
+    reply = session.chat.send("hi")
     assert reply is not None and reply.content == "kept " and reply.incomplete
     assert "a line of more than 8 MB" in one_error_line(display)
     consistent(session, server)
@@ -125,9 +125,9 @@ def test_sse_lines_are_joined_once_however_they_are_cut() -> None:
 
 def test_keep_alive_comments_do_not_keep_a_silent_stream_open(settings: Settings, server: FakeMoonshot) -> None:
     quick = replace(settings, timeout=1.0, max_retries=0)
-    session = ChatSession(quick, display := CapturedDisplay())
+    session = CommandContext.open(quick, display := CapturedDisplay())
     server.script(Script(body=stream(content("started "), done=False), pings=0.2))
-    reply = session.send("hi")
+    reply = session.chat.send("hi")
     assert reply is not None and reply.content == "started " and reply.incomplete
     assert "no reply for 1 s, only keep-alive messages" in one_error_line(display)
 
@@ -155,22 +155,22 @@ def test_idle_time_counts_waiting_for_the_network_only() -> None:
 
 
 def test_a_web_page_instead_of_a_stream_is_named(
-    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     server.script(Script(body=b"<html><body>Welcome to nginx!</body></html>", content_type="text/html"))
-    assert session.send("hi") is None
+    assert session.chat.send("hi") is None
     line = one_error_line(display)
     assert "answered with text/html, not a stream of events" in line and "base URL" in line
     consistent(session, server)
 
 
-def test_a_whole_completion_instead_of_a_stream_is_read(session: ChatSession, server: FakeMoonshot) -> None:
+def test_a_whole_completion_instead_of_a_stream_is_read(session: CommandContext, server: FakeMoonshot) -> None:
     completion = {
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "all at once"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6},
     }
     server.script(Script(body=json.dumps(completion).encode(), content_type="application/json"))
-    reply = session.send("hi")
+    reply = session.chat.send("hi")
     assert reply is not None and reply.content == "all at once" and reply.finish_reason == "stop"
 
 
@@ -180,8 +180,8 @@ def test_redirects_are_not_followed_and_say_where_they_pointed(
     with FakeMoonshot(api_key=None) as elsewhere:
         target = f"http://user:pw@127.0.0.1:{elsewhere.port}/v1/chat/completions"
         server.script(Script(status=307, headers={"Location": target}))
-        session = ChatSession(settings, display)
-        assert session.send("my secret plans") is None
+        session = CommandContext.open(settings, display)
+        assert session.chat.send("my secret plans") is None
         assert elsewhere.requests == []
     line = one_error_line(display)
     assert "307" in line and f"127.0.0.1:{elsewhere.port}" in line and "follows no redirects" in line
@@ -190,8 +190,8 @@ def test_redirects_are_not_followed_and_say_where_they_pointed(
 
 def test_user_and_password_in_the_base_url_are_never_shown(settings: Settings, display: CapturedDisplay) -> None:
     hidden = replace(settings, base_url="http://someone:hunter2hunter2@127.0.0.1:9/v1", max_retries=0)
-    session = ChatSession(hidden, display)
-    assert session.send("hi") is None
+    session = CommandContext.open(hidden, display)
+    assert session.chat.send("hi") is None
     line = one_error_line(display)
     assert "127.0.0.1:9" in line and "hunter2" not in line and "someone" not in line
     assert public_url("https://a:b@example.com:8/v1") == "https://example.com:8/v1"
@@ -205,7 +205,7 @@ def test_an_error_in_the_stream_never_shows_the_key(
     server.api_key = None
     leak = event({"error": {"message": f"bad key {oddly} (or {json.dumps(oddly)})", "type": "server_error"}})
     server.script(Script(body=stream(content("part"), leak)))
-    ChatSession(odd, display).send("hi")
+    CommandContext.open(odd, display).chat.send("hi")
     assert "bad key" in display.output
     assert "odd" not in display.output and TEST_KEY not in display.output
 
@@ -232,8 +232,8 @@ def test_a_model_list_that_cannot_be_read_leaves_the_default_model(
     settings: Settings, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     server.models_body = json.dumps({"data": [{"id": "y" * 5_000}]}).encode()
-    session = ChatSession(settings, display)
-    assert session.resolve_model() is None and session.model == "kimi-k2.6"
+    session = CommandContext.open(settings, display)
+    assert session.resolve_model() is None and session.chat.model == "kimi-k2.6"
 
 
 @hypothesis_settings(max_examples=200, deadline=None)
@@ -286,23 +286,23 @@ def test_a_compressed_bomb_in_an_error_is_not_inflated(settings: Settings, serve
 
     bomb = gzip.compress(b'{"error": {"message": "boom", "type": "x"}}' + b" " * (300 << 20))
     server.script(Script(status=400, body=bomb, content_type="application/json", headers={"Content-Encoding": "gzip"}))
-    session = ChatSession(replace(settings, max_retries=0), display := CapturedDisplay())
-    assert grown_mb(lambda: session.send("hi")) < 40
+    session = CommandContext.open(replace(settings, max_retries=0), display := CapturedDisplay())
+    assert grown_mb(lambda: session.chat.send("hi")) < 40
     assert "boom" in one_error_line(display)
 
 
-def test_a_compressed_stream_is_read_a_piece_at_a_time(session: ChatSession, server: FakeMoonshot) -> None:
+def test_a_compressed_stream_is_read_a_piece_at_a_time(session: CommandContext, server: FakeMoonshot) -> None:
     import gzip
 
     done = event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     body = gzip.compress(stream(content("squeezed "), content("and read"), done))
     server.script(Script(body=body, headers={"Content-Encoding": "gzip"}, piece_bytes=7))
-    reply = session.send("hi")
+    reply = session.chat.send("hi")
     assert reply is not None and reply.content == "squeezed and read" and reply.finish_reason == "stop"
 
 
 def test_a_huge_count_from_the_server_is_not_believed(
-    session: ChatSession, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     huge = int("9" * 400)
     finish = {
@@ -312,9 +312,9 @@ def test_a_huge_count_from_the_server_is_not_believed(
         "usage": {"prompt_tokens": huge, "completion_tokens": 3},
     }
     server.script(Script(body=stream(content("a precious reply"), event({"choices": [finish]}))))
-    reply = session.send("hi")
+    reply = session.chat.send("hi")
     assert reply is not None and reply.content == "a precious reply"
-    assert session.conversation.turns[-1] is reply and "Internal error" not in display.output
+    assert session.chat.conversation.turns[-1] is reply and "Internal error" not in display.output
 
 
 def test_the_attack_directives_send_what_they_claim() -> None:
@@ -370,11 +370,11 @@ def test_the_attack_directives_send_what_they_claim() -> None:
 
 def test_empty_events_cannot_keep_a_silent_stream_open(settings: Settings, server: FakeMoonshot) -> None:
     quick = replace(settings, timeout=1.0, max_retries=0)
-    session = ChatSession(quick, display := CapturedDisplay())
+    session = CommandContext.open(quick, display := CapturedDisplay())
     started = content("started ")
     empty = b"data: {}" + b" " * (len(started) - 10) + b"\n\n"  # as long as the first event: one a piece
     server.script(Script(body=started + empty * 40, piece_bytes=len(started), delay=0.2))
-    reply = session.send("hi")
+    reply = session.chat.send("hi")
     assert reply is not None and reply.content == "started " and reply.incomplete
     assert "no reply for 1 s, only empty events" in one_error_line(display)
 
@@ -384,9 +384,9 @@ def test_a_reply_that_echoes_the_key_never_shows_it(settings: Settings, server: 
     key = "sk-" + "k3y" * 10
     server.api_key = None
     display = CapturedDisplay(terminal=terminal)
-    session = ChatSession(replace(settings, api_key=key), display)
+    session = CommandContext.open(replace(settings, api_key=key), display)
     text = f"Your key is {key}.\n\n```\nexport MOONSHOT_API_KEY={key}\n```\n\n> thinking of {key}\n"
     server.script(Script(text=text, chunk_chars=5))
-    reply = session.send("what is my key?")
+    reply = session.chat.send("what is my key?")
     assert reply is not None and reply.content == text  # kept as it came (files are redacted when written)
     assert "k3yk3y" not in display.output and "[API key removed]" in display.output

@@ -18,7 +18,7 @@ import pytest
 
 import kimi_repl
 from kimi_repl import interrupts
-from kimi_repl.chat import ChatSession
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings
 from kimi_repl.conversation import Conversation, Turn
 from kimi_repl.sessions import SessionStore, load_file
@@ -83,37 +83,37 @@ def roles(turns: list[Turn]) -> list[str]:
     return [turn.role for turn in turns]
 
 
-def check(session: ChatSession, before: list[Turn], server: FakeMoonshot) -> None:
+def check(session: CommandContext, before: list[Turn], server: FakeMoonshot) -> None:
     """Nothing finished lost, turns alternate, the file says the same, and the session goes on."""
-    turns = session.conversation.turns
+    turns = session.chat.conversation.turns
     assert roles(turns) == ["user", "assistant"] * (len(turns) // 2)
     assert [t.content for t in turns[: len(before)]] == [t.content for t in before]
-    assert session.log is not None
-    session.flush()
-    if session.log.started:
-        loaded, pending = load_file(session.log.path)
+    assert session.chat.log is not None
+    session.chat.flush()
+    if session.chat.log.started:
+        loaded, pending = load_file(session.chat.log.path)
         assert [(t.role, t.content) for t in loaded.turns] == [(t.role, t.content) for t in turns]
-        assert pending in ("", session.pending_input)
+        assert pending in ("", session.state.pending_input)
     server.scripts.clear()
-    reply = session.send("and after that?")
+    reply = session.chat.send("and after that?")
     assert reply is not None and reply.content.startswith("Echo")
-    session.close()  # its lock's file descriptor goes: hundreds of sessions must not use them all up
+    session.chat.close()  # its lock's file descriptor goes: hundreds of sessions must not use them all up
 
 
-def new_session(settings: Settings, tmp_path: Path, n: int, *, terminal: bool, client: Any = None) -> ChatSession:
+def new_session(settings: Settings, tmp_path: Path, n: int, *, terminal: bool, client: Any = None) -> CommandContext:
     folder = tmp_path / f"sessions-{n}"
     folder.mkdir(mode=0o700)
     store = SessionStore(folder, secret=None)
-    return ChatSession(settings, CapturedDisplay(terminal=terminal), client, store=store)
+    return CommandContext.open(settings, CapturedDisplay(terminal=terminal), client, store=store)
 
 
-def with_one_exchange(session: ChatSession) -> list[Turn]:
+def with_one_exchange(session: CommandContext) -> list[Turn]:
     """The session with one finished exchange, saved: what an interrupt must not lose."""
-    first = Conversation(model=session.model)
+    first = Conversation(model=session.chat.model)
     first.add_user("first")
-    first.add_reply(Turn(role="assistant", content="Echo 1: first", model=session.model, finish_reason="stop"))
-    session.adopt(first)
-    return list(session.conversation.turns)
+    first.add_reply(Turn(role="assistant", content="Echo 1: first", model=session.chat.model, finish_reason="stop"))
+    session.chat.adopt(first)
+    return list(session.chat.conversation.turns)
 
 
 REPLY = "Hello there,\n\nfriend: **this** is a reply\n\n- of a few\n- blocks\n"
@@ -124,24 +124,24 @@ def test_ctrl_c_at_every_step_of_a_turn_loses_nothing_and_wedges_nothing(
     settings: Settings, server: FakeMoonshot, tmp_path: Path, terminal: bool
 ) -> None:
     warm = new_session(settings, tmp_path, 0, terminal=terminal)
-    warm.send("warm up")  # the SDK, the models list and the renderer load once, not inside a measured turn
+    warm.chat.send("warm up")  # the SDK, the models list and the renderer load once, not inside a measured turn
 
-    def turn(session: ChatSession) -> Callable[[], object]:
+    def turn(session: CommandContext) -> Callable[[], object]:
         server.script(Script(text=REPLY, chunk_chars=8))
-        return lambda: session.send("a question")
+        return lambda: session.chat.send("a question")
 
     moments = steps(turn(warm), every=40)
     assert len(moments) > 300
     outcomes = {"kept": 0, "interrupted": 0, "withdrawn": 0}
     for at in moments:
-        session = new_session(settings, tmp_path, at, terminal=terminal, client=warm.client)
+        session = new_session(settings, tmp_path, at, terminal=terminal, client=warm.chat.client)
         before = with_one_exchange(session)
         escaped = traced(turn(session), InterruptAt(at))
-        last = session.conversation.turns[-1]
-        if len(session.conversation.turns) == len(before):
+        last = session.chat.conversation.turns[-1]
+        if len(session.chat.conversation.turns) == len(before):
             outcomes["withdrawn"] += 1
             # given back for the prompt, or stopped before it was taken (the prompt's history has it)
-            assert session.pending_input == "a question" or escaped, at
+            assert session.state.pending_input == "a question" or escaped, at
         elif last.interrupted:
             outcomes["interrupted"] += 1
         else:
@@ -158,15 +158,15 @@ def test_ctrl_c_at_every_step_of_a_retry_keeps_the_finished_reply(
     warm = new_session(settings, tmp_path, 0, terminal=True)
     with_one_exchange(warm)
 
-    def retry(session: ChatSession) -> Callable[[], object]:
+    def retry(session: CommandContext) -> Callable[[], object]:
         server.script(Script(text=REPLY, chunk_chars=8))
-        return lambda: session.retry()
+        return lambda: session.chat.retry()
 
     for at in steps(retry(warm), every=40):
-        session = new_session(settings, tmp_path, at, terminal=True, client=warm.client)
+        session = new_session(settings, tmp_path, at, terminal=True, client=warm.chat.client)
         before = with_one_exchange(session)
         traced(retry(session), InterruptAt(at))
-        reply = session.conversation.turns[-1]
+        reply = session.chat.conversation.turns[-1]
         assert reply.content in (before[-1].content, REPLY) and not reply.unfinished, at
         check(session, before[:-1], server)
 

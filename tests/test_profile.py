@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kimi_repl.context import DEFAULT_REPLY_CAP, REPLY_FLOOR, reply_budget
+from kimi_repl.planner import DEFAULT_REPLY_CAP, REPLY_FLOOR, reply_budget
 from kimi_repl.profile import DEFAULT_MODEL, Thinking, choose_default, closest, profile_for
 from kimi_repl.request import build_request
 from kimi_repl.values import check_model_name, parse_on_off, parse_reply_tokens

@@ -225,7 +225,7 @@ def test_plain_view_writes_text_as_it_arrives() -> None:
 
 
 class FakeTime:
-    """A clock for :mod:`kimi_repl.reply`: a stream's waits and the reader's sleeps move it."""
+    """A clock for :mod:`kimi_repl.chat.replier`: a stream's waits and the reader's sleeps move it."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -263,17 +263,17 @@ def events_in_bursts(gap: float, burst: int, count: int, clock: FakeTime) -> Ite
 def test_a_slow_stream_gathers_between_frames_and_a_fast_one_is_read_as_it_comes(
     monkeypatch: pytest.MonkeyPatch, gap: float, burst: int, gathers: bool
 ) -> None:
-    from kimi_repl import reply
+    from kimi_repl.chat import replier
 
     clock = FakeTime()
-    monkeypatch.setattr(reply, "time", clock)
+    monkeypatch.setattr(replier, "time", clock)
     events = 2000
     stream = lambda: events_in_bursts(gap, burst, events, clock)  # noqa: E731
-    result = reply.stream_round(stream, FramedView(clock), gone=lambda: False)
+    result = replier.stream_round(stream, FramedView(clock), gone=lambda: False)
     assert result.content == "tok " * events and result.reason == "stop"
     if gathers:  # a model at 200 tokens a second: a wake-up or so a frame, not one a token
         assert 0 < len(clock.sleeps) <= clock.now * 10 + 1
-        assert max(clock.sleeps) <= reply.GATHER_SECONDS
+        assert max(clock.sleeps) <= replier.GATHER_SECONDS
     else:  # 25,000 tokens a second: never held back, its end shows as it arrives
         assert clock.sleeps == []
         assert clock.now == pytest.approx(events / burst * gap)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from kimi_repl.chat import ChatSession
 from kimi_repl.commands import build_registry
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.history import MAX_ENTRY_CHARS, MAX_READ_BYTES, PrivateHistory
 from kimi_repl.repl import Repl
 from tests.conftest import CapturedDisplay
@@ -36,7 +36,7 @@ def keys() -> Iterator[PipeInput]:
         yield pipe
 
 
-def run(session: ChatSession, keys: PipeInput, typed: str, **kw: object) -> int:
+def run(session: CommandContext, keys: PipeInput, typed: str, **kw: object) -> int:
     """Type ``typed`` into a fresh REPL and run it until it exits (more than a pipe holds is typed from a
     thread, as the REPL reads it)."""
     repl = Repl(session, build_registry(), input=keys, output=DummyOutput(), **kw)  # type: ignore[arg-type]
@@ -55,47 +55,47 @@ def user_messages(server: FakeMoonshot) -> list[str]:
 
 
 def test_two_turns_carry_the_history_and_exit_returns_zero(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     assert run(session, keys, "hello" + ENTER + "你好吗" + ENTER + "/exit" + ENTER) == 0
     assert "Echo 1: hello" in display.output and "Echo 2: 你好吗" in display.output
     assert [m["role"] for m in server.chat_requests()[-1]["messages"]] == ["user", "assistant", "user"]
 
 
-def test_ctrl_d_quits_with_status_zero(session: ChatSession, keys: PipeInput) -> None:
+def test_ctrl_d_quits_with_status_zero(session: CommandContext, keys: PipeInput) -> None:
     assert run(session, keys, CTRL_D) == 0
 
 
 def test_alt_enter_inserts_a_newline_and_enter_sends(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot
 ) -> None:
     run(session, keys, "line one" + ALT_ENTER + "line two" + ENTER + CTRL_D)
     assert user_messages(server) == ["line one\nline two"]
 
 
-def test_a_multiline_paste_stays_one_message(session: ChatSession, keys: PipeInput, server: FakeMoonshot) -> None:
+def test_a_multiline_paste_stays_one_message(session: CommandContext, keys: PipeInput, server: FakeMoonshot) -> None:
     paste = "\x1b[200~def f():\n    return 1\n\nprint(f())\x1b[201~"
     run(session, keys, paste + ENTER + CTRL_D)
     assert user_messages(server) == ["def f():\n    return 1\n\nprint(f())"]
 
 
-def test_ctrl_c_at_the_prompt_clears_the_line(session: ChatSession, keys: PipeInput, server: FakeMoonshot) -> None:
+def test_ctrl_c_at_the_prompt_clears_the_line(session: CommandContext, keys: PipeInput, server: FakeMoonshot) -> None:
     run(session, keys, "never mind" + CTRL_C + "hello" + ENTER + CTRL_D)
     assert user_messages(server) == ["hello"]
 
 
 def test_commands_and_unknown_commands_never_reach_the_model(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     typed = "/temperature 5" + ENTER + "/nope" + ENTER + "/model moonshot-v1-8k" + ENTER + "/exit" + ENTER
     assert run(session, keys, typed) == 0
     assert server.chat_requests() == []
     assert "between 0 and 1" in display.output and "Unknown command /nope" in display.output
-    assert session.model == "moonshot-v1-8k"
+    assert session.chat.model == "moonshot-v1-8k"
 
 
 def test_double_slash_sends_text_starting_with_a_slash(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot
 ) -> None:
     run(session, keys, "//usr/bin is a folder" + ENTER + CTRL_D)
     assert user_messages(server) == ["/usr/bin is a folder"]
@@ -117,41 +117,41 @@ def type_when(keys: PipeInput, ready: Callable[[], bool], text: str) -> threadin
 
 
 def test_a_failed_message_comes_back_with_up(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     server.script(Script(status=401))
     type_when(keys, lambda: len(server.chat_requests()) == 1, UP + ENTER + CTRL_D)
     run(session, keys, "important question" + ENTER)
     assert user_messages(server) == ["important question", "important question"]
     assert "rejected the API key" in display.output and "↑ brings your message back" in display.output
-    assert [t.role for t in session.conversation.turns] == ["user", "assistant"]
+    assert [t.role for t in session.chat.conversation.turns] == ["user", "assistant"]
 
 
 def test_what_is_typed_after_a_failure_never_merges_with_the_failed_message(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot
 ) -> None:
     server.script(Script(status=401))
     run(session, keys, "first try" + ENTER + "/model moonshot-v1-8k" + ENTER + "hello" + ENTER + CTRL_D)
-    assert session.model == "moonshot-v1-8k"
+    assert session.chat.model == "moonshot-v1-8k"
     assert user_messages(server) == ["first try", "hello"]
 
 
 def test_a_resumed_message_without_a_reply_is_the_first_up(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot
 ) -> None:
-    session.pending_input = "unanswered before the crash"
+    session.state.pending_input = "unanswered before the crash"
     type_when(keys, lambda: len(server.chat_requests()) == 1, UP + UP + ENTER + CTRL_D)
     run(session, keys, "something else" + ENTER)
     assert user_messages(server) == ["something else", "unanswered before the crash"]
 
 
 def test_an_internal_error_is_one_line_and_the_loop_goes_on(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
 ) -> None:
     registry = build_registry()
 
     @registry.command("boom", "Fail on purpose.")
-    def boom(session: ChatSession, argument: str) -> None:
+    def boom(session: CommandContext, argument: str) -> None:
         raise RuntimeError("kaboom")
 
     keys.send_text("/boom" + ENTER + "still here" + ENTER + CTRL_D)
@@ -161,7 +161,9 @@ def test_an_internal_error_is_one_line_and_the_loop_goes_on(
     assert user_messages(server) == ["still here"]
 
 
-def test_history_file_never_stores_a_line_with_the_key(session: ChatSession, keys: PipeInput, tmp_path: Path) -> None:
+def test_history_file_never_stores_a_line_with_the_key(
+    session: CommandContext, keys: PipeInput, tmp_path: Path
+) -> None:
     path = tmp_path / "history"
     history = PrivateHistory(path, session.settings.api_key)
     typed = "/system my key is " + session.settings.api_key + ENTER + "/model" + ENTER + CTRL_D
@@ -183,7 +185,7 @@ def test_nothing_heavy_is_imported_before_the_prompt() -> None:
 
 
 def test_ctrl_x_ctrl_e_and_edit_bring_the_editors_text_back_to_the_prompt(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     edits = tmp_path / "edits"  # the editor adds a line here each time it has saved
     script = tmp_path / "editor.sh"
@@ -210,7 +212,7 @@ def bracketed(text: str) -> str:
 
 
 def test_a_big_paste_is_asked_about_and_kept_out_of_the_line(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot, tmp_path: Path
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, tmp_path: Path
 ) -> None:
     big = "\n".join(f"log line {n} " + "x" * 40 for n in range(4000))  # about 200 KB
     history = PrivateHistory(tmp_path / "history", session.settings.api_key)
@@ -224,7 +226,9 @@ def test_a_big_paste_is_asked_about_and_kept_out_of_the_line(
     assert "+explain: ⟦paste 1: 214 KB, 4,000 lines⟧ thanks" in stored and len(stored) < 1000
 
 
-def test_a_paste_that_is_not_big_goes_straight_in(session: ChatSession, keys: PipeInput, server: FakeMoonshot) -> None:
+def test_a_paste_that_is_not_big_goes_straight_in(
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot
+) -> None:
     run(session, keys, bracketed("a\r\nb") + ENTER + CTRL_D)
     assert user_messages(server) == ["a\nb"]
 
@@ -245,7 +249,7 @@ def test_the_history_file_is_bounded_in_what_it_keeps_and_reads(tmp_path: Path) 
 
 
 def test_a_long_message_given_back_comes_back_behind_a_marker(
-    session: ChatSession, keys: PipeInput, server: FakeMoonshot
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot
 ) -> None:
     long = "z" * 150_000
     server.script(Script(status=500, times=10))

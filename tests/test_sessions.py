@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kimi_repl.chat import ChatSession
-from kimi_repl.commands.files import show_sessions
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings, sessions_dir, state_dir
 from kimi_repl.conversation import Conversation, Document, Turn, title_of
+from kimi_repl.listing import show_sessions
 from kimi_repl.redaction import Secret
 from kimi_repl.safefiles import NotPrivate, changeable_by_others
 from kimi_repl.sessions import SessionLock, SessionStore, load_file
@@ -34,106 +34,106 @@ def store(isolated_user: Path, settings: Settings) -> SessionStore:
 
 
 @pytest.fixture
-def saved(settings: Settings, display: CapturedDisplay, store: SessionStore) -> ChatSession:
-    return ChatSession(settings, display, store=store)
+def saved(settings: Settings, display: CapturedDisplay, store: SessionStore) -> CommandContext:
+    return CommandContext.open(settings, display, store=store)
 
 
-def reloaded(session: ChatSession) -> ChatSession:
-    assert session.log is not None
-    conversation, _ = load_file(session.log.path)
-    assert conversation == session.conversation
+def reloaded(session: CommandContext) -> CommandContext:
+    assert session.chat.log is not None
+    conversation, _ = load_file(session.chat.log.path)
+    assert conversation == session.chat.conversation
     return session
 
 
-def test_nothing_is_written_before_the_first_message(saved: ChatSession, store: SessionStore) -> None:
-    saved.set_model("moonshot-v1-8k")
+def test_nothing_is_written_before_the_first_message(saved: CommandContext, store: SessionStore) -> None:
+    saved.chat.set_model("moonshot-v1-8k")
     assert store.paths() == []
 
 
-def test_the_file_follows_every_change_as_it_happens(saved: ChatSession, server: FakeMoonshot) -> None:
-    saved.set_system("Be brief.")
-    saved.send("one")
+def test_the_file_follows_every_change_as_it_happens(saved: CommandContext, server: FakeMoonshot) -> None:
+    saved.chat.set_system("Be brief.")
+    saved.chat.send("one")
     reloaded(saved)
-    saved.set_model("moonshot-v1-8k")
-    saved.set_temperature(0.2)
-    saved.send("two")
+    saved.chat.set_model("moonshot-v1-8k")
+    saved.chat.set_temperature(0.2)
+    saved.chat.send("two")
     reloaded(saved)
     server.script(Script(status=500, times=3))
-    saved.send("three")  # fails: withdrawn
+    saved.chat.send("three")  # fails: withdrawn
     reloaded(saved)
-    saved.retry("kimi-latest")
+    saved.chat.retry("kimi-latest")
     reloaded(saved)
-    saved.undo()
-    saved.set_system(None)
-    conversation = reloaded(saved).conversation
+    saved.chat.undo()
+    saved.chat.set_system(None)
+    conversation = reloaded(saved).chat.conversation
     assert [t.content for t in conversation.turns] == ["one", "Echo 1: one"]
     assert (conversation.model, conversation.temperature, conversation.system) == ("moonshot-v1-8k", 0.2, None)
     assert conversation.turns[0].system == "Be brief."
 
 
-def test_turns_record_model_temperature_system_usage_and_times(saved: ChatSession) -> None:
-    saved.set_temperature(0.4)
-    saved.send("hi")
-    assert saved.log is not None
-    conversation, _ = load_file(saved.log.path)
+def test_turns_record_model_temperature_system_usage_and_times(saved: CommandContext) -> None:
+    saved.chat.set_temperature(0.4)
+    saved.chat.send("hi")
+    assert saved.chat.log is not None
+    conversation, _ = load_file(saved.chat.log.path)
     user, reply = conversation.turns
     assert (user.model, user.temperature) == ("kimi-k2.6", 0.4)
-    assert reply.usage is not None and reply.usage["total_tokens"] > 0
+    assert reply.usage is not None and reply.usage.total > 0
     assert reply.finished is not None and reply.finished >= reply.created >= user.created
 
 
-def test_session_files_are_private_and_never_hold_the_key(saved: ChatSession, settings: Settings) -> None:
-    saved.send(f"is {settings.api_key} my key?")
-    assert saved.log is not None
-    path = saved.log.path
+def test_session_files_are_private_and_never_hold_the_key(saved: CommandContext, settings: Settings) -> None:
+    saved.chat.send(f"is {settings.api_key} my key?")
+    assert saved.chat.log is not None
+    path = saved.chat.log.path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     text = path.read_text()
     assert settings.api_key not in text and REDACTED in text
 
 
-def test_a_torn_last_line_is_skipped_and_everything_before_it_kept(saved: ChatSession) -> None:
-    saved.send("one")
-    saved.send("two")
-    assert saved.log is not None
-    with saved.log.path.open("a") as handle:
+def test_a_torn_last_line_is_skipped_and_everything_before_it_kept(saved: CommandContext) -> None:
+    saved.chat.send("one")
+    saved.chat.send("two")
+    assert saved.chat.log is not None
+    with saved.chat.log.path.open("a") as handle:
         handle.write('{"event": "turn", "role": "user", "content": "half wri')
-    conversation, pending = load_file(saved.log.path)
+    conversation, pending = load_file(saved.chat.log.path)
     assert [t.content for t in conversation.turns] == ["one", "Echo 1: one", "two", "Echo 2: two"]
     assert pending == ""
 
 
-def test_damage_before_the_last_line_loads_what_came_before_it(saved: ChatSession) -> None:
-    saved.send("one")
-    saved.send("two")
-    assert saved.log is not None
-    lines = saved.log.path.read_text().splitlines()
-    saved.log.path.write_text("\n".join([*lines[:4], "{garbage", *lines[4:]]) + "\n")
-    conversation, pending = load_file(saved.log.path)
+def test_damage_before_the_last_line_loads_what_came_before_it(saved: CommandContext) -> None:
+    saved.chat.send("one")
+    saved.chat.send("two")
+    assert saved.chat.log is not None
+    lines = saved.chat.log.path.read_text().splitlines()
+    saved.chat.log.path.write_text("\n".join([*lines[:4], "{garbage", *lines[4:]]) + "\n")
+    conversation, pending = load_file(saved.chat.log.path)
     assert [t.content for t in conversation.turns] == ["one", "Echo 1: one"] and pending == ""
 
 
-def test_a_message_without_its_reply_comes_back_as_pending(saved: ChatSession, server: FakeMoonshot) -> None:
-    saved.send("one")
-    assert saved.log is not None
-    user = saved.conversation.add_user("the process died here")
-    saved.log.turn(user)  # what is on disk when the process is killed mid-reply
-    conversation, pending = load_file(saved.log.path)
+def test_a_message_without_its_reply_comes_back_as_pending(saved: CommandContext, server: FakeMoonshot) -> None:
+    saved.chat.send("one")
+    assert saved.chat.log is not None
+    user = saved.chat.conversation.add_user("the process died here")
+    saved.chat.log.turn(user)  # what is on disk when the process is killed mid-reply
+    conversation, pending = load_file(saved.chat.log.path)
     assert pending == "the process died here" and len(conversation.turns) == 2
 
 
 def test_autosave_failure_is_reported_once_and_the_chat_goes_on(
-    saved: ChatSession, store: SessionStore, display: CapturedDisplay
+    saved: CommandContext, store: SessionStore, display: CapturedDisplay
 ) -> None:
     store.folder.rmdir()
-    assert saved.send("one") is not None
-    assert saved.send("two") is not None
+    assert saved.chat.send("one") is not None
+    assert saved.chat.send("two") is not None
     assert display.output.count("The chat goes on; it is saved as soon as writing works again") == 1
     store.folder.mkdir()
-    saved.send("three")
+    saved.chat.send("three")
     assert "The session is saved again" in display.output
-    assert saved.log is not None
-    assert [t.content for t in load_file(saved.log.path)[0].turns][::2] == ["one", "two", "three"]
+    assert saved.chat.log is not None
+    assert [t.content for t in load_file(saved.chat.log.path)[0].turns][::2] == ["one", "two", "three"]
 
 
 def test_sessions_are_found_by_number_id_or_prefix(
@@ -141,9 +141,9 @@ def test_sessions_are_found_by_number_id_or_prefix(
 ) -> None:
     ids = ["20261124-090000-aaaa", "20261125-100000-bbbb"]
     for cid, text in zip(ids, ("first", "second"), strict=True):
-        session = ChatSession(settings, display, store=store)
-        session.adopt(Conversation(model=session.model, id=cid))
-        session.send(text)
+        session = CommandContext.open(settings, display, store=store)
+        session.chat.adopt(Conversation(model=session.chat.model, id=cid))
+        session.chat.send(text)
     assert store.find("1").stem == ids[1]  # the most recent first
     assert store.find("2").stem == ids[0]
     assert store.find(ids[0]).stem == ids[0]
@@ -158,47 +158,47 @@ def test_sessions_are_found_by_number_id_or_prefix(
 
 
 def test_resuming_appends_to_the_same_file(settings: Settings, display: CapturedDisplay, store: SessionStore) -> None:
-    first = ChatSession(settings, display, store=store)
-    first.send("one")
-    assert first.log is not None
-    path = first.log.path
-    first.close()
-    second = ChatSession(settings, display, store=store)
-    second.resume(path)
-    second.send("two")
+    first = CommandContext.open(settings, display, store=store)
+    first.chat.send("one")
+    assert first.chat.log is not None
+    path = first.chat.log.path
+    first.chat.close()
+    second = CommandContext.open(settings, display, store=store)
+    second.chat.resume(path)
+    second.chat.send("two")
     assert store.paths() == [path]
     assert [t.content for t in load_file(path)[0].turns][-1] == "Echo 2: two"
 
 
 def test_loading_a_transcript_starts_a_new_session_with_its_turns(
-    saved: ChatSession, store: SessionStore, tmp_path: Path
+    saved: CommandContext, store: SessionStore, tmp_path: Path
 ) -> None:
-    saved.send("one")
-    original = saved.conversation.id
-    conversation, _ = load_file(saved.log.path if saved.log else tmp_path)
-    saved.adopt(conversation)
-    assert saved.conversation.id != original
-    assert saved.log is not None and saved.log.started
-    assert load_file(saved.log.path)[0].turns == conversation.turns
+    saved.chat.send("one")
+    original = saved.chat.conversation.id
+    conversation, _ = load_file(saved.chat.log.path if saved.chat.log else tmp_path)
+    saved.chat.adopt(conversation)
+    assert saved.chat.conversation.id != original
+    assert saved.chat.log is not None and saved.chat.log.started
+    assert load_file(saved.chat.log.path)[0].turns == conversation.turns
     assert len(store.paths()) == 2
 
 
 @pytest.mark.parametrize("bad_id", ["../../escaped", "/tmp/absolute", "", "a b"])
 def test_an_id_from_a_file_never_leads_outside_the_sessions_folder(
-    saved: ChatSession, store: SessionStore, tmp_path: Path, bad_id: str
+    saved: CommandContext, store: SessionStore, tmp_path: Path, bad_id: str
 ) -> None:
-    saved.adopt(Conversation(model="kimi-latest", id=bad_id))
-    saved.send("hello")
-    assert saved.log is not None and saved.log.path.parent == store.folder
-    assert saved.conversation.id != bad_id
+    saved.chat.adopt(Conversation(model="kimi-latest", id=bad_id))
+    saved.chat.send("hello")
+    assert saved.chat.log is not None and saved.chat.log.path.parent == store.folder
+    assert saved.chat.conversation.id != bad_id
 
 
-def test_a_new_session_never_writes_into_another_sessions_file(saved: ChatSession, store: SessionStore) -> None:
-    saved.send("first")
-    taken = saved.conversation.id
-    saved.adopt(Conversation(model="kimi-latest", id=taken))
-    saved.send("second")
-    assert saved.conversation.id != taken
+def test_a_new_session_never_writes_into_another_sessions_file(saved: CommandContext, store: SessionStore) -> None:
+    saved.chat.send("first")
+    taken = saved.chat.conversation.id
+    saved.chat.adopt(Conversation(model="kimi-latest", id=taken))
+    saved.chat.send("second")
+    assert saved.chat.conversation.id != taken
     assert [t.content for t in load_file(store.folder / f"{taken}.jsonl")[0].turns] == ["first", "Echo 1: first"]
 
 
@@ -271,15 +271,15 @@ def test_an_old_session_resumed_is_rewritten_repaired_and_compact(
     conversation = sample()
     path = write_old(tmp_path, conversation, "1")
     old_size = path.stat().st_size
-    session = ChatSession(replace(settings, api_key="1"), display, store=SessionStore(tmp_path, secret="1"))
-    session.resume(path)
-    assert session.conversation == conversation
+    session = CommandContext.open(replace(settings, api_key="1"), display, store=SessionStore(tmp_path, secret="1"))
+    session.chat.resume(path)
+    assert session.chat.conversation == conversation
     assert "Repaired" in display.output
     data = path.read_bytes()
     assert b'"version": 3' in data.split(b"\n", 1)[0] and REDACTED.encode() not in data
     assert data.count(b"Be brief") == 2 and path.stat().st_size < old_size  # once per change, not per turn
     assert load_file(path) == (conversation, "")  # no key needed any more
-    session.close()
+    session.chat.close()
 
 
 def test_what_cannot_be_repaired_is_said_in_one_line_and_the_file_is_left_alone(
@@ -292,15 +292,15 @@ def test_what_cannot_be_repaired_is_said_in_one_line_and_the_file_is_left_alone(
     old.started = True
     old.context()  # "context" is mangled into an event no one knows
     before = path.read_bytes()
-    session = ChatSession(settings, display, store=SessionStore(tmp_path, secret=settings.api_key))
-    session.resume(path)
+    session = CommandContext.open(settings, display, store=SessionStore(tmp_path, secret=settings.api_key))
+    session.chat.resume(path)
     warnings = [line for line in display.output.splitlines() if "MOONSHOT_API_KEY" in line]
     assert len(warnings) == 1 and "is damaged at line" in warnings[0]
     assert "could not be repaired whole: continuing in a new session" in display.output
-    assert session.log is not None and session.log.path != path
+    assert session.chat.log is not None and session.chat.log.path != path
     assert path.read_bytes() == before  # left for a run with the key
-    assert len(session.conversation.turns) == 4
-    session.close()
+    assert len(session.chat.conversation.turns) == 4
+    session.chat.close()
 
 
 def test_a_session_whose_header_cannot_be_repaired_is_listed_with_why(tmp_path: Path) -> None:
@@ -321,29 +321,29 @@ def test_a_session_an_older_kimi_repl_left_holding_an_escaped_key_is_rewritten_w
     exchange(conversation, f"key {key}", "ok")
     path = write_old(tmp_path, conversation, key)
     assert Secret(key).found_in(path.read_text())  # the old bug: written escaped, never found
-    session = ChatSession(replace(settings, api_key=key), display, store=SessionStore(tmp_path, secret=key))
-    session.resume(path)
+    session = CommandContext.open(replace(settings, api_key=key), display, store=SessionStore(tmp_path, secret=key))
+    session.chat.resume(path)
     assert not Secret(key).found_in(path.read_text())
-    session.close()
+    session.chat.close()
 
 
 # -- settings once per change -------------------------------------------------------------------------
 
 
-def test_the_system_prompt_is_written_once_per_change_not_per_turn(saved: ChatSession) -> None:
+def test_the_system_prompt_is_written_once_per_change_not_per_turn(saved: CommandContext) -> None:
     prompt = "Answer as a pirate. " * 10_000  # 200 KB
-    saved.set_system(prompt)
+    saved.chat.set_system(prompt)
     for text in ("one", "two", "three", "four"):
-        saved.send(text)
-    assert saved.log is not None
-    assert saved.log.path.read_text().count(prompt) == 1
-    saved.set_system(prompt.upper())
-    saved.send("five")
-    saved.undo()
-    saved.send("six")
-    data = saved.log.path.read_text()
+        saved.chat.send(text)
+    assert saved.chat.log is not None
+    assert saved.chat.log.path.read_text().count(prompt) == 1
+    saved.chat.set_system(prompt.upper())
+    saved.chat.send("five")
+    saved.chat.undo()
+    saved.chat.send("six")
+    data = saved.chat.log.path.read_text()
     assert data.count(prompt) == 1 and data.count(prompt.upper()) == 1
-    conversation = reloaded(saved).conversation
+    conversation = reloaded(saved).chat.conversation
     assert [t.system == prompt for t in conversation.turns] == [True] * 8 + [False] * 2
 
 
@@ -398,12 +398,12 @@ def test_a_session_bigger_than_64_mb_loads_resumes_and_is_listed(
     assert log.path.stat().st_size > 70 * 1024 * 1024
     store = SessionStore(tmp_path, secret=None)
     assert [(info.id, info.turns, info.title) for info in store.recent()] == [(ID, 14, "question 0")]
-    session = ChatSession(settings, display, store=store)
-    session.resume(log.path)
-    assert session.conversation == conversation
-    session.send("one more")
+    session = CommandContext.open(settings, display, store=store)
+    session.chat.resume(log.path)
+    assert session.chat.conversation == conversation
+    session.chat.send("one more")
     assert len(load_file(log.path)[0].turns) == 16
-    session.close()
+    session.chat.close()
 
 
 def test_lines_are_read_with_a_bounded_size_and_a_longer_one_is_damage_with_its_reason(
@@ -551,12 +551,12 @@ def test_a_sessions_folder_or_a_link_to_one_of_someone_else_is_refused(isolated_
 
 @posix
 def test_a_session_file_others_can_change_is_neither_resumed_nor_appended_to(
-    saved: ChatSession, store: SessionStore
+    saved: CommandContext, store: SessionStore
 ) -> None:
-    saved.send("one")
-    assert saved.log is not None
-    path = saved.log.path
-    saved.close()
+    saved.chat.send("one")
+    assert saved.chat.log is not None
+    path = saved.chat.log.path
+    saved.chat.close()
     path.chmod(0o666)
     before = path.read_bytes()
     with pytest.raises(
@@ -570,34 +570,34 @@ def test_a_session_file_others_can_change_is_neither_resumed_nor_appended_to(
 
 @as_root
 def test_a_session_file_of_someone_else_is_not_resumed_nor_appended_to_but_replaced_by_ones_own(
-    saved: ChatSession, store: SessionStore, display: CapturedDisplay
+    saved: CommandContext, store: SessionStore, display: CapturedDisplay
 ) -> None:
-    saved.send("one")
-    assert saved.log is not None
-    path = saved.log.path
+    saved.chat.send("one")
+    assert saved.chat.log is not None
+    path = saved.chat.log.path
     os.chown(path, SOMEONE_ELSE, SOMEONE_ELSE)
     with pytest.raises(TranscriptError, match=f"belongs to user {SOMEONE_ELSE}, not to you.*remove it"):
         store.resume(path)
-    saved.set_temperature(0.5)  # the write that finds it
+    saved.chat.set_temperature(0.5)  # the write that finds it
     assert f"autosave to {path} stopped: it belongs to user {SOMEONE_ELSE}, not to you" in display.output
-    saved.send("two")  # the next writes the whole session anew, in a file of one's own
+    saved.chat.send("two")  # the next writes the whole session anew, in a file of one's own
     assert "The session is saved again" in display.output
     info = path.stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (os.getuid(), 0o600)
-    assert load_file(path)[0] == saved.conversation
-    saved.close()
+    assert load_file(path)[0] == saved.chat.conversation
+    saved.chat.close()
 
 
 @posix
 def test_session_and_lock_files_are_never_opened_through_a_symbolic_link(
-    saved: ChatSession, store: SessionStore, tmp_path: Path
+    saved: CommandContext, store: SessionStore, tmp_path: Path
 ) -> None:
     target = tmp_path / "target"
     target.write_text("precious")
-    saved.send("one")
-    assert saved.log is not None
-    path = saved.log.path
-    saved.close()
+    saved.chat.send("one")
+    assert saved.chat.log is not None
+    path = saved.chat.log.path
+    saved.chat.close()
     path.unlink()
     path.symlink_to(target)
     with pytest.raises(TranscriptError, match="is a symbolic link, not a session file"):

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from kimi_repl.chat import ChatSession
 from kimi_repl.commands import build_registry
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings
 from kimi_repl.configfile import Role
 from kimi_repl.errors import UserError
@@ -45,8 +45,8 @@ MODELS = [
 Snapshot = list[tuple[str, str, bool]]
 
 
-def snapshot(session: ChatSession) -> Snapshot:
-    return [(turn.role, turn.content, turn.unfinished) for turn in session.conversation.turns]
+def snapshot(session: CommandContext) -> Snapshot:
+    return [(turn.role, turn.content, turn.unfinished) for turn in session.chat.conversation.turns]
 
 
 class ChatMachine(RuleBasedStateMachine):
@@ -68,13 +68,13 @@ class ChatMachine(RuleBasedStateMachine):
         self.session = self._new_session()
         self.before: Snapshot = []
 
-    def _new_session(self) -> ChatSession:
-        session = ChatSession(self.settings, CapturedDisplay(), store=self.store)
-        session.confirm = lambda question: True
+    def _new_session(self) -> CommandContext:
+        session = CommandContext.open(self.settings, CapturedDisplay(), store=self.store)
+        session.state.confirm = lambda question: True
         return session
 
     def teardown(self) -> None:
-        self.session.close()
+        self.session.chat.close()
         self.server.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -84,7 +84,7 @@ class ChatMachine(RuleBasedStateMachine):
 
     @property
     def last_reply_unfinished(self) -> bool:
-        turns = self.session.conversation.turns
+        turns = self.session.chat.conversation.turns
         return bool(turns) and turns[-1].unfinished
 
     # -- the steps ---------------------------------------------------------------------------------
@@ -93,9 +93,9 @@ class ChatMachine(RuleBasedStateMachine):
         self.before = snapshot(self.session)
         if long:
             self.server.script(Script(text="word " * 1800))
-        self.session.send(text)
+        self.session.chat.send(text)
         self.server.scripts.clear()  # not taken if the message was refused before sending
-        self.session.take_pending_input()
+        self.session.state.take_pending_input()
         after = snapshot(self.session)
         assert after[: len(self.before)] == self.before
         assert len(after) in (len(self.before), len(self.before) + 2)
@@ -104,10 +104,10 @@ class ChatMachine(RuleBasedStateMachine):
     def send_and_fail(self, status: int) -> None:
         self.before = snapshot(self.session)
         self.server.script(Script(status=status, times=5))
-        self.session.send("this one fails")
+        self.session.chat.send("this one fails")
         self.server.scripts.clear()
         assert snapshot(self.session) == self.before
-        self.session.take_pending_input()
+        self.session.state.take_pending_input()
 
     @rule(cut=st.sampled_from(["length", "incomplete"]))
     def send_and_cut(self, cut: str) -> None:
@@ -116,9 +116,9 @@ class ChatMachine(RuleBasedStateMachine):
             self.server.script(Script(text="This answer stops in the middle of", finish_reason="length"))
         else:
             self.server.script(Script(text="This answer drops in the middle of a", cut_after=3))
-        self.session.send("tell me more")
+        self.session.chat.send("tell me more")
         self.server.scripts.clear()
-        self.session.take_pending_input()
+        self.session.state.take_pending_input()
         after = snapshot(self.session)
         assert after[: len(self.before)] == self.before
 
@@ -126,9 +126,9 @@ class ChatMachine(RuleBasedStateMachine):
     def send_and_interrupt(self, at: int) -> None:
         self.before = snapshot(self.session)
         self.server.script(Script(text="An answer in a few pieces. " * 4, chunk_chars=10))
-        traced(lambda: self.session.send("interrupt me"), InterruptAt(at))
+        traced(lambda: self.session.chat.send("interrupt me"), InterruptAt(at))
         self.server.scripts.clear()
-        self.session.take_pending_input()
+        self.session.state.take_pending_input()
         after = snapshot(self.session)
         assert after[: len(self.before)] == self.before
 
@@ -146,7 +146,7 @@ class ChatMachine(RuleBasedStateMachine):
         self.command(f"/model {model}")
         assert snapshot(self.session) == self.before
 
-    @precondition(lambda self: bool(self.session.conversation.turns))
+    @precondition(lambda self: bool(self.session.chat.conversation.turns))
     @rule(model=st.none() | st.sampled_from(MODELS), interrupt=st.none() | st.integers(1, 2500))
     def retry(self, model: str | None, interrupt: int | None) -> None:
         self.before = snapshot(self.session)
@@ -199,20 +199,22 @@ class ChatMachine(RuleBasedStateMachine):
         assert snapshot(self.session) == self.before
 
     @precondition(
-        lambda self: self.session.log is not None and self.session.log.started and self.session.conversation.turns
+        lambda self: (
+            self.session.chat.log is not None and self.session.chat.log.started and self.session.chat.conversation.turns
+        )
     )  # a session left with no turn is not kept (its file goes when it closes)
     @rule()
     def resume(self) -> None:
         self.before = snapshot(self.session)
-        log = self.session.log
+        log = self.session.chat.log
         assert log is not None
-        path, model = log.path, self.session.conversation.model
-        self.session.close()
+        path, model = log.path, self.session.chat.conversation.model
+        self.session.chat.close()
         self.session = self._new_session()
-        self.session.resume(path)
-        self.session.take_pending_input()
+        self.session.chat.resume(path)
+        self.session.state.take_pending_input()
         assert [(r, c) for r, c, _ in snapshot(self.session)] == [(r, c) for r, c, _ in self.before]
-        assert self.session.conversation.model == model
+        assert self.session.chat.conversation.model == model
 
     # -- after every step --------------------------------------------------------------------------
     @invariant()
@@ -222,16 +224,16 @@ class ChatMachine(RuleBasedStateMachine):
 
     @invariant()
     def turns_alternate(self) -> None:
-        roles = [turn.role for turn in self.session.conversation.turns]
+        roles = [turn.role for turn in self.session.chat.conversation.turns]
         assert roles == ["user", "assistant"] * (len(roles) // 2)
 
     @invariant()
     def the_file_loads_to_the_same_conversation(self) -> None:
-        log = self.session.log
+        log = self.session.chat.log
         if log is None or not log.started or log.dirty:
             return
         loaded, _ = load_file(log.path)
-        mine = self.session.conversation
+        mine = self.session.chat.conversation
         assert [(t.role, t.content) for t in loaded.turns] == [(t.role, t.content) for t in mine.turns]
         assert (loaded.model, loaded.system, loaded.thinking, loaded.web) == (
             mine.model,

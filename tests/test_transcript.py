@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kimi_repl.context import Usage
-from kimi_repl.conversation import Conversation, Document, Image, Turn
+from kimi_repl.conversation import Conversation, Document, Image, Turn, Usage
 from kimi_repl.records import redacted
 from kimi_repl.redaction import Secret, unredact
 from kimi_repl.sessions import SessionLog, load_file
@@ -55,7 +54,7 @@ models = st.one_of(st.sampled_from(["kimi-k2-turbo-preview", "moonshot-v1-8k", "
 usages = st.one_of(  # as kimi-repl keeps usage: the counts it read, in Moonshot's shape
     st.none(),
     st.builds(
-        lambda *counts: Usage(*counts).record(),
+        lambda *counts: Usage(*counts),
         st.integers(0, 10**6),
         st.integers(0, 10**6),
         st.integers(0, 10**3),

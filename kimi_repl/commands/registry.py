@@ -1,6 +1,8 @@
 """The slash-command registry: one table that dispatch, /help and Tab completion all read.
 
-Handlers are plain functions of the session and the argument text, so they are tested without a terminal.
+Handlers are plain top-level functions of a :class:`CommandContext` and the argument text, so they are tested
+without a terminal. Each topic module fills a :class:`CommandTable` with its decorator; a registry is built per
+session from the tables. What the chat core refuses (:class:`Refused`) is worded by the narrator here.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from typing import NamedTuple
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from kimi_repl.chat import ChatSession
+from kimi_repl.chat.outcomes import Refused
+from kimi_repl.commands.context import CommandContext
 from kimi_repl.errors import UserError
 from kimi_repl.sanitize import marked
 
-Handler = Callable[[ChatSession, str], None]
-ArgumentCompleter = Callable[[ChatSession, str], Iterable[str]]
+Handler = Callable[[CommandContext, str], None]
+ArgumentCompleter = Callable[[CommandContext, str], Iterable[str]]
 """Offers whole arguments for what has been typed after the command name."""
 
 
@@ -38,6 +41,33 @@ class Command(NamedTuple):
     usage: str = ""
     aliases: tuple[str, ...] = ()
     arguments: ArgumentCompleter | None = None
+
+
+class CommandTable:
+    """The commands of one topic module, in order, filled by its :meth:`command` decorator."""
+
+    def __init__(self) -> None:
+        self._commands: list[Command] = []
+
+    def command(
+        self,
+        name: str,
+        summary: str,
+        *,
+        usage: str = "",
+        aliases: tuple[str, ...] = (),
+        arguments: ArgumentCompleter | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Decorator that adds a top-level handler to the table."""
+
+        def add(handler: Handler) -> Handler:
+            self._commands.append(Command(name, summary, handler, usage, aliases, arguments))
+            return handler
+
+        return add
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self._commands)
 
 
 class CommandRegistry:
@@ -81,7 +111,7 @@ class CommandRegistry:
     def find(self, name: str) -> Command | None:
         return self._by_name.get(name)
 
-    def dispatch(self, session: ChatSession, line: str) -> None:
+    def dispatch(self, context: CommandContext, line: str) -> None:
         """Run the command on ``line`` (which starts with ``/``).
 
         Raises:
@@ -101,15 +131,18 @@ class CommandRegistry:
         argument = argument.strip()
         if argument and not command.usage:
             raise CommandError(f"/{command.name} takes no argument (got {argument!r}).")
-        command.handler(session, argument)
+        try:
+            command.handler(context, argument)
+        except Refused as refused:
+            raise CommandError(context.narrator.refusal(refused.refusal)) from None
 
 
 class SlashCompleter(Completer):
     """Tab completion of command names, then of their arguments, from the registry."""
 
-    def __init__(self, registry: CommandRegistry, session: ChatSession) -> None:
+    def __init__(self, registry: CommandRegistry, context: CommandContext) -> None:
         self.registry = registry
-        self.session = session
+        self.context = context
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         try:
@@ -131,6 +164,6 @@ class SlashCompleter(Completer):
         command = self.registry.find(name.lower())
         if command is None or command.arguments is None:
             return
-        for value in command.arguments(self.session, argument):
+        for value in command.arguments(self.context, argument):
             if value.startswith(argument) and value != argument:
                 yield Completion(value, start_position=-len(argument), display=marked(value))

@@ -36,7 +36,7 @@ Settings = dict[str, Any]
 
 def in_force(conversation: Conversation) -> Settings:
     """The conversation's settings."""
-    return {name: getattr(conversation, name) for name in SETTINGS}
+    return conversation.in_force.record()
 
 
 BEFORE_ANY = in_force(Conversation(model=DEFAULT_MODEL, id=""))

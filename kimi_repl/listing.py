@@ -1,0 +1,66 @@
+"""Saved sessions listed on a display: for /sessions and for ``kimi-repl --sessions``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kimi_repl.display import Display
+from kimi_repl.sessions import SessionStore
+
+SESSIONS_SHOWN = 20
+
+
+PROBLEMS_SHOWN = 3
+
+
+def report_passed_over(display: Display, problems: list[str], what: str) -> None:
+    """Say why session files were passed over: a line each, or one line for them all when there are many."""
+    if len(problems) <= PROBLEMS_SHOWN:
+        for problem in problems:
+            display.warning(f"⚠ {what}: {problem}")
+    else:
+        display.warning(f"⚠ {what}: {len(problems)} session files, such as this one: {problems[0]}")
+
+
+def show_sessions(
+    display: Display, store: SessionStore, words: list[str], *, current: str = "", shell: bool = False
+) -> list[Path]:
+    """The recent sessions, or those in which every one of ``words`` appears (with the line that matches); then
+    why any file was passed over. Returns the sessions listed, in their numbered order (what a number names).
+
+    Args:
+        shell: listed for ``kimi-repl --sessions`` (a number there names the plain list: ids are shown to type).
+    """
+    how = ("-r ID" if words else "-r NUMBER or ID") if shell else "/resume NUMBER or ID"
+    if words:
+        found = store.scan_for(words, SESSIONS_SHOWN)
+        problems = found.problems
+        if not found.sessions:
+            display.info(f"No session mentions {' and '.join(repr(w) for w in words)}.")
+            report_passed_over(display, problems, "Not searched")
+            return []
+        title = f"Sessions that mention {' and '.join(repr(w) for w in words)} ({how})"
+        infos, lines = [info for info, _ in found.sessions], [line for _, line in found.sessions]
+    else:
+        listing = store.scan(SESSIONS_SHOWN)
+        infos, problems = listing.sessions, listing.problems
+        if not infos:
+            display.info("No saved sessions yet." if not problems else "No saved session can be listed.")
+            report_passed_over(display, problems, "Not listed")
+            return []
+        title, lines = f"Sessions ({how})", [info.title for info in infos]
+    rows = []
+    width = len(str(len(infos)))
+    for number, (info, line) in enumerate(zip(infos, lines, strict=True), 1):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+        mark = " ←" if info.id == current else ""
+        rows.append((str(number).rjust(width), info.id + mark, when, f"{info.turns} turns", info.model, line))
+    display.rows(rows, title=title)
+    if not words and len(infos) == SESSIONS_SHOWN:
+        more = sum(1 for _ in store.paths()) - SESSIONS_SHOWN
+        if more > 0:
+            search = "--sessions WORDS" if shell else "/sessions WORDS"
+            display.note(f"… and {more} older session file{'s' if more != 1 else ''} ({search} finds them).")
+    report_passed_over(display, problems, "Not searched" if words else "Not listed")
+    return [info.path for info in infos]

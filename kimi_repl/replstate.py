@@ -1,0 +1,44 @@
+"""The REPL's own state: what the loop and the commands change between two prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kimi_repl.chat.outcomes import MessageReturned, Outcome
+
+
+def _no(question: str) -> bool:
+    return False
+
+
+@dataclass
+class ReplState:
+    """State that belongs to the prompt, not to the chat.
+
+    Attributes:
+        pending_input: a message that got no reply, to bring back at the next prompt (↑).
+        edit_request: text to open in the editor at the next prompt (/edit), or None.
+        confirm: asks a yes/no question (the REPL answers it at the terminal; elsewhere the answer is no).
+        exit_requested: set by /exit, or when the terminal goes away.
+        listed: the sessions /sessions showed last, in order: what /resume NUMBER names.
+        saved_to: the file /save wrote last (what /save! alone replaces).
+    """
+
+    pending_input: str = ""
+    edit_request: str | None = None
+    confirm: Callable[[str], bool] = _no
+    exit_requested: bool = False
+    listed: list[Path] = field(default_factory=list)
+    saved_to: Path | None = None
+
+    def take(self, outcome: Outcome) -> None:
+        """Observe the chat: a message that got no reply waits for the next prompt."""
+        if isinstance(outcome, MessageReturned):
+            self.pending_input = outcome.text
+
+    def take_pending_input(self) -> str:
+        """The message that never got its reply (a failed request, or a resumed session), once."""
+        text, self.pending_input = self.pending_input, ""
+        return text
