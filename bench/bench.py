@@ -41,7 +41,7 @@ import pexpect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_server import BENCH_END, PACE_CHUNKS_PER_SECOND, bench_reply  # noqa: E402
+from tests.fake import BENCH_END, PACE_CHUNKS_PER_SECOND, bench_reply  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CURSOR_POSITION_REQUEST = b"\x1b[6n"
@@ -234,7 +234,7 @@ def start_server(*options: str) -> tuple[subprocess.Popen[str], str]:
     """The fake server in its own process (accepting any key), and its base URL once it is ready."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_server", "--port", str(port), "--key", "", *options],
+        [sys.executable, "-m", "tests.fake", "--port", str(port), "--key", "", *options],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -1,7 +1,7 @@
 """Hostile inputs through the installed kimi-repl, in real pseudo-terminals: what a broken or hostile server (or a
 user) can send, at 1x, 2x and 4x its size, each next to the render-once floor for the same final text.
 
-Every input is something a person can do by hand too (see ``tests/fake_server.py``): a directive typed as the
+Every input is something a person can do by hand too (see ``tests/fake/``): a directive typed as the
 message (``!attack table 2`` streams a table of 50,000 rows), a flag of the fake server (``--models-body
 many``), or a bracketed paste. kimi-repl reaches the fake server by ``MOONSHOT_BASE_URL``, as a user's would.
 
@@ -43,7 +43,7 @@ from bench import (
     start_server,
     warm_kimi,
 )
-from tests.fake_server import ATTACKS_TEXT, BENCH_END, SSE_LINE_FIRST, markdown_sample, sse_line_text
+from tests.fake import ATTACKS_TEXT, BENCH_END, SSE_LINE_FIRST, markdown_sample, sse_line_text
 
 PROMPT = "›".encode()
 ERROR = "✗".encode()

@@ -351,12 +351,12 @@ def _apply_flags(chat: Chat, args: argparse.Namespace) -> None:
     if args.role and args.role in chat.settings.roles:
         chat.apply_role(chat.settings.roles[args.role])
     if args.web is not None:
-        chat.set_web(args.web)
+        chat.choose(web=args.web)
     if args.model:
-        chat.set_model(args.model)
+        chat.choose(model=args.model)
     if args.temperature is not None:
-        chat.set_temperature(args.temperature)
+        chat.choose(temperature=args.temperature)
     if args.system is not None:
-        chat.set_system(args.system)
+        chat.choose(system=args.system)
     if args.thinking is not None:
-        chat.set_thinking(args.thinking)
+        chat.choose(thinking=args.thinking)

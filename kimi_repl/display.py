@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from kimi_repl.render import ReplyView
+    from kimi_repl.views import ReplyView
 
 
 def _text(message: str, style: str = "") -> Text:
@@ -117,7 +117,8 @@ class Display:
         Args:
             resume: the reply this one continues, if it does.
         """
-        from kimi_repl.render import MarkdownReplyView, PlainReplyView
+        from kimi_repl.render import MarkdownReplyView
+        from kimi_repl.views import PlainReplyView
 
         if self.console.is_terminal:
             return MarkdownReplyView(

@@ -18,8 +18,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Protocol
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
@@ -32,6 +30,7 @@ from kimi_repl.markdown import MarkdownBlocks, markdown_lines
 from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import for_terminal, one_line
 from kimi_repl.segments import note_lines, yield_lines
+from kimi_repl.views import RenderStats
 
 FRAMES_PER_SECOND = 10
 MIN_FRAMES_PER_SECOND = 5
@@ -56,49 +55,6 @@ THINKING_KEPT = "(kept: /save)"
 def _now() -> float:
     """The clock frames and the thinking timer run on (tests replace it)."""
     return time.monotonic()
-
-
-@dataclass
-class RenderStats:
-    """How much drawing a reply cost, for tests that keep the hot path bounded.
-
-    Attributes:
-        frames: frames drawn while the text streamed.
-        prints: prints of finished blocks and of pieces of a long code block (a few a frame, and at the end).
-        frozen_blocks, frozen_chars: finished blocks and their characters, printed once and for good (a long
-            code block counts once, however many pieces it was printed in).
-        largest_print: the most characters of finished blocks rendered in one print.
-        live_renders, live_chars: renders of the unfinished block for the live region, and their size.
-    """
-
-    frames: int = 0
-    prints: int = 0
-    frozen_blocks: int = 0
-    frozen_chars: int = 0
-    largest_print: int = 0
-    live_renders: int = 0
-    live_chars: int = 0
-
-
-class ReplyView(Protocol):
-    """Where one streamed reply is shown."""
-
-    stats: RenderStats
-
-    def reasoning(self, text: str) -> None:
-        """Show a piece of the model's thinking."""
-
-    def content(self, text: str) -> None:
-        """Show a piece of the answer."""
-
-    def until_next_frame(self) -> float:
-        """Seconds until the view draws again: what arrives meanwhile is not shown before (0: at once)."""
-
-    def close(self) -> None:
-        """The stream is over (finished, cut or interrupted): show what remains."""
-
-    def abandon(self) -> None:
-        """Stop showing at once (Ctrl-C while :meth:`close` drew): leave the terminal ready for the next line."""
 
 
 class _LiveRegion:
@@ -396,56 +352,3 @@ def _groups(blocks: list[str], size: int) -> Iterator[list[str]]:
         chars += len(block)
     if group:
         yield group
-
-
-class PlainReplyView:
-    """A reply written as plain text, for a stdout that is not a terminal."""
-
-    def __init__(self, stream: IO[str], *, secret: Secret | None = None) -> None:
-        self._stream = stream
-        self._ends_with_newline = True
-        self._held = ""  # the end of the last piece, whose meaning depends on the next (a joiner, half of \r\n)
-        self._before = ""  # the last character written: a joiner after it is kept or not by its neighbours
-        self._secret = secret if secret else None
-        self._keep = len(secret.value or "") - 1 if secret else 0  # the start of a key may end a piece
-        self.stats = RenderStats()
-
-    def reasoning(self, text: str) -> None:
-        """Thinking is not part of the answer a pipe asked for."""
-
-    def content(self, text: str) -> None:
-        text = self._held + text
-        if self._secret is not None:  # the key is taken out; a piece's end that may begin it waits for the next
-            text = self._secret.redact(text)
-        cut = max(0, len(text) - self._keep)
-        if cut and text[cut - 1] == "\r":
-            cut -= 1
-        if cut and text[cut - 1] in ("\u200c", "\u200d"):
-            cut -= 1
-        text, self._held = text[:cut], text[cut:]
-        self._write(text)
-
-    def _write(self, text: str) -> None:
-        if not text:
-            return
-        # Cleaned as part of the whole reply: the character before decides a leading joiner's fate.
-        clean = for_terminal(self._before + text)[len(for_terminal(self._before)) :]
-        self._before = text[-1]
-        if clean:
-            self._stream.write(clean)
-            self._stream.flush()
-            self._ends_with_newline = clean.endswith("\n")
-
-    def until_next_frame(self) -> float:
-        return 0.0  # a pipe gets each piece as it comes
-
-    def close(self) -> None:
-        self._write(self._held)
-        if not self._ends_with_newline:
-            self._stream.write("\n")
-        self._stream.flush()
-
-    def abandon(self) -> None:
-        if not self._ends_with_newline:
-            self._stream.write("\n")
-        self._stream.flush()

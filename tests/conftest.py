@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from rich.console import Console
+from prompt_toolkit.input import PipeInput, create_pipe_input
 
+from kimi_repl.commands import CommandRegistry, build_registry
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings
-from kimi_repl.display import Display
-from tests.fake_server import TEST_KEY, FakeMoonshot
-from tests.terminal import Terminal, clean_environment
+from tests.fake import TEST_KEY, FakeMoonshot
+from tests.helpers import CapturedDisplay, Launch, Terminal, clean_environment
 
 USER_VARIABLES = (
     "MOONSHOT_API_KEY",
@@ -55,31 +54,6 @@ def settings(server: FakeMoonshot) -> Settings:
     return Settings(api_key=TEST_KEY, base_url=server.base_url, timeout=10.0, max_retries=2)
 
 
-class CapturedDisplay(Display):
-    """A display writing to a string, as a terminal (markdown) or as a pipe (plain text)."""
-
-    def __init__(self, *, terminal: bool = False, width: int = 100, height: int = 40) -> None:
-        self.buffer = io.StringIO()
-        console = Console(
-            file=self.buffer,
-            force_terminal=terminal,
-            width=width,
-            height=height,
-            highlight=False,
-            color_system="truecolor" if terminal else None,
-        )
-        super().__init__(console, console)
-
-    @property
-    def output(self) -> str:
-        return self.buffer.getvalue()
-
-    def forget(self) -> None:
-        """Drop what was shown so far."""
-        self.buffer.seek(0)
-        self.buffer.truncate()
-
-
 @pytest.fixture
 def display() -> CapturedDisplay:
     return CapturedDisplay()
@@ -88,9 +62,6 @@ def display() -> CapturedDisplay:
 @pytest.fixture
 def session(settings: Settings, display: CapturedDisplay) -> CommandContext:
     return CommandContext.open(settings, display)
-
-
-Launch = Callable[..., Terminal]
 
 
 @pytest.fixture
@@ -121,3 +92,14 @@ def launch(isolated_user: Path, tmp_path: Path, server: FakeMoonshot) -> Iterato
         terminal.close()
         assert "Traceback" not in terminal.log(), terminal.log()
         assert TEST_KEY not in terminal.log()
+
+
+@pytest.fixture
+def registry() -> CommandRegistry:
+    return build_registry()
+
+
+@pytest.fixture
+def keys() -> Iterator[PipeInput]:
+    with create_pipe_input() as pipe:
+        yield pipe

@@ -124,36 +124,22 @@ class Chat:
 
     def resolve_model(self) -> DefaultChosen | None:
         """Choose the default model from the server's list, if no model was configured."""
-        return self.catalog.resolve_default(lambda: self.conversation.model, self._put_model)
+        return self.catalog.resolve_default(lambda: self.conversation.model, self._chosen_by_server)
 
-    def _put_model(self, model: str) -> None:
+    def _chosen_by_server(self, model: str) -> None:
         self.conversation.model = model
 
     # -- the settings in force ------------------------------------------------------------------------
     def choose(self, **changes: Any) -> None:
-        """Send with these settings from the next message on (by :class:`InForce` field name). A model chosen
-        here wins over the server's default, even one being chosen at this moment."""
+        """Send with these settings from the next message on (by :class:`InForce` field name: model,
+        temperature, system, thinking for models that can switch, web for the tools). A model chosen here wins
+        over the server's default, even one being chosen at this moment."""
         conversation = self.conversation
+        if "system" in changes:
+            changes["system"] = changes["system"] or None  # an empty system prompt is none
         with self.catalog.choosing() if "model" in changes else contextlib.nullcontext():
             conversation.in_force = conversation.in_force.but(**changes)
         self.autosave.record(lambda log: log.settings())
-
-    def set_model(self, name: str) -> None:
-        self.choose(model=name)
-
-    def set_temperature(self, value: float | None) -> None:
-        self.choose(temperature=value)
-
-    def set_system(self, text: str | None) -> None:
-        self.choose(system=text or None)
-
-    def set_thinking(self, on: bool) -> None:
-        """Choose thinking on or off (it applies to models that can switch)."""
-        self.choose(thinking=on)
-
-    def set_web(self, on: bool) -> None:
-        """Offer the tools (Moonshot's web search) to the model, or stop offering them, from the next message on."""
-        self.choose(web=on)
 
     def restore(self, in_force: InForce) -> None:
         """Put back settings in force from before (and record it, if anything changed)."""

@@ -32,7 +32,7 @@ def model(context: CommandContext, argument: str) -> None:
     if argument and context.display.secret.found_in(argument):
         raise CommandError("That is your API key, not a model name: it is not used, nor saved.")
     if argument:
-        context.chat.set_model(check_model_name(argument))
+        context.chat.choose(model=check_model_name(argument))
     with context.display.working("Asking the server about its models…"):
         chosen = context.resolve_model()  # the default from the server first: one answer, not two
         about = context.describe_model()

@@ -31,7 +31,7 @@ def thinking(context: CommandContext, argument: str) -> None:
             raise CommandError(f"{error} (or show, hide).") from None
         profile = context.chat.profile()
         if profile.thinking is Thinking.SWITCHABLE:
-            context.chat.set_thinking(on)
+            context.chat.choose(thinking=on)
         elif profile.thinking is Thinking.ALWAYS:
             raise CommandError(f"{profile.id} always thinks: it cannot be switched off. Nothing changed.")
         elif profile.known:
@@ -52,7 +52,7 @@ def thinking(context: CommandContext, argument: str) -> None:
 def web(context: CommandContext, argument: str) -> None:
     if argument:
         try:
-            context.chat.set_web(parse_on_off(argument, "/web"))
+            context.chat.choose(web=parse_on_off(argument, "/web"))
         except ValueError as error:
             raise CommandError(f"{error}.") from None
     if context.chat.conversation.web:

@@ -26,7 +26,7 @@ commands = CommandTable()
 def temperature(context: CommandContext, argument: str) -> None:
     if argument:
         try:
-            context.chat.set_temperature(parse_temperature(argument))
+            context.chat.choose(temperature=parse_temperature(argument))
         except ValueError as error:
             now = context.describe_temperature()
             fixed = context.chat.profile().fixed_sampling  # then what is in force is a sentence, not a number
@@ -82,8 +82,8 @@ def system(context: CommandContext, argument: str) -> None:
             context.display.info("No system prompt.")
         return
     if argument == "clear":
-        context.chat.set_system(None)
+        context.chat.choose(system=None)
         context.display.info("System prompt removed.")
         return
-    context.chat.set_system(argument)
+    context.chat.choose(system=argument)
     context.display.info("System prompt set; it is sent first with every message from now on.")

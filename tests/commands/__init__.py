@@ -1,0 +1,1 @@
+"""The slash-commands, dispatched through the registry against the fake server."""

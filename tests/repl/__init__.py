@@ -1,0 +1,1 @@
+"""The REPL loop driven through prompt_toolkit's pipe input: keys in, state and lines out."""

@@ -1,0 +1,1 @@
+"""Session files, transcripts and their durability."""
