@@ -1,4 +1,4 @@
-"""Streamed replies: markdown in a terminal, plain text in a pipe.
+"""Streamed replies drawn as markdown in a terminal (a pipe gets the plain view in :mod:`kimi_repl.views`).
 
 A reply is drawn in frames, driven by the stream itself on the main thread (aider's ``mdstream`` idea, made
 cheaper). Each piece of text is cut into blocks as it arrives (:class:`~kimi_repl.blocks.BlockSplitter`:

@@ -109,7 +109,7 @@ ID = "20261125-101112-a3f9"
 
 
 def exchange(conversation: Conversation, question: str, answer: str) -> list[Turn]:
-    """A message and its reply, as ChatSession makes them (the reply with the settings in force)."""
+    """A message and its reply, as Chat makes them (the reply with the settings in force)."""
     user = conversation.add_user(question)
     reply = Turn(
         role="assistant",

@@ -10,7 +10,4 @@ from kimi_repl.chat.attached import MAX_PICTURES_BYTES
 from kimi_repl.chat.core import Chat, message_text
 from kimi_repl.chat.outcomes import ReplyFailed
 
-ChatSession = Chat
-"""The name the chat core went by before it was split up."""
-
-__all__ = ["MAX_PICTURES_BYTES", "Chat", "ChatSession", "ReplyFailed", "message_text"]
+__all__ = ["MAX_PICTURES_BYTES", "Chat", "ReplyFailed", "message_text"]

@@ -35,7 +35,7 @@ from kimi_repl.sessions import SESSION_VERSION, SessionLock, SessionLog, Session
 from kimi_repl.transcript import TranscriptError
 from tests.old_format import OldSessionLog
 
-# -- a model of the session: operations that ChatSession performs, in the order it performs them ----------
+# -- a model of the session: operations that Chat performs, in the order it performs them ----------
 
 
 Operation = tuple[str, str]
@@ -66,7 +66,7 @@ operations = st.lists(
 
 @dataclass
 class Session:
-    """The conversation and the message waiting at the prompt, as ChatSession holds them."""
+    """The conversation and the message waiting at the prompt, as Chat holds them."""
 
     conversation: Conversation
     pending: str = ""
@@ -76,7 +76,7 @@ Log = SessionLog | OldSessionLog
 
 
 def apply(session: Session, log: Log, operation: Operation) -> bool:
-    """Do ``operation`` to the session and record it as ChatSession does; False when it does not apply.
+    """Do ``operation`` to the session and record it as Chat does; False when it does not apply.
 
     ``rewrite`` rewrites the whole file, as after a failed write (not for an old log).
     """
@@ -312,7 +312,7 @@ def resume_after_a_crash(
         assert b'"version": %d' % SESSION_VERSION in rewritten.split(b"\n", 1)[0]
         assert REDACTED.encode() not in rewritten
     session = Session(resumed.conversation, resumed.pending)
-    if resumed.pending:  # back to the prompt, and the file says so (as ChatSession.resume does)
+    if resumed.pending:  # back to the prompt, and the file says so (as Chat.resume does)
         resumed.log.withdraw(resumed.pending)
     after = History([(log.path.stat().st_size, State.of(session))], floor=log.path.stat().st_size)
     for operation in more:
