@@ -84,6 +84,23 @@ class CommandRegistry:
             self._by_name[name] = command
         self._commands.append(command)
 
+    def command(
+        self,
+        name: str,
+        summary: str,
+        *,
+        usage: str = "",
+        aliases: tuple[str, ...] = (),
+        arguments: ArgumentCompleter | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Decorator that registers a handler."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(Command(name, summary, handler, usage, aliases, arguments))
+            return handler
+
+        return register
+
     def __iter__(self) -> Iterator[Command]:
         return iter(self._commands)
 
