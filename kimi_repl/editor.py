@@ -7,13 +7,14 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from kimi_repl.errors import UserError
 from kimi_repl.safefiles import read_regular_file
 
-FALLBACK_EDITORS = ("editor", "nano", "vi")
+FALLBACK_EDITORS = ("notepad",) if sys.platform == "win32" else ("editor", "nano", "vi")
 """Tried in order when neither variable is set (Debian's ``editor`` is the system's choice)."""
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024

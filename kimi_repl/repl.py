@@ -96,6 +96,9 @@ def typeahead_mode() -> Iterator[None]:
     reply, and an Enter typed ahead would arrive as a newline (``ICRNL``) instead of sending. Ctrl-C
     still raises KeyboardInterrupt (``ISIG`` stays on).
     """
+    if sys.platform == "win32":  # no termios: keys typed ahead are left to the console
+        yield
+        return
     try:
         import termios
 

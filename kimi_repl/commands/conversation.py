@@ -74,10 +74,16 @@ def copy(context: CommandContext, argument: str) -> None:
             raise CommandError("The last reply has no code block.")
         index = _block_number(number.strip(), len(blocks))
         text, what = blocks[index], f"code block {index + 1} of {len(blocks)}"
-    if context.display.copy_to_clipboard(text):
+    from kimi_repl.clipboard import copy_with_platform_tool
+    from kimi_repl.sanitize import for_clipboard
+
+    tool = copy_with_platform_tool(for_clipboard(text))
+    if context.display.copy_to_clipboard(text) and not tool:
         # The terminal never says whether it took it: the one common reason it does not is tmux's default.
         tmux = " (in tmux only with set -g set-clipboard on)" if os.environ.get("TMUX") else ""
         context.display.info(f"Copied {what} ({len(text)} characters) to the clipboard{tmux}.")
+    elif tool:
+        context.display.info(f"Copied {what} ({len(text)} characters) to the clipboard ({tool}).")
     else:
         context.display.info("Not a terminal: nothing to copy to.")
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +111,31 @@ def test_copy_sends_the_last_reply_with_osc_52(settings: Settings) -> None:
     payload = base64.b64encode("Echo 1: 中文 please".encode()).decode()
     assert f"\x1b]52;c;{payload}\x07" in display.output
     assert "Copied the last reply" in display.output
+
+
+def test_copy_also_uses_the_platform_clipboard_tool_with_the_clean_text(
+    settings: Settings, server: FakeMoonshot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a clipboard tool exists (xclip here, pbcopy on macOS, clip on Windows) it gets the text too, cleaned
+    as OSC 52's is; over ssh it is left alone (that clipboard is not the user's)."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    copied = tmp_path / "copied"
+    (tools / "xclip").write_text(f'#!/bin/sh\ncat > "{copied}"\n')
+    (tools / "xclip").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    display = CapturedDisplay(terminal=True)
+    session = CommandContext.open(settings, display)
+    server.script(Script(text="look \x1b]0;owned\x07 here \u202e"))
+    session.chat.send("hi")
+    build_registry().dispatch(session, "/copy")
+    assert copied.read_text() == "look ]0;owned here "
+    assert "to the clipboard (xclip)." in display.output
+    copied.unlink()
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 5 10.0.0.2 22")
+    build_registry().dispatch(session, "/copy")
+    assert not copied.exists()

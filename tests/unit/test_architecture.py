@@ -31,6 +31,7 @@ TERMINAL = (
     "highlight",
     "segments",
     "editor",
+    "clipboard",
     "pastes",
     "history",
 )
