@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from kimi_repl.chat.attached import MAX_PICTURES_BYTES
 from kimi_repl.chat.core import Chat, message_text
-from kimi_repl.chat.outcomes import ReplyFailed
+from kimi_repl.chat.replier import ReplyFailed
 
 __all__ = ["MAX_PICTURES_BYTES", "Chat", "ReplyFailed", "message_text"]

@@ -26,7 +26,6 @@ from kimi_repl.chat.outcomes import (
     Observer,
     Outcome,
     PicturesNamed,
-    ReplyFailed,
     RetryFailed,
     RetryKept,
     SendFailed,
@@ -34,7 +33,7 @@ from kimi_repl.chat.outcomes import (
     SessionForked,
     WindowLeavesOut,
 )
-from kimi_repl.chat.replier import Replier, Screen, joined
+from kimi_repl.chat.replier import Replier, ReplyFailed, Screen, joined
 from kimi_repl.chat.roles import Roles
 from kimi_repl.chat.sender import Sender
 from kimi_repl.chat.tools import Tool, WebSearch

@@ -75,20 +75,6 @@ class DoesNotFit:
 Why = ServerFailed | UnknownModel | InterruptedEarly | KeptCalling | ThoughtAway | NoAnswer | DoesNotFit
 
 
-class ReplyFailed(Exception):
-    """No reply arrived; ``why`` says why (as data).
-
-    Attributes:
-        too_long: the server refused the request as too long for the window (``window`` if it said).
-    """
-
-    def __init__(self, why: Why, *, too_long: bool = False, window: int | None = None) -> None:
-        super().__init__(why)
-        self.why = why
-        self.too_long = too_long
-        self.window = window
-
-
 # -- refusals: a verb the core will not do --------------------------------------------------------
 
 

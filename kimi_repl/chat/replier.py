@@ -21,11 +21,11 @@ from kimi_repl.chat.outcomes import (
     NoAnswer,
     Observer,
     ReplyEnded,
-    ReplyFailed,
     ServerFailed,
     ThinkingOffForTools,
     ThoughtAway,
     UnknownModel,
+    Why,
 )
 from kimi_repl.chat.tools import Pieces, Tool, ToolCall, WebSearch
 from kimi_repl.client import (
@@ -60,6 +60,20 @@ frames come less often): the end of a reply is never held back by more than this
 GATHER_BELOW_EVENTS_PER_SECOND = 1000
 """Gathering pays while the stream is slow, when a wake-up costs about as much as the few events it brings (a
 model writing tokens one by one); a faster stream is read as it comes, so that its end shows at once."""
+
+
+class ReplyFailed(Exception):
+    """No reply arrived; ``why`` says why (as data).
+
+    Attributes:
+        too_long: the server refused the request as too long for the window (``window`` if it said).
+    """
+
+    def __init__(self, why: Why, *, too_long: bool = False, window: int | None = None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.too_long = too_long
+        self.window = window
 
 
 class StreamView(Protocol):

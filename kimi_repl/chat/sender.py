@@ -15,13 +15,12 @@ from kimi_repl.chat.outcomes import (
     DoesNotFit,
     Observer,
     PicturesNamed,
-    ReplyFailed,
     SentAgain,
     StillTooBig,
     Trimmed,
     WindowLeavesOut,
 )
-from kimi_repl.chat.replier import Replier
+from kimi_repl.chat.replier import Replier, ReplyFailed
 from kimi_repl.client import MoonshotClient
 from kimi_repl.conversation import Conversation, Image, Turn
 from kimi_repl.planner import (
