@@ -296,11 +296,6 @@ class BlockSplitter:
         return piece
 
     @property
-    def has_lines(self) -> bool:
-        """Whether the unfinished block has a complete line (something worth showing as the first words)."""
-        return bool(self._lines)
-
-    @property
     def tail(self) -> str:
         """The unfinished block as it is kept, partial last line included."""
         return "\n".join([*self._lines, self._partial.part(0, self._partial.length)])

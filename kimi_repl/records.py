@@ -106,8 +106,8 @@ def turn_from_record(data: Any, where: str) -> Turn:
         spent=Usage.from_record(read_field(data, "spent", (dict,), None, where)),
         images=[image_from_record(item, where) for item in read_field(data, "images", (list,), [], where)],
         searches=[search_from_record(item, where) for item in read_field(data, "searches", (list,), [], where)],
-        created=read_field(data, "created", number, 0.0, where),
-        finished=read_field(data, "finished", number, None, where),
+        created=moment(read_field(data, "created", number, 0.0, where)),
+        finished=_moment_or_none(read_field(data, "finished", number, None, where)),
         written_by=[
             _text_item(item, "written_by", where) for item in read_field(data, "written_by", (list,), [], where)
         ],
@@ -247,3 +247,17 @@ def _redacted(value: Any, secret: Secret) -> Any:
 def encode(text: str) -> bytes:
     """UTF-8, with any lone surrogate a model produced replaced rather than failing the write."""
     return text.encode("utf-8", errors="replace")
+
+
+LATEST_MOMENT = 32_503_680_000.0
+"""The year 3000: the latest time every platform's clock functions take (Windows' are the narrowest)."""
+
+
+def moment(value: float) -> float:
+    """A time read from a file, as seconds since the epoch that every platform can show: one out of range
+    (negative, past the year 3000) is unknown, 0."""
+    return float(value) if 0 <= value <= LATEST_MOMENT else 0.0
+
+
+def _moment_or_none(value: float | None) -> float | None:
+    return None if value is None else moment(value)

@@ -16,10 +16,9 @@ MIN_SECRET_CHARS = 16
 
 REDACTED = "[API key removed]"
 
-STRUCTURE = frozenset(
-    {"event", "format", "version", "id", "role", "mime", "data", "file_id", "finish_reason", "model", "type"}
-)
-"""Record fields that are ids or structure: never redacted (an image's base64 ``data`` included)."""
+STRUCTURE = frozenset({"event", "format", "version", "id", "role", "mime", "data", "model", "type"})
+"""Record fields that kimi-repl itself fills with ids or structure: never redacted (an image's base64 ``data``
+included). What a server chose (a finish reason, a file id) is cleaned like any text."""
 
 
 class Secret:

@@ -176,7 +176,7 @@ class MarkdownReplyView:
             self._end_thinking()
             self._ready += self.splitter.feed(text)
             due = _now() - self._frame_at >= self._frame_gap
-            if due or (not self._framed and (self._ready or self.splitter.has_lines)):
+            if due or (not self._framed and not text.isspace()):  # the first words show as they arrive
                 self._frame()
 
     def close(self) -> None:

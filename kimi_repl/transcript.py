@@ -30,6 +30,7 @@ from kimi_repl.records import (
     context_start_from,
     document_from_record,
     encode,
+    moment,
     read_field,
     redacted,
     settings_record,
@@ -139,7 +140,7 @@ def _conversation_from_document(data: Any, where: str) -> Conversation:
     conversation = Conversation(model="")
     apply_settings(conversation, data, where)
     conversation.id = read_field(data, "id", (str,), conversation.id, where)
-    conversation.created = read_field(data, "created", (int, float), conversation.created, where)
+    conversation.created = moment(read_field(data, "created", (int, float), conversation.created, where))
     conversation.turns = [turn_from_record(item, f"{where}, turn {n}") for n, item in enumerate(raw_turns, 1)]
     check_alternation(conversation.turns, where)
     raw_documents = data.get("documents", [])

@@ -179,7 +179,7 @@ def stream_round(events: Callable[[], Any], view: StreamView, *, gone: Callable[
                 view.close()  # never raises otherwise: a terminal that went away only sets display.gone
         except KeyboardInterrupt:
             view.abandon()
-            result.drawing_cut = True
+            result.drawing_cut = not result.interrupted  # a second Ctrl-C after the first changes nothing
     result.content, result.reasoning = content.value(), reasoning.value()
     result.calls = [calls[index] for index in sorted(calls)]
     return result

@@ -134,7 +134,7 @@ class MoonshotClient:
                     if time.monotonic() - progress_at > idle:
                         raise StreamIdle(f"The server sent no reply for {idle:g} s, only empty events.")
                     chunk = parse_chunk(data)
-                    progress_at = time.monotonic() if brings_something(chunk) else progress_at
+                    progress_at = time.monotonic() if brings_something(chunk, ending=reader.ending) else progress_at
                     if "error" in chunk:
                         error_type, message = error_body(chunk)
                         stopped = f"Moonshot stopped the reply with an error: {message or error_type}"

@@ -186,6 +186,12 @@ class ChunkReader:
     def __init__(self) -> None:
         self.finish: str | None = None
         self.usage: dict[str, Any] | None = None
+        self.characters = 0  # of answer, reasoning and tool calls so far: a reply is bounded in total too
+
+    @property
+    def ending(self) -> bool:
+        """A finish reason or the usage arrived: what follows may close the stream, not make the reply grow."""
+        return self.finish is not None or self.usage is not None
 
     def events(self, chunk: dict[str, Any]) -> Iterator[StreamEvent]:
         """The reasoning, answer and tool-call pieces of ``chunk``, in order (its finish reason and usage kept).
@@ -195,6 +201,16 @@ class ChunkReader:
         """
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
+        for event in self._events(chunk):
+            self.characters += event_size(event)
+            if self.characters > MAX_REPLY_CHARS:
+                raise ChatError(
+                    f"The reply passed {MAX_REPLY_CHARS:,} characters, more than any model writes: kimi-repl stopped "
+                    "reading it."
+                )
+            yield event
+
+    def _events(self, chunk: dict[str, Any]) -> Iterator[StreamEvent]:
         for choice in choices(chunk):
             delta = choice.get("delta") or {}
             if not isinstance(delta, dict):
@@ -274,14 +290,31 @@ def choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
     return choices
 
 
-def brings_something(chunk: dict[str, Any]) -> bool:
-    """Whether a chunk adds to the reply (text, reasoning, a tool call, how it ended), unlike an empty delta."""
+def brings_something(chunk: dict[str, Any], *, ending: bool = False) -> bool:
+    """Whether a chunk adds to the reply (text, reasoning, a tool call; how it ended, the first time), unlike an
+    empty delta or the same ending again (``ending``: a finish reason or the usage came already)."""
     for choice in chunk.get("choices") or ():
         if isinstance(choice, dict):
             delta = choice.get("delta")
-            if choice.get("finish_reason") or (isinstance(delta, dict) and any(delta.get(k) for k in _PROGRESS)):
+            if isinstance(delta, dict) and any(delta.get(k) for k in _PROGRESS):
                 return True
-    return "error" in chunk or "usage" in chunk
+            if choice.get("finish_reason") and not ending:
+                return True
+    return "error" in chunk or ("usage" in chunk and not ending)
+
+
+MAX_REPLY_CHARS = 16_000_000
+"""The most text one reply may bring (answer, reasoning and tool calls together): far beyond any model's output
+limit, and a bound on what a server that never stops can make kimi-repl hold and save."""
+
+
+def event_size(event: StreamEvent) -> int:
+    """The characters an event adds to the reply."""
+    if isinstance(event, (ContentDelta, ReasoningDelta)):
+        return len(event.text)
+    if isinstance(event, ToolCallDelta):
+        return len(event.arguments) + len(event.name) + len(event.id)
+    return 0
 
 
 _PROGRESS = ("content", "reasoning_content", "tool_calls")

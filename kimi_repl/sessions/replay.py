@@ -15,7 +15,7 @@ from typing import Any
 
 from kimi_repl.conversation import Conversation, Turn, title_of
 from kimi_repl.profile import DEFAULT_MODEL
-from kimi_repl.records import TranscriptError, apply_settings, document_from_record, turn_from_record
+from kimi_repl.records import TranscriptError, apply_settings, document_from_record, moment, turn_from_record
 from kimi_repl.redaction import MIN_SECRET_CHARS, REDACTED, Secret, unredact
 from kimi_repl.safefiles import CHUNK_BYTES, open_regular
 from kimi_repl.sessions.format import EVENTS, MARKER, SESSION_FORMAT, SESSION_VERSION, NewerFormat, in_force
@@ -205,7 +205,7 @@ def _read_header(conversation: Conversation, record: dict[str, Any], where: str)
         conversation.id = session_id  # shown, never used as a path: the store names files itself
     created = record.get("created")
     if isinstance(created, (int, float)) and not isinstance(created, bool):
-        conversation.created = float(created)
+        conversation.created = moment(created)
     return version
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +23,10 @@ from kimi_repl.client import (
     parse_chunk,
     sse_data,
 )
+from kimi_repl.commands import build_registry
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings
+from kimi_repl.sessions import SessionStore
 from kimi_repl.values import public_url
 from tests.fake import BENCH_END, TEST_KEY, FakeMoonshot, Script, directive_script, hostile_models_body
 from tests.helpers import CapturedDisplay
@@ -377,6 +380,62 @@ def test_empty_events_cannot_keep_a_silent_stream_open(settings: Settings, serve
     reply = session.chat.send("hi")
     assert reply is not None and reply.content == "started " and reply.incomplete
     assert "no reply for 1 s, only empty events" in one_error_line(display)
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        {"usage": {"prompt_tokens": 1}},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": {"prompt_tokens": 1}}]},
+    ],
+    ids=["usage", "finish reason", "both"],
+)
+def test_the_same_ending_sent_again_and_again_cannot_keep_a_stream_open(
+    settings: Settings, server: FakeMoonshot, again: dict[str, Any]
+) -> None:
+    quick = replace(settings, timeout=1.0, max_retries=0)
+    session = CommandContext.open(quick, display := CapturedDisplay())
+    ending = event(again)
+    server.script(Script(body=content("started ") + ending * 40, piece_bytes=len(ending), delay=0.2))
+    reply = session.chat.send("hi")
+    assert reply is not None and reply.content == "started " and reply.incomplete
+    assert "no reply for 1 s, only empty events" in one_error_line(display)
+
+
+def test_a_reply_that_never_ends_is_cut_at_a_bound_with_what_arrived_kept(
+    settings: Settings, server: FakeMoonshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kimi_repl.client import sse
+
+    monkeypatch.setattr(sse, "MAX_REPLY_CHARS", 50_000)
+    session = CommandContext.open(replace(settings, max_retries=0), display := CapturedDisplay())
+    thinking = event({"choices": [{"index": 0, "delta": {"reasoning_content": "x" * 10_000}}]})
+    server.script(Script(body=content("started ") + thinking * 100, piece_bytes=len(thinking)))
+    reply = session.chat.send("hi")
+    assert reply is not None and reply.content == "started " and reply.incomplete
+    assert "passed 50,000 characters" in one_error_line(display)
+    consistent(session, server)
+
+
+def test_a_finish_reason_that_is_the_key_is_not_saved(
+    settings: Settings, server: FakeMoonshot, isolated_user: Path, tmp_path: Path
+) -> None:
+    key = "sk-attack-0123456789abcdefghij"
+    server.api_key = None
+    (tmp_path / "sessions").mkdir(mode=0o700)
+    store = SessionStore(tmp_path / "sessions", secret=key)
+    session = CommandContext.open(replace(settings, api_key=key), CapturedDisplay(), store=store)
+    ending = event({"choices": [{"index": 0, "delta": {}, "finish_reason": key}]})
+    server.script(Script(body=stream(content("hello "), ending)))
+    session.chat.send("hi")
+    assert session.chat.log is not None
+    saved = session.chat.log.path.read_text()
+    assert key not in saved and "[API key removed]" in saved
+    registry = build_registry()
+    for name in ("t.json", "t.md"):
+        registry.dispatch(session, f"/save {tmp_path / name}")
+        assert key not in (tmp_path / name).read_text()
 
 
 @pytest.mark.parametrize("terminal", [False, True])

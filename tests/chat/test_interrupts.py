@@ -163,3 +163,25 @@ def test_another_thread_holding_never_swallows_the_main_threads_interrupt() -> N
     leave.set()
     thread.join()
     assert interrupts.may_raise()
+
+
+def test_a_second_ctrl_c_while_an_interrupted_reply_is_drawn_does_not_claim_the_whole_reply() -> None:
+    """The first Ctrl-C stops the stream; a second one while the partial reply is drawn only stops the drawing:
+    the round says interrupted (what it is), not "drawing stopped, the whole reply kept"."""
+    import io
+
+    from kimi_repl.chat.replier import stream_round
+    from kimi_repl.client import ContentDelta
+    from kimi_repl.views import PlainReplyView
+
+    def events() -> Any:
+        yield ContentDelta("tok0 ")
+        yield ContentDelta("tok1 ")
+        raise KeyboardInterrupt
+
+    class ClosedByCtrlC(PlainReplyView):
+        def close(self) -> None:
+            raise KeyboardInterrupt
+
+    result = stream_round(events, ClosedByCtrlC(io.StringIO()), gone=lambda: False)
+    assert result.interrupted and not result.drawing_cut and result.content == "tok0 tok1 "

@@ -16,7 +16,7 @@ Faults are injected two ways:
   ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!code N`` (one N KB code block, at a pace),
   ``!think``, ``!chinese``, ``!hostile`` (escape sequences, bidi and invisible characters, a spoofed
   link); and for the benchmark ``!bench N`` (N KB of markdown, as fast as it can), ``!benchcode N`` (one
-  N KB code block) and ``!pace N`` (200 chunks/s);
+  N KB code block), ``!pace N`` (200 chunks/s) and ``!drip`` (a short reply at 20 chunks/s);
 - hostile replies and streams, ``!attack NAME N`` (N times the size; each reply ends with a blank line and
   the benchmark's end line; ``bench/hostile.py`` measures them): ``brackets`` (100 KB × N of ``<`` in a
   paragraph), ``line`` (one 1 MB × N line of prose, 6 characters a chunk), ``table`` (25,000 × N rows),
@@ -54,6 +54,7 @@ from tests.fake.lineups import (
 from tests.fake.samples import (
     ATTACKS_TEXT,
     BENCH_END,
+    DRIP_CHUNKS_PER_SECOND,
     HOSTILE_REPLY,
     PACE_CHUNKS_PER_SECOND,
     attack_brackets,
@@ -97,6 +98,7 @@ __all__ = [
     "DEFAULT_BUDGET",
     "DISCONTINUED",
     "DONE_EVENTS",
+    "DRIP_CHUNKS_PER_SECOND",
     "ERRORS",
     "HOSTILE_REPLY",
     "IMAGE_TOKENS",

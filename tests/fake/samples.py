@@ -40,6 +40,8 @@ HOSTILE_REPLY = (
 
 
 PACE_CHUNKS_PER_SECOND = 200
+DRIP_CHUNKS_PER_SECOND = 20
+"""A model writing slowly, for the first words' delay: they should show as soon as they arrive."""
 
 
 def code_sample(kilobytes: int) -> str:
@@ -57,6 +59,12 @@ def code_sample(kilobytes: int) -> str:
         "    return totals\n\n\n"
     )
     return "```python\n" + _repeated(function, kilobytes).rstrip("\n") + "\n```\n\n"
+
+
+def drip_reply() -> str:
+    """A short reply for the first words' delay at :data:`DRIP_CHUNKS_PER_SECOND`: a heading and a paragraph,
+    then the line the benchmark waits for."""
+    return markdown_sample(1).split("\n\n")[0] + "\n\nA short paragraph follows the heading.\n\n" + BENCH_END + "\n"
 
 
 def bench_reply(kilobytes: int, *, code: bool = False) -> str:

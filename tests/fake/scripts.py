@@ -10,11 +10,13 @@ from typing import Any
 
 from tests.fake.samples import (
     ATTACKS_TEXT,
+    DRIP_CHUNKS_PER_SECOND,
     HOSTILE_REPLY,
     PACE_CHUNKS_PER_SECOND,
     _ended,
     bench_reply,
     code_sample,
+    drip_reply,
     markdown_sample,
 )
 
@@ -186,6 +188,8 @@ def directive_script(message: str) -> Script | None:
         return Script(
             text=bench_reply(number or 8), chunk_chars=6, delay=1 / PACE_CHUNKS_PER_SECOND, budget_applies=False
         )
+    if word == "drip":  # a short reply at 20 chunks a second (a slow model), for the first words' delay
+        return Script(text=drip_reply(), chunk_chars=6, delay=1 / DRIP_CHUNKS_PER_SECOND, budget_applies=False)
     if word == "think":
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
     if word == "hostile":

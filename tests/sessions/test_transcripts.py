@@ -384,3 +384,17 @@ def test_a_reply_cut_inside_a_code_block_leaves_a_readable_transcript(session: C
     headings = [t for t in MarkdownIt().parse(markdown) if t.type == "heading_open"]
     assert len(headings) == 5  # the title and four turns: no fence swallows what follows it
     assert [t.content for t in from_markdown(markdown, "t").turns] == [t.content for t in conversation.turns]
+
+
+@pytest.mark.parametrize("when", [-1e300, 1e300, -1.0, 4e10])
+def test_a_time_no_clock_can_show_is_read_as_unknown(when: float) -> None:
+    conversation = Conversation(model="kimi-k2.6")
+    conversation.turns += [Turn("user", "hi", created=when), Turn("assistant", "hello", created=1.0, finished=when)]
+    data = json.loads(to_json(conversation))
+    data["created"] = when
+    data["turns"][0]["created"] = when
+    data["turns"][1]["finished"] = when
+    loaded = from_json(json.dumps(data), "t.json")
+    assert loaded.created == 0.0 and loaded.turns[0].created == 0.0 and loaded.turns[1].finished == 0.0
+    markdown = to_markdown(loaded)  # no clock error on any platform
+    assert from_markdown(markdown, "t.md").turns == loaded.turns

@@ -178,16 +178,23 @@ def test_a_burst_of_text_is_drawn_in_a_couple_of_frames(clock: list[float]) -> N
     assert view.stats.prints <= view.stats.frozen_chars / render.PRINT_CHARS + 2
 
 
-def test_the_first_complete_line_is_drawn_at_once(clock: list[float]) -> None:
+def test_the_first_words_are_drawn_at_once_and_later_ones_a_frame_later(clock: list[float]) -> None:
     display = CapturedDisplay(terminal=True, width=100, height=40)
     view = display.reply()
     assert isinstance(view, MarkdownReplyView)
+
+    def live() -> str:
+        return "".join(segment.text for line in view.live_region.lines for segment in line)
+
+    view.content("\n")
+    assert view.stats.frames == 0 and view.until_next_frame() == 0  # nothing to see yet: no frame, no waiting
     view.content("## Sect")
-    assert view.stats.frames == 0  # a fraction of a word: wait for more (the clock has not moved)
+    assert view.stats.frames == 1 and "Sect" in live()  # the first words, as they arrive (the clock has not moved)
     view.content("ion 1: first words\nmore")
-    assert view.stats.frames == 1 and "Section 1: first words" in "".join(
-        segment.text for line in view.live_region.lines for segment in line
-    )
+    assert view.stats.frames == 1 and view.until_next_frame() > 0  # later words wait for the next frame
+    clock[0] += 1 / render.FRAMES_PER_SECOND
+    view.content(" text")
+    assert view.stats.frames == 2 and "Section 1: first words" in live()
     view.close()
 
 
