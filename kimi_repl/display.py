@@ -139,7 +139,7 @@ class Display:
     def _line(self, console: Console, message: str, style: str) -> None:
         # In a terminal a long notice wraps between words (not mid-word at the edge); elsewhere it stays one line.
         whole = not console.is_terminal or console.is_dumb_terminal  # a pipe, a file, Emacs: one line, as it is
-        console.print(_text(one_line(self.secret.redact(message)), style), soft_wrap=whole)
+        console.print(_text(one_line(self.secret.redact_shown(message)), style), soft_wrap=whole)
 
     def info(self, message: str) -> None:
         """A neutral one-line notice."""
@@ -164,7 +164,7 @@ class Display:
 
     def text(self, message: str) -> None:
         """Untrusted text shown as it is (a system prompt), line breaks kept."""
-        self.console.print(_text(for_terminal(self.secret.redact(message))))
+        self.console.print(_text(for_terminal(self.secret.redact_shown(message))))
 
     def rows(self, rows: Sequence[Sequence[str]], *, title: str | None = None) -> None:
         """A borderless table, first column bold: for /help, /models, /history, /sessions."""
@@ -174,7 +174,7 @@ class Display:
             self.console.print(_text(title, "bold"), soft_wrap=True)
         if not self.console.is_terminal:  # a pipe or a file: one plain line per row, never cut (grep-able)
             for row in rows:
-                line = "  ".join(one_line(self.secret.redact(cell)) for cell in row if cell)
+                line = "  ".join(one_line(self.secret.redact_shown(cell)) for cell in row if cell)
                 self.console.print(_text(line), soft_wrap=True)
             return
         table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
@@ -182,7 +182,7 @@ class Display:
         for index in range(columns):
             table.add_column(style="bold" if index == 0 else None, no_wrap=index == 0)
         for row in rows:
-            table.add_row(*(_text(one_line(self.secret.redact(cell))) for cell in row))
+            table.add_row(*(_text(one_line(self.secret.redact_shown(cell))) for cell in row))
         self.console.print(table)
 
     def copy_to_clipboard(self, text: str) -> bool:

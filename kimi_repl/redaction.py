@@ -8,6 +8,7 @@ as a secret (local servers accept ``1`` or ``x``; replacing every ``1`` would re
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,19 +22,33 @@ STRUCTURE = frozenset({"event", "format", "version", "id", "role", "mime", "data
 included). What a server chose (a finish reason, a file id) is cleaned like any text."""
 
 
+_GAP_CHARS = 8
+_UNSEEN = "[\\x00-\\x1f\\x7f-\\x9f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2069\\ufeff]*"
+_GAP = f"{_UNSEEN}(?:[*_`\\\\~]{_UNSEEN}){{0,{_GAP_CHARS}}}"
+"""What may sit between two characters of a key shown in disguise: what the screen does not show (control,
+invisible and bidi characters: any number) and what markdown takes away (emphasis, code, escapes: a few)."""
+
+
 class Secret:
     """The API key, and the forms it takes in text (as it is, JSON-escaped, Python-escaped).
 
     A falsy :class:`Secret` (no key, or one too short to be real) redacts nothing.
     """
 
-    __slots__ = ("_forms", "value")
+    __slots__ = ("_disguised", "_forms", "_started", "value")
 
     def __init__(self, value: str | None) -> None:
         self.value = value if value and len(value) >= MIN_SECRET_CHARS else None
         forms: set[str] = set()
+        self._disguised: re.Pattern[str] | None = None
+        self._started: re.Pattern[str] | None = None
         if self.value:
             forms = {self.value, json.dumps(self.value)[1:-1], repr(self.value)[1:-1]}
+            self._disguised = re.compile(_GAP.join(map(re.escape, self.value)))
+            ending = ""
+            for character in reversed(self.value[1:]):
+                ending = f"(?:{_GAP}{re.escape(character)}{ending})?"
+            self._started = re.compile(f"{re.escape(self.value[0])}{ending}{_GAP}\\Z")
         self._forms = tuple(sorted(forms, key=len, reverse=True))
 
     def __bool__(self) -> bool:
@@ -52,6 +67,25 @@ class Secret:
             if form in text:
                 text = text.replace(form, REDACTED)
         return text
+
+    def redact_shown(self, text: str) -> str:
+        """``text`` to show with the key taken out even where it is disguised: its characters apart by what the
+        screen does not show (control and invisible characters) or markdown takes away (``*``, ``_``, a backtick,
+        a backslash: a few)."""
+        text = self.redact(text)
+        if self._disguised is not None and self._disguised.search(text):
+            text = self._disguised.sub(REDACTED, text)
+        return text
+
+    def may_start_at(self, text: str) -> int:
+        """Where, near its end, ``text`` (already cleaned of what the screen does not show) may hold the
+        beginning of the key, disguised by markdown or not, which the next piece of a stream could complete:
+        the length of ``text`` when it cannot."""
+        if self._started is None:
+            return len(text)
+        window = max(0, len(text) - len(self._forms[0]) * (_GAP_CHARS + 1))
+        found = self._started.search(text, window)
+        return found.start() if found else len(text)
 
     def redact_value(self, value: Any, *, structure: Iterable[str] = STRUCTURE) -> Any:
         """``value`` (JSON-ready data) with the key removed from its text values; keys, ids and structure kept.

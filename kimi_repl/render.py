@@ -95,7 +95,7 @@ class MarkdownReplyView:
         self.console = console
         self.show_thinking = show_thinking
         self.hints = hints  # slash-commands may be named (not in one-shot mode)
-        self._clean = secret.redact if secret else str  # the API key never reaches the screen, even in a reply
+        self._clean = secret.redact_shown if secret else str  # the API key never reaches the screen, even in a reply
         self.waiting = True  # nothing has arrived yet: the live region shows a spinner
         self.spinner = Spinner("dots", Text(f"waiting for {one_line(waiting_for)}…", style="dim"), style="cyan")
         self.splitter = BlockSplitter()

@@ -60,9 +60,9 @@ class PlainReplyView:
         self._stream = stream
         self._ends_with_newline = True
         self._held = ""  # the end of the last piece, whose meaning depends on the next (a joiner, half of \r\n)
-        self._before = ""  # the last character written: a joiner after it is kept or not by its neighbours
+        self._before = ""  # the last character cleaned: a joiner after it is kept or not by its neighbours
+        self._unsure = ""  # cleaned text that may begin the key, which the next piece could complete
         self._secret = secret if secret else None
-        self._keep = len(secret.value or "") - 1 if secret else 0  # the start of a key may end a piece
         self.stats = RenderStats()
 
     def reasoning(self, text: str) -> None:
@@ -70,22 +70,27 @@ class PlainReplyView:
 
     def content(self, text: str) -> None:
         text = self._held + text
-        if self._secret is not None:  # the key is taken out; a piece's end that may begin it waits for the next
-            text = self._secret.redact(text)
-        cut = max(0, len(text) - self._keep)
+        cut = len(text)
         if cut and text[cut - 1] == "\r":
             cut -= 1
         if cut and text[cut - 1] in ("\u200c", "\u200d"):
             cut -= 1
         text, self._held = text[:cut], text[cut:]
-        self._write(text)
+        self._write(self._cleaned(text))
 
-    def _write(self, text: str) -> None:
+    def _cleaned(self, text: str) -> str:
+        """``text`` as the whole reply would be cleaned: the character before decides a leading joiner's fate."""
         if not text:
-            return
-        # Cleaned as part of the whole reply: the character before decides a leading joiner's fate.
+            return ""
         clean = for_terminal(self._before + text)[len(for_terminal(self._before)) :]
         self._before = text[-1]
+        return clean
+
+    def _write(self, clean: str, *, last: bool = False) -> None:
+        if self._secret is not None:  # taken out of what is shown; what may begin it waits for the next piece
+            clean = self._secret.redact_shown(self._unsure + clean)
+            sure = len(clean) if last else self._secret.may_start_at(clean)
+            clean, self._unsure = clean[:sure], clean[sure:]
         if clean:
             self._stream.write(clean)
             self._stream.flush()
@@ -95,7 +100,7 @@ class PlainReplyView:
         return 0.0  # a pipe gets each piece as it comes
 
     def close(self) -> None:
-        self._write(self._held)
+        self._write(self._cleaned(self._held), last=True)
         if not self._ends_with_newline:
             self._stream.write("\n")
         self._stream.flush()

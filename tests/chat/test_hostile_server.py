@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -436,6 +437,33 @@ def test_a_finish_reason_that_is_the_key_is_not_saved(
     for name in ("t.json", "t.md"):
         registry.dispatch(session, f"/save {tmp_path / name}")
         assert key not in (tmp_path / name).read_text()
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        "sk-attack\u200b-0123456789abcdefghij",
+        "sk-attack" + "\u200b" * 40 + "-0123456789abcdefghij",
+        "sk-attack\x1b-0123456789\u00adabcdefghij",
+        "sk\\-attack\\-0123456789abcdefghij",
+        "sk-attack-**0123**456789abcdefghij",
+        "`sk-attack`-0123456789abcdefghij",
+        "s\u2060k-attack-0123456789_abcdefghij_",
+    ],
+)
+def test_a_key_disguised_by_what_the_screen_hides_is_not_shown_either(
+    settings: Settings, server: FakeMoonshot, terminal: bool, disguise: str
+) -> None:
+    key = "sk-attack-0123456789abcdefghij"
+    server.api_key = None
+    display = CapturedDisplay(terminal=terminal)
+    session = CommandContext.open(replace(settings, api_key=key), display)
+    server.script(Script(text=f"Here it is: {disguise} and more.\n\n> {disguise}\n", chunk_chars=4))
+    session.chat.send("what is my key?")
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", display.output)  # the text, without colours
+    assert "0123456789abcdefghij" not in re.sub(r"[\x00-\x1f\u200b\u00ad\u2060]", "", shown)
+    assert "[API key removed]" in shown and "and more." in shown
 
 
 @pytest.mark.parametrize("terminal", [False, True])
