@@ -232,7 +232,7 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
                     pending = chat.resume(path)
                     resumed = True
             except UserError as error:
-                say(str(error))
+                say(str(error).replace("/sessions lists them", "kimi-repl --sessions lists them"))
                 return 2
             before = chat.conversation.in_force
             _apply_flags(chat, args)

@@ -227,6 +227,8 @@ class Narrator:
             system = short_tokens(tokens or 0)
             return f"The system prompt ({system} tokens) does not fit {room}: shorten it, or {larger} it."
         size = f"about {short_tokens(tokens)} tokens" if tokens is not None else "too long"
+        if what == "reply":
+            return f"The reply so far is {size}: it leaves no room to go on in {room} ({larger} it)."
         return f"Your message is {size}: too long for {room} ({larger} it)."
 
     def refusal(self, refusal: Refusal) -> str:

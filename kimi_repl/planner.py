@@ -220,7 +220,7 @@ def after_refusal(
 
 
 class Oversize(NamedTuple):
-    """What does not fit a window even alone: ``what`` is ``documents``, ``system`` or ``message``.
+    """What does not fit a window even alone: ``what`` is ``documents``, ``system``, ``message`` or ``reply``.
 
     Attributes:
         tokens: its size (None: a message whose size is not known, only that it is too long).
@@ -232,13 +232,14 @@ class Oversize(NamedTuple):
     documents: int = 0
 
 
-def oversize(conversation: Conversation, window: int, *, message: int | None = None) -> Oversize:
+def oversize(conversation: Conversation, window: int, *, message: int | None = None, reply: bool = False) -> Oversize:
     """What keeps a request from fitting ``window`` alone: the documents (more than half of it), the system
-    prompt (the same), or else the message (``message``: its size, when known)."""
+    prompt (the same), or else the message (``message``: its size, when known), or with ``reply`` the reply
+    being continued."""
     documents = sum(document_tokens(d) for d in conversation.documents)
     system = local_estimate(conversation.preamble()[:1]) if conversation.system else 0
     if documents > window // 2:
         return Oversize("documents", documents, len(conversation.documents))
     if system > window // 2:
         return Oversize("system", system)
-    return Oversize("message", message)
+    return Oversize("reply" if reply else "message", message)

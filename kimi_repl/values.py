@@ -25,7 +25,7 @@ def parse_temperature(text: str) -> float:
     value = _finite(text, "Temperature", f"a number from {TEMPERATURE_MIN:g} to {TEMPERATURE_MAX:g}")
     if not TEMPERATURE_MIN <= value <= TEMPERATURE_MAX:
         raise ValueError(f"Temperature must be between 0 and 1 (Moonshot's range), not {_echo(text, quote=False)}")
-    return value
+    return value + 0.0  # -0 is 0
 
 
 def parse_reply_tokens(text: str, what: str = "The reply budget") -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from kimi_repl.config import Role
@@ -25,11 +26,17 @@ class Roles:
         self._before: InForce | None = None
 
     def take(self, role: Role, now: InForce) -> dict[str, Any]:
-        """Take ``role`` over the settings ``now`` in force; return what it changes."""
-        if self._before is None:
-            self._before = now
+        """Take ``role`` over the settings ``now`` in force (a role in force is left first: one role's settings
+        never linger under another's); return what changes, by :class:`InForce` field name."""
+        base = now
+        if self.role is not None:
+            _, back = self.leave(now)
+            base = back or now
+        self._before = base
         self.role = role
-        return role_changes(role)
+        target = base.but(**role_changes(role))
+        changed = [item.name for item in fields(target) if getattr(target, item.name) != getattr(now, item.name)]
+        return {name: getattr(target, name) for name in changed}
 
     def leave(self, now: InForce) -> tuple[Role | None, InForce | None]:
         """Leave the role: the role left (or None), and the settings to put in force instead of ``now`` (None:

@@ -84,7 +84,8 @@ class Sender:
         if window is not None and planned.tokens + min(REPLY_FLOOR, self.cap) > window:
             # Even the newest turns leave no room for a reply: the server would refuse it; say why here.
             size = local_estimate(planned.messages[-1:])
-            raise ReplyFailed(DoesNotFit(model, window, oversize(conversation, window, message=size), sent=False))
+            too_big = oversize(conversation, window, message=size, reply=partial)
+            raise ReplyFailed(DoesNotFit(model, window, too_big, sent=False))
         self._report(planned, profile)
         try:
             return self._generate(conversation, profile, planned, partial)

@@ -103,7 +103,9 @@ def _block_number(text: str, count: int) -> int:
     """
     if not text:
         return count - 1
-    if not text.isdigit() or not 1 <= int(text) <= count:
+    if not text.isdigit():
+        raise CommandError(f"/copy code takes the number of a code block, not {text!r}.")
+    if not 1 <= int(text) <= count:
         if count == 1:
             raise CommandError("The last reply has one code block: /copy code copies it.")
         raise CommandError(f"The last reply has {count} code blocks: give a number from 1 to {count}.")

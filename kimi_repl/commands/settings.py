@@ -59,7 +59,9 @@ def role(context: CommandContext, argument: str) -> None:
         context.display.info(f"Role {picked.name}: {picked.describe()}")
         return
     if not roles:
-        context.display.info("No roles yet: add [roles.NAME] tables to config.toml (the README has an example).")
+        from kimi_repl.configfile import config_path
+
+        context.display.info(f"No roles yet: add [roles.NAME] tables to {config_path()} (the README has an example).")
         return
     active = context.chat.role.name if context.chat.role else None
     rows = [(name, roles[name].describe(), "← in force" if name == active else "") for name in sorted(roles)]

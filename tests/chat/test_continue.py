@@ -116,3 +116,23 @@ def test_a_continued_code_block_renders_as_code(server: FakeMoonshot) -> None:
     session.chat.continue_reply()
     screen = "\n".join(line.rstrip() for line in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", display.output).splitlines())
     assert "return 1" in screen and "```" not in screen and "python" not in screen
+
+
+def test_a_reply_that_fills_the_window_is_named_not_the_message(
+    registry: CommandRegistry, settings: Settings, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    from dataclasses import replace
+
+    from kimi_repl.conversation import Turn
+
+    session = CommandContext.open(replace(settings, model="moonshot-v1-8k"), display)
+    conversation = session.chat.conversation
+    long_reply = "A long answer that goes on and on. " * 900
+    conversation.turns += [
+        Turn("user", "go", model="moonshot-v1-8k"),
+        Turn("assistant", long_reply, model="moonshot-v1-8k", finish_reason="length"),
+    ]
+    requests = len(server.chat_requests())
+    registry.dispatch(session, "/continue")
+    assert "The reply so far is about" in display.output and "Your message" not in display.output
+    assert len(server.chat_requests()) == requests and conversation.turns[-1].content == long_reply
