@@ -119,8 +119,9 @@ def describe_switch(context: CommandContext, what: str) -> None:
     settings = [f"{len(conversation.turns)} turns", f"model {conversation.model}"]
     if conversation.temperature is not None:
         settings.append(f"temperature {conversation.temperature:g}")
-    if conversation.thinking is not None:
-        settings.append(f"thinking {'on' if conversation.thinking else 'off'}")
+    thinking = context.chat.profile(fetch=False).thinking_label(conversation.thinking)
+    if conversation.thinking is not None and thinking:  # as the model takes it (moonshot-v1 never thinks)
+        settings.append(thinking)
     if conversation.web:
         settings.append("web search on")
     if conversation.documents:

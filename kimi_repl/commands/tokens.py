@@ -26,17 +26,18 @@ def usage(context: CommandContext, argument: str) -> None:
         ("web searches", str(sum(len(turn.searches) for turn in conversation.turns))),
     ]
     last = next((t for t in reversed(conversation.turns) if t.usage), None)
-    window = context.chat.window()
     if last is not None:
+        model = last.model or conversation.model  # the model that replied, whatever is chosen now
+        window = context.chat.window(model)
         used = last.usage or Usage()
         of = f" of {short_tokens(window)} ({100 * used.total / window:.0f}%)" if window else ""
-        rows.append(("context at the last reply", f"{short_tokens(used.total)}{of} for {conversation.model}"))
+        rows.append(("context at the last reply", f"{short_tokens(used.total)}{of} for {model}"))
     if conversation.context_start:
         rows.append(("compacted (/compact off)", f"the {conversation.context_start} oldest turns"))
     if context.chat.sent_from > conversation.context_start:
         rows.append(("left out of the last request", f"the {context.chat.sent_from} oldest turns (to fit the window)"))
     rows.append(("reply budget", f"up to {context.settings.max_tokens:,} tokens, as the window allows"))
-    context.display.rows(rows, title="Usage this session")
+    context.display.rows(rows, title="Usage of the replies in this conversation (undone ones are not counted)")
 
 
 @commands.command(
