@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 def ask(base_url: str, message: str, out: object) -> None:
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80)
-    body = json.dumps({"model": "kimi-k2.6", "messages": [{"role": "user", "content": message}], "stream": True})
+    request = {"model": "kimi-k2.6", "messages": [{"role": "user", "content": message}], "stream": True}
+    request["thinking"] = {"type": "disabled"}  # as kimi-repl is run (--thinking off): the same reply
+    body = json.dumps(request)
     headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
     connection.request("POST", parts.path + "/chat/completions", body=body, headers=headers)
     response = connection.getresponse()

@@ -296,6 +296,11 @@ class BlockSplitter:
         return piece
 
     @property
+    def has_lines(self) -> bool:
+        """Whether the unfinished block has a complete line."""
+        return bool(self._lines)
+
+    @property
     def tail(self) -> str:
         """The unfinished block as it is kept, partial last line included."""
         return "\n".join([*self._lines, self._partial.part(0, self._partial.length)])

@@ -37,6 +37,8 @@ MIN_FRAMES_PER_SECOND = 5
 DRAWING_SHARE = 0.02
 """A costly frame (a table, highlighted code) puts the next one off, so that drawing takes about this share of
 the time, down to :data:`MIN_FRAMES_PER_SECOND` (aider's ``mdstream`` adapts its delay the same way)."""
+FIRST_LINE_GAP = 0.02
+"""Until the first whole line of an answer shows, a frame may follow the last this soon (50 a second)."""
 TICKS_PER_SECOND = 10
 CODE_PIECE_SECONDS = 1.0
 """A code block longer than the screen is printed as it streams at most this often, and only once it has
@@ -105,6 +107,7 @@ class MarkdownReplyView:
         self._ready: list[str | CodePiece] = []  # blocks (and pieces of a long code block) since the last frame
         self._printed = False  # a block was printed: the next ones come after a blank line
         self._framed = False  # a frame of the answer was drawn
+        self._first_line = False  # a frame showed a whole line of the answer
         self._frame_at = _now()
         self._frame_gap = 1 / FRAMES_PER_SECOND  # seconds from one frame to the next
         self._piece_at = self._frame_at  # when a piece of a long code block was last printed (or the start)
@@ -145,7 +148,7 @@ class MarkdownReplyView:
     # -- what arrives --------------------------------------------------------------------------------
     def until_next_frame(self) -> float:
         """Seconds until the next frame is due, once the first words are on screen (0 before: no waiting)."""
-        if not self._framed:
+        if not self._first_line:
             return 0.0
         return max(0.0, self._frame_at + self._frame_gap - _now())
 
@@ -175,8 +178,12 @@ class MarkdownReplyView:
             self.waiting = False
             self._end_thinking()
             self._ready += self.splitter.feed(text)
-            due = _now() - self._frame_at >= self._frame_gap
-            if due or (not self._framed and not text.isspace()):  # the first words show as they arrive
+            since = _now() - self._frame_at
+            whole_line = bool(self._ready) or self.splitter.has_lines
+            # Until a whole line shows, the first words show as they arrive (a slow model's first chunks).
+            first = not self._first_line and text.strip() != ""
+            if since >= self._frame_gap or (first and (whole_line or not self._framed or since >= FIRST_LINE_GAP)):
+                self._first_line = self._first_line or whole_line
                 self._frame()
 
     def close(self) -> None:

@@ -201,36 +201,38 @@ class ChunkReader:
         """
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
-        for event in self._events(chunk):
-            self.characters += event_size(event)
-            if self.characters > MAX_REPLY_CHARS:
-                raise ChatError(
-                    f"The reply passed {MAX_REPLY_CHARS:,} characters, more than any model writes: kimi-repl stopped "
-                    "reading it."
-                )
-            yield event
-
-    def _events(self, chunk: dict[str, Any]) -> Iterator[StreamEvent]:
         for choice in choices(chunk):
             delta = choice.get("delta") or {}
             if not isinstance(delta, dict):
                 raise ChatError(malformed("a delta that is not an object"))
             reasoning = delta.get("reasoning_content")
             if reasoning and isinstance(reasoning, str):
+                self._count(len(reasoning))
                 yield ReasoningDelta(reasoning)
             content = delta.get("content")
             if content and isinstance(content, str):
+                self._count(len(content))
                 yield ContentDelta(content)
             calls = delta.get("tool_calls") or []
             if not isinstance(calls, list):
                 raise ChatError(malformed("tool calls that are not a list"))
             for call in calls:
                 if isinstance(call, dict):
-                    yield _tool_call_delta(call)
+                    event = _tool_call_delta(call)
+                    self._count(len(event.arguments) + len(event.name) + len(event.id))
+                    yield event
             if choice.get("finish_reason"):
                 self.finish = finish_reason(choice["finish_reason"])
             if isinstance(choice.get("usage"), dict):
                 self.usage = choice["usage"]
+
+    def _count(self, characters: int) -> None:
+        self.characters += characters
+        if self.characters > MAX_REPLY_CHARS:
+            raise ChatError(
+                f"The reply passed {MAX_REPLY_CHARS:,} characters, more than any model writes: kimi-repl stopped "
+                "reading it."
+            )
 
     def finished(self) -> Finished:
         """The last event: how the stream ended (a None ``reason``: it ended early)."""
@@ -306,15 +308,6 @@ def brings_something(chunk: dict[str, Any], *, ending: bool = False) -> bool:
 MAX_REPLY_CHARS = 16_000_000
 """The most text one reply may bring (answer, reasoning and tool calls together): far beyond any model's output
 limit, and a bound on what a server that never stops can make kimi-repl hold and save."""
-
-
-def event_size(event: StreamEvent) -> int:
-    """The characters an event adds to the reply."""
-    if isinstance(event, (ContentDelta, ReasoningDelta)):
-        return len(event.text)
-    if isinstance(event, ToolCallDelta):
-        return len(event.arguments) + len(event.name) + len(event.id)
-    return 0
 
 
 _PROGRESS = ("content", "reasoning_content", "tool_calls")

@@ -190,11 +190,14 @@ def test_the_first_words_are_drawn_at_once_and_later_ones_a_frame_later(clock: l
     assert view.stats.frames == 0 and view.until_next_frame() == 0  # nothing to see yet: no frame, no waiting
     view.content("## Sect")
     assert view.stats.frames == 1 and "Sect" in live()  # the first words, as they arrive (the clock has not moved)
+    assert view.until_next_frame() == 0  # and the reader does not wait to show the rest of the first line
     view.content("ion 1: first words\nmore")
-    assert view.stats.frames == 1 and view.until_next_frame() > 0  # later words wait for the next frame
-    clock[0] += 1 / render.FRAMES_PER_SECOND
+    assert view.stats.frames == 2 and "Section 1: first words" in live()  # the first line, whole, at once
     view.content(" text")
-    assert view.stats.frames == 2 and "Section 1: first words" in live()
+    assert view.stats.frames == 2 and view.until_next_frame() > 0  # later words wait for the next frame
+    clock[0] += 1 / render.FRAMES_PER_SECOND
+    view.content(" again")
+    assert view.stats.frames == 3 and "more text again" in live()
     view.close()
 
 
