@@ -16,6 +16,7 @@ WEB_SEARCH = "$web_search"
 WEB_SEARCH_TOOL = {"type": "builtin_function", "function": {"name": WEB_SEARCH}}
 """Moonshot's builtin web search: the model asks for it, Moonshot runs it and reads the results itself."""
 
+CACHE_KEY_FIELD = "prompt_cache_key"
 BUDGET_FIELD = "max_completion_tokens"
 LEGACY_BUDGET_FIELD = "max_tokens"
 """What older OpenAI-compatible servers take instead (``max_tokens`` is deprecated on Moonshot)."""
@@ -29,6 +30,8 @@ class ChatRequest(NamedTuple):
             ``max_tokens``).
         thinking: Moonshot's ``thinking`` object, or None to send none.
         tools: the tools offered (Moonshot's ``$web_search``), or none.
+        cache_key: ``prompt_cache_key``: the session's id, so that the requests of one conversation share
+            Moonshot's prompt cache (as Moonshot's own client sends it).
     """
 
     model: str
@@ -37,6 +40,7 @@ class ChatRequest(NamedTuple):
     temperature: float | None = None
     thinking: Mapping[str, str] | None = None
     tools: Sequence[Mapping[str, Any]] = ()
+    cache_key: str | None = None
 
     @property
     def thinks(self) -> bool:
@@ -63,6 +67,8 @@ class ChatRequest(NamedTuple):
             body["thinking"] = dict(self.thinking)
         if self.tools:
             body["tools"] = [dict(tool) for tool in self.tools]
+        if self.cache_key:
+            body[CACHE_KEY_FIELD] = self.cache_key
         return body
 
 
@@ -75,6 +81,7 @@ def build_request(
     budget: int,
     tools: Sequence[Mapping[str, Any]] = (),
     partial: bool = False,
+    cache_key: str | None = None,
 ) -> ChatRequest:
     """The request for ``messages`` to the model ``profile`` describes.
 
@@ -98,4 +105,5 @@ def build_request(
         temperature=profile.temperature_to_send(temperature),
         thinking=profile.thinking_field(thinking),
         tools=tuple(tools) if not partial else (),
+        cache_key=cache_key,
     )

@@ -132,6 +132,7 @@ class Sender:
             budget=reply_budget(profile.window, planned.tokens, self.cap),
             tools=tools,
             partial=partial,
+            cache_key=conversation.id,
         )
         return self.replier.reply(request, profile, in_force)
 

@@ -39,7 +39,7 @@ from kimi_repl.client.sse import (
 from kimi_repl.config import Settings
 from kimi_repl.interrupts import allowed, held
 from kimi_repl.redaction import Secret
-from kimi_repl.request import BUDGET_FIELD, LEGACY_BUDGET_FIELD, ChatRequest
+from kimi_repl.request import BUDGET_FIELD, CACHE_KEY_FIELD, LEGACY_BUDGET_FIELD, ChatRequest
 from kimi_repl.values import public_url
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class MoonshotClient:
         self._models_lock = threading.Lock()
         self.budget_field = BUDGET_FIELD
         """The name the server takes the reply budget under (``max_tokens`` once it refused the other)."""
+        self.cache_keys = True  # prompt_cache_key is sent until a server refuses it
 
     @property
     def sdk(self) -> OpenAI:
@@ -173,7 +174,8 @@ class MoonshotClient:
         """Send the request and return the streaming response.
 
         A server that refuses ``max_completion_tokens`` (older OpenAI-compatible ones) is asked again with
-        ``max_tokens``, and keeps getting that for the rest of the session.
+        ``max_tokens``, and keeps getting that for the rest of the session; one that refuses
+        ``prompt_cache_key`` is asked again without it, likewise.
         """
         import openai
 
@@ -184,14 +186,21 @@ class MoonshotClient:
             # conversation against its types on each request (a cost that grows with the session), only to
             # send the same JSON.
             body = request.body(self.budget_field)
+            if not self.cache_keys:
+                body.pop(CACHE_KEY_FIELD, None)
             return stack.enter_context(create(model=request.model, messages=[], stream=True, extra_body=body))
 
-        try:
-            return send()
-        except openai.BadRequestError as error:
-            if self.budget_field == LEGACY_BUDGET_FIELD or self.budget_field not in error_body(error)[1]:
-                raise
-        self.budget_field = LEGACY_BUDGET_FIELD
+        for _ in range(3):  # each field a server refuses is left out once, and for the rest of the session
+            try:
+                return send()
+            except openai.BadRequestError as error:
+                refused = error_body(error)[1]
+                if self.cache_keys and CACHE_KEY_FIELD in refused:
+                    self.cache_keys = False
+                elif self.budget_field != LEGACY_BUDGET_FIELD and self.budget_field in refused:
+                    self.budget_field = LEGACY_BUDGET_FIELD
+                else:
+                    raise
         return send()
 
     def list_models(self, *, retry_failed: bool = True) -> list[dict[str, Any]]:

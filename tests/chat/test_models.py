@@ -105,3 +105,31 @@ def test_the_fake_server_refuses_fixed_sampling_as_moonshot_does(server: FakeMoo
             messages=hello,  # type: ignore[arg-type]
             extra_body={"thinking": {"type": "disabled"}},
         )
+
+
+def test_every_request_of_a_conversation_carries_its_cache_key(
+    registry: CommandRegistry, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    """Moonshot's prompt cache is shared by requests with one ``prompt_cache_key``: the session's id, as Moonshot's
+    own client sends it; a new conversation gets its own."""
+    session = session_on(server, display)
+    session.chat.send("one")
+    session.chat.send("two")
+    registry.dispatch(session, "/retry")
+    first_id = session.chat.conversation.id
+    registry.dispatch(session, "/clear")
+    session.chat.send("three")
+    keys = [body.get("prompt_cache_key") for body in server.chat_requests()]
+    assert keys[:3] == [first_id] * 3
+    assert keys[3] == session.chat.conversation.id != first_id
+
+
+def test_a_server_that_refuses_the_cache_key_is_asked_again_without_it(
+    legacy: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    legacy.accepts_cache_key = False
+    session = session_on(legacy, display)
+    assert session.chat.send("one") is not None and session.chat.send("two") is not None
+    sent = legacy.chat_requests()
+    assert "prompt_cache_key" in sent[0] and all("prompt_cache_key" not in body for body in sent[-2:])
+    assert "prompt_cache_key" not in display.output

@@ -333,6 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model")
         if "max_completion_tokens" in body and not fake.accepts_max_completion_tokens:
             return "Unrecognized request argument supplied: max_completion_tokens"
+        if "prompt_cache_key" in body and not fake.accepts_cache_key:
+            return "Unrecognized request argument supplied: prompt_cache_key"
         for name in ("max_completion_tokens", "max_tokens"):
             value = body.get(name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):

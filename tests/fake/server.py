@@ -36,6 +36,7 @@ class FakeMoonshot:
         self.default_budget: int | None = DEFAULT_BUDGET if current else None
         self.budget_counts_input = current  # input + budget must fit the window
         self.accepts_max_completion_tokens = current
+        self.accepts_cache_key = True  # a stricter server refuses Moonshot's prompt_cache_key (tests set it)
         self.retry_after_ms = 20
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001}
         self.files: dict[str, dict[str, Any]] = {}
