@@ -189,7 +189,7 @@ class MarkdownReplyView:
     def close(self) -> None:
         self._stop_ticking.set()
         with self._lock:
-            self._end_thinking()
+            self._end_thinking(answered=False)  # the answer never began (content() ends the thinking first)
             rest = self.splitter.flush()
             if isinstance(rest, (CodePiece, CutBlock)) or rest.strip():
                 self._ready.append(rest)
@@ -320,7 +320,9 @@ class MarkdownReplyView:
         for group in _groups(lines, PRINT_CHARS):
             self.console.print(Text("\n".join(group), style="dim italic"))
 
-    def _end_thinking(self) -> None:
+    def _end_thinking(self, *, answered: bool = True) -> None:
+        """The thinking is over: collapse it to one line (``answered``: an answer follows, so the reasoning is
+        kept with it and ``/thinking show`` can show it)."""
         if self._thinking_started is None or self._thinking_done:
             return
         self._thinking_done = True
@@ -332,7 +334,7 @@ class MarkdownReplyView:
             self._print_thinking()
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s", style="dim bold"))
         else:
-            hint = " (/thinking show to see it)" if self.hints else ""
+            hint = " (/thinking show to see it)" if self.hints and answered else ""
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s{hint}", style="dim"))
 
 

@@ -432,3 +432,19 @@ def test_a_pipe_shows_joiners_as_the_whole_reply_would_wherever_the_pieces_split
             view.content(text[start : start + size])
         view.close()
         assert pipe.getvalue() == expected, size
+
+
+def test_thinking_that_never_reached_an_answer_does_not_offer_to_show_it(clock: list[float]) -> None:
+    """Ctrl-C (or a spent budget) while the model thinks keeps no reply: /thinking show would have nothing."""
+    display = CapturedDisplay(terminal=True, width=100, height=40)
+    view = display.reply()
+    view.reasoning("Let me think about this. ")
+    clock[0] += 0.8
+    view.close()
+    assert "Thought for 0.8 s" in display.output and "/thinking show" not in display.output
+    display = CapturedDisplay(terminal=True, width=100, height=40)
+    view = display.reply()
+    view.reasoning("Let me think. ")
+    view.content("The answer.")
+    view.close()
+    assert "/thinking show to see it" in display.output
