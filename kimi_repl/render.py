@@ -32,7 +32,7 @@ from kimi_repl.sanitize import for_terminal, one_line
 from kimi_repl.segments import note_lines, yield_lines
 from kimi_repl.views import RenderStats
 
-FRAMES_PER_SECOND = 10
+FRAMES_PER_SECOND = 8
 MIN_FRAMES_PER_SECOND = 5
 DRAWING_SHARE = 0.02
 """A costly frame (a table, highlighted code) puts the next one off, so that drawing takes about this share of
