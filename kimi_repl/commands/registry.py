@@ -49,6 +49,9 @@ class CommandTable:
     def __init__(self) -> None:
         self._commands: list[Command] = []
 
+    def add(self, command: Command) -> None:
+        self._commands.append(command)
+
     def command(
         self,
         name: str,
@@ -61,7 +64,7 @@ class CommandTable:
         """Decorator that adds a top-level handler to the table."""
 
         def add(handler: Handler) -> Handler:
-            self._commands.append(Command(name, summary, handler, usage, aliases, arguments))
+            self.add(Command(name, summary, handler, usage, aliases, arguments))
             return handler
 
         return add
@@ -70,11 +73,11 @@ class CommandTable:
         return iter(self._commands)
 
 
-class CommandRegistry:
-    """Slash-commands by name and alias."""
+class CommandRegistry(CommandTable):
+    """Slash-commands by name and alias: the tables of every topic, and any command added on its own."""
 
     def __init__(self) -> None:
-        self._commands: list[Command] = []
+        super().__init__()
         self._by_name: dict[str, Command] = {}
 
     def add(self, command: Command) -> None:
@@ -82,27 +85,7 @@ class CommandRegistry:
             if name in self._by_name:
                 raise ValueError(f"/{name} is registered twice")
             self._by_name[name] = command
-        self._commands.append(command)
-
-    def command(
-        self,
-        name: str,
-        summary: str,
-        *,
-        usage: str = "",
-        aliases: tuple[str, ...] = (),
-        arguments: ArgumentCompleter | None = None,
-    ) -> Callable[[Handler], Handler]:
-        """Decorator that registers a handler."""
-
-        def register(handler: Handler) -> Handler:
-            self.add(Command(name, summary, handler, usage, aliases, arguments))
-            return handler
-
-        return register
-
-    def __iter__(self) -> Iterator[Command]:
-        return iter(self._commands)
+        super().add(command)
 
     def names(self) -> list[str]:
         """Every name and alias, sorted."""
