@@ -223,7 +223,7 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
                     raise TranscriptError("there are no saved sessions to resume")
                 path: Path | None
                 if args.resume is not None:
-                    path = store.find(args.resume)
+                    path = store.find(args.resume, listing="kimi-repl --sessions")
                 else:
                     listing = store.scan(1)
                     report_passed_over(display, listing.problems, "Not resumed")
@@ -232,7 +232,7 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
                     pending = chat.resume(path)
                     resumed = True
             except UserError as error:
-                say(str(error).replace("/sessions lists them", "kimi-repl --sessions lists them"))
+                say(str(error))
                 return 2
             before = chat.conversation.in_force
             _apply_flags(chat, args)

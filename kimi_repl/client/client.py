@@ -190,7 +190,7 @@ class MoonshotClient:
                 body.pop(CACHE_KEY_FIELD, None)
             return stack.enter_context(create(model=request.model, messages=[], stream=True, extra_body=body))
 
-        for _ in range(3):  # each field a server refuses is left out once, and for the rest of the session
+        while True:  # each field a server refuses is changed once, for the rest of the session: at most twice
             try:
                 return send()
             except openai.BadRequestError as error:
@@ -201,7 +201,6 @@ class MoonshotClient:
                     self.budget_field = LEGACY_BUDGET_FIELD
                 else:
                     raise
-        return send()
 
     def list_models(self, *, retry_failed: bool = True) -> list[dict[str, Any]]:
         """``GET /models``, fetched once and cached (a second caller waits for a fetch under way).

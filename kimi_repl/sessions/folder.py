@@ -273,26 +273,26 @@ class SessionStore:
         """The ``limit`` most recent sessions that can be read and hold something."""
         return self.scan(limit).sessions
 
-    def find(self, key: str) -> Path:
-        """The session named by ``key``: its number in /sessions, its id, or the start of its id.
+    def find(self, key: str, *, listing: str = "/sessions") -> Path:
+        """The session named by ``key``: its number in the list ``listing`` shows, its id, or the start of its id.
 
         Raises:
             TranscriptError: no session, or more than one, matches.
         """
         key = key.strip()
         if not key:
-            raise TranscriptError("no session named: give its number in /sessions or its id")
+            raise TranscriptError(f"no session named: give its number in {listing} or its id")
         if key.isdigit() and len(key) <= 3:
             recent = self.recent()
             if not 1 <= int(key) <= len(recent):
-                raise TranscriptError(f"there is no session number {key}; /sessions lists them")
+                raise TranscriptError(f"there is no session number {key}; {listing} lists them")
             return recent[int(key) - 1].path
         matches = [p for p in self.paths() if p.stem.startswith(key)]
         exact = [p for p in matches if p.stem == key]
         if exact:
             return exact[0]
         if not matches:
-            raise TranscriptError(f"no saved session {key!r}; /sessions lists them")
+            raise TranscriptError(f"no saved session {key!r}; {listing} lists them")
         if len(matches) > 1:
             raise TranscriptError(f"{key!r} matches {len(matches)} sessions; type more of the id")
         return matches[0]

@@ -154,6 +154,10 @@ def test_sessions_are_found_by_number_id_or_prefix(
         store.find("7")
     with pytest.raises(TranscriptError, match="matches 2 sessions"):
         store.find("2026112")
+    with pytest.raises(TranscriptError, match="no saved session '19990101'; /sessions lists them"):
+        store.find("19990101")
+    with pytest.raises(TranscriptError, match="; kimi-repl --sessions lists them"):
+        store.find("19990101", listing="kimi-repl --sessions")  # as -r words it, on the command line
     assert [info.title for info in store.recent()] == ["second", "first"]
 
 
