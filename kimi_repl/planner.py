@@ -171,10 +171,14 @@ def plan(
     # Leave out whole exchanges (user + reply) from the front; keep the new message, or the last exchange.
     scale = tokens / local_total if local_total else 1.0
     keep = 1 if turns and turns[-1].role == "user" else 2
-    first = start
+    first, scaled, local_left = start, tokens, local_total
     while tokens > limit and first + 2 <= len(turns) - keep:
-        tokens -= int(scale * (sizes[first] + sizes[first + 1]))
+        scaled -= int(scale * (sizes[first] + sizes[first + 1]))
+        local_left -= sizes[first] + sizes[first + 1]
         first += 2
+        # Scaling by the whole request misjudges a part (pictures and text count differently): never below
+        # the cautious local count of what is left.
+        tokens = max(scaled, local_left)
     if not images:
         named = sum(len(turn.images) for turn in turns[first:])
     return Plan(build(first), first, max(tokens, 0), window, tokens <= limit, named)

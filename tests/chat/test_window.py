@@ -12,7 +12,7 @@ from kimi_repl.planner import local_estimate
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
 from tests.fake import FakeMoonshot, Script
-from tests.helpers import CapturedDisplay, sent
+from tests.helpers import CapturedDisplay, png_bytes, sent
 
 
 def small_window_session(settings: Settings, display: CapturedDisplay) -> CommandContext:
@@ -79,6 +79,28 @@ def test_a_context_too_long_error_drops_old_turns_and_sends_again(
     assert turn is not None and turn.content == "Echo 2: three"  # the retry sent 2 user turns, not 3
     assert "refused the request as too long" in display.output
     assert [m["content"] for m in server.chat_requests()[-1]["messages"]][1:] == ["two", "Echo 2: two", "three"]
+
+
+def test_leaving_out_an_exchange_of_pictures_does_not_undercount_what_is_left(
+    registry: CommandRegistry, settings: Settings, server: FakeMoonshot, display: CapturedDisplay, tmp_path: Path
+) -> None:
+    """Found by the state machine: pictures count differently from text, so the size left after dropping an
+    exchange of pictures was scaled too low and the budget overran a small window."""
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png_bytes())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Meeting notes: ship on Friday. " * 40)
+    session = CommandContext.open(settings, display)
+    for _ in range(4):
+        registry.dispatch(session, f"/image {picture}")
+    registry.dispatch(session, f"/file {notes}")
+    server.script(Script(text="word " * 1800))
+    session.chat.send("hi")
+    server.script(Script(text="This answer stops in the middle of", finish_reason="length"))
+    session.chat.send("tell me more")
+    registry.dispatch(session, "/retry moonshot-v1-8k-vision-preview")
+    assert server.refused == []
+    assert not session.chat.conversation.turns[-1].unfinished
 
 
 def test_a_message_too_long_on_its_own_is_one_line(
