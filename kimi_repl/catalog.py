@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 from kimi_repl.client import ChatError
 from kimi_repl.interrupts import held
+from kimi_repl.prices import PriceBook
 from kimi_repl.profile import BUILT_IN, PREFERRED_MODELS, ModelProfile, built_in, choose_default, closest, profile_for
 
 
@@ -41,11 +42,13 @@ class Catalog:
 
     Args:
         from_server: no model was configured: the default is to be chosen from the server's list.
+        prices: what the models cost on this platform (none known without it).
     """
 
-    def __init__(self, client: ModelSource, *, from_server: bool) -> None:
+    def __init__(self, client: ModelSource, *, from_server: bool, prices: PriceBook | None = None) -> None:
         self.client = client
         self.from_server = from_server
+        self.prices = prices or PriceBook("")
         self._lock = threading.Lock()  # taken only while held: an interrupt never leaves it taken
 
     def listed(self) -> list[str] | None:
@@ -64,7 +67,7 @@ class Catalog:
         """
         if fetch and not self.client.models_fetched and built_in(model) is None:
             self.listed()
-        return profile_for(model, self.client.model_entry(model))
+        return profile_for(model, self.client.model_entry(model))._replace(price=self.prices.price(model))
 
     @contextmanager
     def choosing(self) -> Iterator[None]:

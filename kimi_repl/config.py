@@ -22,6 +22,7 @@ from kimi_repl.configfile import Role as Role
 from kimi_repl.envfile import DotEnv, find_dotenv
 from kimi_repl.errors import ConfigError
 from kimi_repl.planner import DEFAULT_REPLY_CAP
+from kimi_repl.prices import Price
 from kimi_repl.values import (
     check_api_key,
     check_model_name,
@@ -62,6 +63,8 @@ class Settings:
     api_key_source: str = "MOONSHOT_API_KEY"
     role: str | None = None
     roles: dict[str, Role] = field(default_factory=dict)
+    prices: dict[str, Price] = field(default_factory=dict)
+    """``[prices."MODEL"]`` from the config file: set or override the built-in prices."""
     base_url_source: str = "the default"
     """Where ``base_url`` came from: a flag, a variable (and its ``.env`` file), the config file, the default."""
     allow_http: bool = False
@@ -235,6 +238,7 @@ def load_settings(
         max_retries=chosen["max_retries"] if chosen.get("max_retries") is not None else 2,
         role=role,
         roles=dict(config.roles),
+        prices=dict(config.prices),
         notes=list(found_dotenv.notes),
     )
 

@@ -1,4 +1,4 @@
-"""``config.toml``: top-level settings and ``[roles.NAME]`` tables, every value checked.
+"""``config.toml``: top-level settings, ``[roles.NAME]`` and ``[prices."MODEL"]`` tables, every value checked.
 
 A bad value is a :class:`~kimi_repl.errors.ConfigError` of one line that names the file and the line.
 """
@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from kimi_repl import APP_NAME
 from kimi_repl.envfile import read_private_text
 from kimi_repl.errors import ConfigError
+from kimi_repl.prices import Price
 from kimi_repl.values import (
     check_model_name,
     parse_base_url,
@@ -58,6 +59,7 @@ class ConfigFile:
     path: Path | None = None
     values: dict[str, Any] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
+    prices: dict[str, Price] = field(default_factory=dict)
 
 
 def config_path() -> Path:
@@ -90,7 +92,7 @@ def read_config(path: Path | None = None) -> ConfigFile:
     where = _Where(path, text)
     values: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "roles":
+        if key in ("roles", "prices"):
             continue
         parse = CONFIG_KEYS.get(key)
         if key.lower() in ("api_key", "key", "moonshot_api_key", "kimi_api_key"):
@@ -98,7 +100,7 @@ def read_config(path: Path | None = None) -> ConfigFile:
                 key, "the API key is never read from config.toml: set MOONSHOT_API_KEY (or put it in .env)"
             )
         if parse is None:
-            known = f"known: {', '.join(CONFIG_KEYS)}, [roles.NAME]"
+            known = f'known: {", ".join(CONFIG_KEYS)}, [roles.NAME], [prices."MODEL"]'
             raise where.error(key, f"unknown setting {_shown(key)} ({known})")
         values[key] = where.parsed(parse, key, value)
     roles_data = data.get("roles", {})
@@ -115,7 +117,53 @@ def read_config(path: Path | None = None) -> ConfigFile:
                 raise where.error(key, f"unknown setting {_shown(key)} in role {_shown(name)} ({known})")
             fields[key] = where.parsed(CONFIG_KEYS[key], key, value, section=f"roles.{name}")
         roles[name] = Role(name=name, **fields)
-    return ConfigFile(path, values, roles)
+    return ConfigFile(path, values, roles, _prices(data.get("prices", {}), where))
+
+
+PRICE_KEYS = ("input", "cached", "output", "currency")
+
+
+def _prices(data: Any, where: _Where) -> dict[str, Price]:
+    """``[prices."MODEL"]`` tables: ``input`` (a cache miss), ``cached`` (a hit; ``input`` if left out) and
+    ``output``, per million tokens, and the ``currency`` (``USD`` if left out)."""
+    if not isinstance(data, dict):
+        raise where.error("prices", 'prices must be tables: [prices."MODEL"]')
+    prices = {}
+    for model, table in data.items():
+        section = f"prices.{model}"
+        if not isinstance(table, dict):
+            raise where.error(model, f'prices of {_shown(model)} must be a table: [prices."MODEL"]')
+        unknown = next((key for key in table if key not in PRICE_KEYS), None)
+        if unknown is not None:
+            known = f"known: {', '.join(PRICE_KEYS)}"
+            raise where.error(unknown, f"unknown setting {_shown(unknown)} in prices of {_shown(model)} ({known})")
+        for needed in ("input", "output"):
+            if needed not in table:
+                raise where.error(model, f"prices of {_shown(model)} need {needed} (per million tokens)")
+        amounts = {
+            key: where.parsed(_amount, key, table[key], section)
+            for key in ("input", "cached", "output")
+            if key in table
+        }
+        currency = where.parsed(_currency, "currency", table.get("currency", "USD"), section)
+        prices[check_model_name(model)] = Price(
+            amounts["input"], amounts.get("cached", amounts["input"]), amounts["output"], currency
+        )
+    return prices
+
+
+def _amount(value: Any) -> float:
+    """A price per million tokens: a number from 0 to 10,000."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10_000:
+        raise ValueError("expected a price per million tokens, a number from 0 to 10000")
+    return float(value)
+
+
+def _currency(value: Any) -> str:
+    """A currency's code or sign, short and printable (USD, CNY, EUR...)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{1,8}", value):
+        raise ValueError("expected a currency code such as USD or CNY")
+    return value.upper()
 
 
 class _Where(NamedTuple):

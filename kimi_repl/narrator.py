@@ -49,6 +49,7 @@ from kimi_repl.chat.outcomes import (
 from kimi_repl.conversation import InForce, Turn, Usage
 from kimi_repl.display import Display
 from kimi_repl.planner import Oversize, short_tokens
+from kimi_repl.prices import money
 from kimi_repl.profile import ModelProfile, Thinking
 from kimi_repl.request import WEB_SEARCH
 from kimi_repl.values import public_url
@@ -341,16 +342,19 @@ def reply_usage(turn: Turn, profile: ModelProfile) -> str | None:
     if turn.usage is None:
         return None
     thinking = profile.thinking_label(turn.thinking)
-    return usage_line(turn.usage, profile.window, thinking=thinking, searches=len(turn.searches))
+    price = profile.price if not turn.written_by else None  # a reply of several models: parts not known apart
+    cost = money(price.cost(turn.spent or turn.usage), price.currency) if price else ""
+    return usage_line(turn.usage, profile.window, thinking=thinking, searches=len(turn.searches), cost=cost)
 
 
-def usage_line(usage: Usage, window: int | None, *, thinking: str = "", searches: int = 0) -> str:
+def usage_line(usage: Usage, window: int | None, *, thinking: str = "", searches: int = 0, cost: str = "") -> str:
     """The dim line after a reply: ``↑ 1.2k prompt · ↓ 80 completion (40 reasoning) · 512 cached · thinking on
-    · 1.3k / 256k context (1%)``.
+    · 1.3k / 256k context (1%) · $0.0012``.
 
     Args:
         thinking: the model's thinking label (``thinking on``), for models that think.
         searches: web searches the reply ran.
+        cost: what the reply cost (all its requests), when the model's price is known.
     """
     completion = f"↓ {short_tokens(usage.completion)} completion"
     if usage.reasoning:
@@ -365,4 +369,6 @@ def usage_line(usage: Usage, window: int | None, *, thinking: str = "", searches
     if window:
         share = f"{100 * usage.total / window:.0f}%"
         parts.append(f"{short_tokens(usage.total)} / {short_tokens(window)} context ({share})")
+    if cost:
+        parts.append(cost)
     return " · ".join(parts)

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any, NamedTuple
 
+from kimi_repl.prices import Price
+
 
 class Thinking(Enum):
     """Whether a model reasons before it answers."""
@@ -31,6 +33,7 @@ class ModelProfile(NamedTuple):
         fixed_temperature: the values it uses, (thinking off, thinking on), when they are known.
         recommended_temperature: what is sent when the user chose none (models that accept one).
         source: where the facts come from: ``server``, ``built-in``, ``family X`` or ``unknown``.
+        price: what it costs on the platform in use (None: unknown, and no cost is shown).
     """
 
     id: str
@@ -41,6 +44,7 @@ class ModelProfile(NamedTuple):
     fixed_temperature: tuple[float, float] | None = None
     recommended_temperature: float | None = None
     source: str = "unknown"
+    price: Price | None = None
 
     @property
     def known(self) -> bool:

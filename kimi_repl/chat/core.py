@@ -42,6 +42,7 @@ from kimi_repl.config import Role, Settings
 from kimi_repl.conversation import Conversation, InForce, Turn, new_session_id
 from kimi_repl.interrupts import allowed, held
 from kimi_repl.planner import Plan
+from kimi_repl.prices import PriceBook
 from kimi_repl.profile import DEFAULT_MODEL, ModelProfile
 from kimi_repl.sessions import SessionLog, SessionStore
 
@@ -78,7 +79,8 @@ class Chat:
         self.settings = settings
         self.client = client or MoonshotClient(settings)
         self.observers: list[Observer] = []
-        self.catalog = Catalog(self.client, from_server=settings.model is None)
+        prices = PriceBook(settings.base_url, settings.prices)
+        self.catalog = Catalog(self.client, from_server=settings.model is None, prices=prices)
         model = settings.model or DEFAULT_MODEL
         in_force = InForce(model, settings.temperature, settings.system, settings.thinking, settings.web)
         self.conversation = Conversation(in_force=in_force)

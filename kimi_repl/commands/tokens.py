@@ -6,6 +6,7 @@ from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import CommandError, CommandTable
 from kimi_repl.conversation import Usage
 from kimi_repl.planner import session_usage, short_tokens
+from kimi_repl.prices import spent
 
 commands = CommandTable()
 
@@ -24,6 +25,7 @@ def usage(context: CommandContext, argument: str) -> None:
         ("completion tokens", f"{total.completion:,}"),
         ("reasoning tokens", f"{total.reasoning:,} (part of the completion)"),
         ("web searches", str(sum(len(turn.searches) for turn in conversation.turns))),
+        ("cost", _cost(context)),
     ]
     last = next((t for t in reversed(conversation.turns) if t.usage), None)
     if last is not None:
@@ -38,6 +40,20 @@ def usage(context: CommandContext, argument: str) -> None:
         rows.append(("left out of the last request", f"the {context.chat.sent_from} oldest turns (to fit the window)"))
     rows.append(("reply budget", f"up to {context.settings.max_tokens:,} tokens, as the window allows"))
     context.display.rows(rows, title="Usage of the replies in this conversation (undone ones are not counted)")
+
+
+def _cost(context: CommandContext) -> str:
+    """What the replies cost at their models' prices (cached input at the cache price); the replies of models
+    whose price is unknown are named, not guessed."""
+    chat = context.chat
+    price_of = chat.catalog.prices.price
+    total = spent(chat.conversation.turns, price_of, chat.conversation.model)
+    shown = total.shown()
+    if not total.unpriced:
+        return f"{shown} (web search calls not counted)" if chat.conversation.web else shown
+    without = f"{total.unpriced} repl{'y' if total.unpriced == 1 else 'ies'} of models without a known price"
+    where = '[prices."MODEL"] in config.toml sets one'
+    return f"{shown} + {without} ({where})" if shown else f"unknown: no price is known for these models ({where})"
 
 
 @commands.command(

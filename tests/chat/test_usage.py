@@ -14,6 +14,7 @@ from kimi_repl.config import Settings
 from kimi_repl.conversation import Usage
 from kimi_repl.narrator import usage_line
 from kimi_repl.planner import short_tokens
+from kimi_repl.prices import Price, money
 from tests.fake import FakeModel, FakeMoonshot, Script
 from tests.helpers import CapturedDisplay, session_on
 
@@ -120,3 +121,41 @@ def test_the_window_of_a_model_only_the_server_knows_comes_from_models(
     assert (profile.window, profile.thinking.value, profile.images) == (2_097_152, "always", True)
     assert session.chat.send("hi") is not None
     assert "temperature" not in server.chat_requests()[-1]
+
+
+def test_the_prompt_cache_serves_what_a_session_sends_again(
+    terminal: tuple[CommandContext, CapturedDisplay], server: FakeMoonshot
+) -> None:
+    session, display = terminal
+    first = session.chat.send("one")
+    second = session.chat.send("two")
+    assert first is not None and second is not None and first.usage and second.usage
+    keys = {body.get("prompt_cache_key") for body in server.chat_requests()}
+    assert keys == {session.chat.conversation.id}, "every request of the session under its id"
+    assert first.usage.cached == 0 and 0 < second.usage.cached < second.usage.prompt
+    assert f"{second.usage.cached} cached" in display.output
+
+
+def test_a_reply_and_the_session_cost_what_the_configured_price_says(
+    registry: CommandRegistry, settings: Settings, server: FakeMoonshot
+) -> None:
+    price = Price(miss=2.0, hit=0.5, output=8.0, currency="CNY")
+    display = CapturedDisplay(terminal=True, width=160)
+    session = CommandContext.open(replace(settings, prices={"kimi-k2.6": price}), display)
+    first, second = session.chat.send("one"), session.chat.send("two")
+    assert first is not None and second is not None and first.usage and second.usage
+    assert second.usage.cached > 0
+    assert f"· {money(price.cost(first.usage), 'CNY')}" in display.output
+    assert f"· {money(price.cost(second.usage), 'CNY')}" in display.output
+    registry.dispatch(session, "/usage")
+    total = money(price.cost(first.usage) + price.cost(second.usage), "CNY")
+    assert re.search(rf"cost\W+{re.escape(total)} *\n", re.sub(r"\x1b\[[0-9;]*m", "", display.output))
+
+
+def test_a_model_without_a_known_price_shows_tokens_only(
+    registry: CommandRegistry, session: CommandContext, display: CapturedDisplay
+) -> None:
+    session.chat.send("one")
+    assert "¥" not in display.output and "$" not in display.output
+    registry.dispatch(session, "/usage")
+    assert re.search(r"cost +unknown: no price is known for these models \(\[prices", display.output)

@@ -42,3 +42,22 @@ def test_a_broken_config_file_is_one_line_and_exit_two(isolated_user: Path, serv
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"kimi-repl: {path}, line 4: Temperature must be between 0 and 1")
+
+
+def test_a_configured_price_shows_what_each_reply_and_the_session_cost(
+    launch: Launch, server: FakeMoonshot, isolated_user: Path
+) -> None:
+    write_config(isolated_user, '[prices."kimi-k2.6"]\ninput = 4\ncached = 1\noutput = 16\ncurrency = "CNY"\n')
+    term = launch("-m", "kimi-k2.6", cols=140)
+    term.wait_for("kimi-k2.6 ›")
+    term.line("hello")
+    term.wait_for("Echo 1: hello")
+    term.wait_for("context (0%) · ¥0.00")  # the usage line ends with the reply's cost
+    term.line("/model moonshot-v1-8k")
+    term.wait_for("moonshot-v1-8k ›")
+    term.line("and now")
+    term.wait_for("Echo 2: and now")
+    term.wait_for("cached ·")  # the prompt cache served the first exchange again
+    term.line("/usage")
+    term.wait_for("1 reply of models without a known price")
+    assert "/ 8k context (" in term.log() and "8k context (1%) · ¥" not in term.log(), "no price: tokens only"

@@ -42,6 +42,7 @@ class _Reply:
     finish: str
     script: Script
     details: bool  # report completion_tokens_details (today's API)
+    cached: int = 0  # prompt tokens the prompt cache served (the messages an earlier request shared)
 
 
 def _cost(ch: str) -> float:
@@ -322,7 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
                 last = messages[-1] if messages else {}
                 so_far = str(last.get("content")) if last.get("partial") else ""
                 fake.remainders[so_far + text] = whole[len(text) :]
-        reply = _Reply(model, text, reasoning, prompt_tokens, finish, script, details=fake.capabilities)
+        cached = fake.prompt_cache(body, messages) if fake.capabilities else 0
+        reply = _Reply(model, text, reasoning, prompt_tokens, finish, script, details=fake.capabilities, cached=cached)
         if not body.get("stream"):
             return self._complete(reply)
         self._stream(reply)
@@ -424,7 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
             "completion_tokens": completion,
             "total_tokens": reply.prompt_tokens + completion,
         }
-        cached = reply.script.cached_tokens
+        cached = reply.script.cached_tokens or reply.cached
         if cached and reply.script.cached_style == "details":
             usage["prompt_tokens_details"] = {"cached_tokens": cached}
         elif cached:

@@ -10,7 +10,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.fake.handler import Recorded, _handler_for, _text_of
-from tests.fake.lineups import CURRENT_MODELS, DEFAULT_BUDGET, LEGACY_MODELS, TEST_KEY, FakeModel
+from tests.fake.lineups import CURRENT_MODELS, DEFAULT_BUDGET, LEGACY_MODELS, TEST_KEY, FakeModel, estimate_tokens
 from tests.fake.scripts import MODELS_BODIES, Script, directive_script, hostile_models_body
 
 
@@ -37,6 +37,7 @@ class FakeMoonshot:
         self.budget_counts_input = current  # input + budget must fit the window
         self.accepts_max_completion_tokens = current
         self.accepts_cache_key = True  # a stricter server refuses Moonshot's prompt_cache_key (tests set it)
+        self.cached_prompts: dict[str, list[Any]] = {}  # the last messages sent under each prompt_cache_key
         self.retry_after_ms = 20
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001}
         self.files: dict[str, dict[str, Any]] = {}
@@ -85,6 +86,19 @@ class FakeMoonshot:
     def chat_requests(self) -> list[dict[str, Any]]:
         """Bodies of every chat request received so far."""
         return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def prompt_cache(self, body: dict[str, Any], messages: list[Any]) -> int:
+        """Tokens Moonshot's prompt cache would serve: the messages this request shares, from the start, with the
+        last request under the same ``prompt_cache_key`` (none without a key)."""
+        key = body.get("prompt_cache_key")
+        if not isinstance(key, str):
+            return 0
+        before = self.cached_prompts.get(key, [])
+        shared = 0
+        while shared < min(len(before), len(messages)) and before[shared] == messages[shared]:
+            shared += 1
+        self.cached_prompts[key] = list(messages)
+        return estimate_tokens(messages[:shared]) if shared else 0
 
     def next_script(self, body: dict[str, Any]) -> Script:
         with self._lock:
