@@ -15,6 +15,7 @@ while the model thinks (a timer).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from rich.segment import Segment
 from rich.text import Text
 
 from kimi_repl.blocks import BlockSplitter, CodePiece, CutBlock, PartialLine, cut_line, reopening
+from kimi_repl.client.ratelimit import RateLimitWait
 from kimi_repl.highlight import code_piece_lines
 from kimi_repl.interrupts import held
 from kimi_repl.markdown import MarkdownBlocks, markdown_lines
@@ -99,7 +101,8 @@ class MarkdownReplyView:
         self.hints = hints  # slash-commands may be named (not in one-shot mode)
         self._clean = secret.redact_shown if secret else str  # the API key never reaches the screen, even in a reply
         self.waiting = True  # nothing has arrived yet: the live region shows a spinner
-        self.spinner = Spinner("dots", Text(f"waiting for {one_line(waiting_for)}…", style="dim"), style="cyan")
+        self._waiting_text = Text(f"waiting for {one_line(waiting_for)}…", style="dim")
+        self.spinner = Spinner("dots", self._waiting_text, style="cyan")
         self.splitter = BlockSplitter()
         if resume:
             self.splitter.feed(reopening(resume))
@@ -118,6 +121,7 @@ class MarkdownReplyView:
         self._thinking_line = PartialLine()  # the unfinished line of reasoning (show_thinking)
         self._thinking_lines: list[str] = []  # finished lines of reasoning to print (show_thinking)
         self._region = _LiveRegion()
+        self._paused: tuple[RateLimitWait, float] | None = None  # a rate limit being waited out, and until when
         self._lock = threading.Lock()  # the ticker and the stream draw in turn
         self._live = Live(
             self._region,
@@ -151,6 +155,21 @@ class MarkdownReplyView:
         if not self._first_line:
             return 0.0
         return max(0.0, self._frame_at + self._frame_gap - _now())
+
+    def pause(self, wait: RateLimitWait) -> None:
+        """Wait out a rate limit: the spinner's line counts the seconds down (the ticker redraws it), and
+        Ctrl-C stops the wait."""
+        deadline = _now() + wait.seconds
+        with held(), self._lock:
+            self._paused = (wait, deadline)
+            self._prepare()
+            self._live.refresh()
+        try:
+            while (left := deadline - _now()) > 0:
+                time.sleep(min(left, 1 / TICKS_PER_SECOND))
+        finally:
+            with held(), self._lock:
+                self._paused = None
 
     def reasoning(self, text: str) -> None:
         with held(), self._lock:  # the stream's thread takes the lock only while held: never left taken
@@ -275,6 +294,10 @@ class MarkdownReplyView:
         options = console.options
         height = self._live_height()
         if self.waiting:
+            if self._paused is not None:
+                self.spinner.update(text=Text(_countdown(*self._paused), style="yellow"))
+            else:
+                self.spinner.update(text=self._waiting_text)
             lines = console.render_lines(self.spinner, options, pad=False)
         elif self.thinking_active:
             preview = self._clean(self._thinking_preview())
@@ -336,6 +359,15 @@ class MarkdownReplyView:
         else:
             hint = " (/thinking show to see it)" if self.hints and answered else ""
             self.console.print(Text(f"✻ Thought for {seconds:.1f} s{hint}", style="dim"))
+
+
+def _countdown(wait: RateLimitWait, deadline: float) -> str:
+    """The live line while a rate limit is waited out: ``Rate limit (3 requests): sending again in 17 s…``."""
+    left = max(0, math.ceil(deadline - _now()))
+    why = "Moonshot is busy" if wait.overloaded else "Rate limit reached"
+    if wait.limit:
+        why += f" ({wait.limit} requests allowed)"
+    return f"{why}: sending again in {left} s (try {wait.attempt + 1} of {wait.retries + 1}; Ctrl-C stops)"
 
 
 class _Lines:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO, Protocol
 
+from kimi_repl.client.ratelimit import RateLimitWait, sleep_through
 from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import for_terminal
 
@@ -46,6 +47,9 @@ class ReplyView(Protocol):
     def until_next_frame(self) -> float:
         """Seconds until the view draws again: what arrives meanwhile is not shown before (0: at once)."""
 
+    def pause(self, wait: RateLimitWait) -> None:
+        """Wait out a rate limit before the request is sent again."""
+
     def close(self) -> None:
         """The stream is over (finished, cut or interrupted): show what remains."""
 
@@ -64,6 +68,10 @@ class PlainReplyView:
         self._unsure = ""  # cleaned text that may begin the key, which the next piece could complete
         self._secret = secret if secret else None
         self.stats = RenderStats()
+
+    def pause(self, wait: RateLimitWait) -> None:
+        """Wait out a rate limit, quietly: the text goes to a file or a program, not to someone watching."""
+        sleep_through(wait)
 
     def reasoning(self, text: str) -> None:
         """Thinking is not part of the answer a pipe asked for."""

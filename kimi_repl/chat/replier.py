@@ -38,6 +38,7 @@ from kimi_repl.client import (
     StreamEvent,
     ToolCallDelta,
 )
+from kimi_repl.client.ratelimit import Pause, RateLimitWait
 from kimi_repl.conversation import InForce, Turn, Usage
 from kimi_repl.interrupts import allowed
 from kimi_repl.planner import REPLY_FLOOR, local_estimate
@@ -86,6 +87,9 @@ class StreamView(Protocol):
     def until_next_frame(self) -> float:
         """Seconds until the view draws again (0: at once)."""
 
+    def pause(self, wait: RateLimitWait) -> None:
+        """Wait out a rate limit before the request is sent again (a terminal shows a countdown)."""
+
     def close(self) -> None: ...
 
     def abandon(self) -> None: ...
@@ -105,7 +109,7 @@ class Screen(Protocol):
 class Streamer(Protocol):
     """What the replier needs of the client."""
 
-    def stream_chat(self, request: ChatRequest) -> Iterator[StreamEvent]: ...
+    def stream_chat(self, request: ChatRequest, *, pause: Pause = ...) -> Iterator[StreamEvent]: ...
 
 
 @dataclass
@@ -280,7 +284,7 @@ class Replier:
         rounds: list[Round] = []
         while True:
             view = self.screen.reply(model=request.model, resume=request.prefix)
-            events = functools.partial(self.client.stream_chat, request)
+            events = functools.partial(self.client.stream_chat, request, pause=view.pause)
             current = stream_round(events, view, gone=lambda: self.screen.gone)
             if self._thinking_refused(request, current, profile):
                 request = request._replace(thinking={"type": "disabled"})

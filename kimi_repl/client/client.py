@@ -26,6 +26,7 @@ from kimi_repl.client.errors import (
     trace_id,
 )
 from kimi_repl.client.http import MAX_EXTRACTED_BYTES, body_chunks, http_client, read_bounded, transport_errors
+from kimi_repl.client.ratelimit import Pause, rate_limit_wait, sleep_through
 from kimi_repl.client.sse import (
     MAX_EVENT_BYTES,
     ChunkReader,
@@ -104,14 +105,15 @@ class MoonshotClient:
             )
         return self._sdk
 
-    def stream_chat(self, request: ChatRequest) -> Generator[StreamEvent, None, None]:
+    def stream_chat(self, request: ChatRequest, *, pause: Pause = sleep_through) -> Generator[StreamEvent, None, None]:
         """Send ``request`` and yield what arrives.
 
-        The SDK sends the request (authentication, retries with backoff, timeouts, HTTP errors); the
-        server-sent events are read here (:mod:`kimi_repl.client.sse`), as plain JSON: Moonshot's extras
-        (``reasoning_content``, usage inside ``choices[0]``) are not in the SDK's typed chunks anyway, and
-        skipping a pydantic model per chunk keeps reading a long reply cheap. The last event is a
-        :class:`Finished`; its ``reason`` is None when the stream ended early.
+        The SDK sends the request (authentication, retries with backoff, timeouts, HTTP errors; ``pause`` waits
+        out a rate limit, showing a countdown); the server-sent events are read here
+        (:mod:`kimi_repl.client.sse`), as plain JSON: Moonshot's extras (``reasoning_content``, usage inside
+        ``choices[0]``) are not in the SDK's typed chunks anyway, and skipping a pydantic model per chunk keeps
+        reading a long reply cheap. The last event is a :class:`Finished`; its ``reason`` is None when the
+        stream ended early.
 
         Raises:
             ChatError: the request failed, or the connection broke while reading.
@@ -122,7 +124,7 @@ class MoonshotClient:
         connection_lost: tuple[type[BaseException], ...] = (openai.APIConnectionError, *transport_errors())
         try:
             with contextlib.ExitStack() as stack:
-                response = self._open(stack, request)
+                response = self._open(stack, request, pause)
                 kind = str(response.headers.get("content-type") or "").lower()
                 if kind and "event-stream" not in kind:
                     yield from self._whole_reply(response, kind)
@@ -170,12 +172,13 @@ class MoonshotClient:
             raise ChatError(self.clean(f"Moonshot refused the request: {message or error_type}"))
         yield from completion_events(completion)
 
-    def _open(self, stack: contextlib.ExitStack, request: ChatRequest) -> Any:
+    def _open(self, stack: contextlib.ExitStack, request: ChatRequest, pause: Pause = sleep_through) -> Any:
         """Send the request and return the streaming response.
 
         A server that refuses ``max_completion_tokens`` (older OpenAI-compatible ones) is asked again with
         ``max_tokens``, and keeps getting that for the rest of the session; one that refuses
-        ``prompt_cache_key`` is asked again without it, likewise.
+        ``prompt_cache_key`` is asked again without it, likewise. A rate limit (429) is waited out with
+        ``pause``, up to ``max_retries`` times (:func:`~kimi_repl.client.ratelimit.rate_limit_wait`).
         """
         import openai
 
@@ -190,9 +193,16 @@ class MoonshotClient:
                 body.pop(CACHE_KEY_FIELD, None)
             return stack.enter_context(create(model=request.model, messages=[], stream=True, extra_body=body))
 
+        waits = 0
         while True:  # each field a server refuses is changed once, for the rest of the session: at most twice
             try:
                 return send()
+            except openai.RateLimitError as error:
+                waits += 1
+                wait = rate_limit_wait(*error_body(error), error.response.headers, waits, self.settings.max_retries)
+                if wait is None:
+                    raise
+                pause(wait)
             except openai.BadRequestError as error:
                 refused = error_body(error)[1]
                 if self.cache_keys and CACHE_KEY_FIELD in refused:

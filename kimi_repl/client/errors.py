@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from kimi_repl.client.ratelimit import MAX_WAIT_SECONDS, asked_wait
 from kimi_repl.errors import UserError
 from kimi_repl.values import public_url
 
@@ -125,6 +126,10 @@ def describe_error(error: BaseException, *, settings: Settings, model: str, sdk:
             f"({_url_setting(settings)})."
         )
     if isinstance(error, sdk.RateLimitError):
+        headers = getattr(getattr(error, "response", None), "headers", None) or {}
+        asked = asked_wait(headers, message)
+        if asked is not None and asked > MAX_WAIT_SECONDS:
+            return f"Rate limited by Moonshot (429): {message} It asks to wait {asked / 60:.0f} min; send again then."
         retries = settings.max_retries
         return f"Rate limited by Moonshot (429) after {retries} retries: {message} Wait a moment, then send again."
     if isinstance(error, sdk.BadRequestError):

@@ -70,7 +70,8 @@ def bounded_body(response: Any) -> None:
     That is any answer that is not a success (the SDK reads it to raise its error; the message is in the first
     :data:`MAX_ERROR_BYTES`), and the answers of the small endpoints (a balance, a token count: up to
     :data:`MAX_ANSWER_BYTES`; a document's extracted text: up to :data:`MAX_EXTRACTED_BYTES`). A body cut here
-    is marked with an ``x-kimi-repl-cut`` header. A 429 for a used-up balance is marked not worth retrying.
+    is marked with an ``x-kimi-repl-cut`` header. A 429 for a used-up balance is marked not worth retrying, and
+    so is a chat request's (the client waits it out, showing a countdown: :mod:`kimi_repl.client.ratelimit`).
     Streams (a reply, the model list) are read by kimi-repl itself, bounded, and are left alone.
     """
     path = str(response.request.url.path)
@@ -93,7 +94,9 @@ def bounded_body(response: Any) -> None:
                 break
     response._content = b"".join(parts)[:limit]
     response.close()
-    if response.status_code == 429 and b"exceeded_current_quota_error" in response._content:
+    if response.status_code == 429 and (
+        b"exceeded_current_quota_error" in response._content or path.endswith("/chat/completions")
+    ):  # a used-up balance is not worth retrying; a chat request's rate limit is waited out by the client
         response.headers["x-should-retry"] = "false"
 
 

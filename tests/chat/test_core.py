@@ -110,7 +110,7 @@ class Scripted:
         self.rounds = list(rounds)
         self.requests: list[ChatRequest] = []
 
-    def stream_chat(self, request: ChatRequest) -> Iterator[StreamEvent]:
+    def stream_chat(self, request: ChatRequest, *, pause: object = None) -> Iterator[StreamEvent]:
         self.requests.append(request)
         yield from self.rounds.pop(0)
 

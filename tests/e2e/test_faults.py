@@ -20,7 +20,7 @@ import pyte
 import pytest
 
 from kimi_repl.conversation import Conversation
-from tests.fake import TEST_KEY, FakeMoonshot, Script
+from tests.fake import TEST_KEY, FakeMoonshot, Script, rate_limited
 from tests.helpers import Launch, clean_environment, installed_command, loaded, one_shot, session_files
 
 UP = "\x1b[A"
@@ -249,6 +249,27 @@ def test_slow_steps_show_progress_and_stop_on_ctrl_c(launch: Launch, server: Fak
     term.wait_for("Asking Moonshot for your balance…")
     term.wait_for("Balance: 49.59 CNY", timeout=10)
     term.wait_for_prompt(3)
+
+
+def test_a_rate_limit_counts_down_then_sends_and_ctrl_c_brings_the_message_back(
+    launch: Launch, server: FakeMoonshot
+) -> None:
+    term = launch()
+    term.wait_for_prompt(1)
+    server.script(rate_limited(3))  # a new account: 3 requests a minute
+    term.line("first question")
+    term.wait_for("Rate limit reached (3 requests allowed): sending again in 3 s (try 2 of 3; Ctrl-C stops)")
+    term.wait_for("sending again in 1 s")
+    term.wait_for("Echo 1: first question")
+    assert "Rate limited" not in term.log(), "a wait, not a failure"
+    term.wait_for_prompt(2)
+    server.script(rate_limited(60))
+    term.line("second question")
+    term.wait_for("sending again in 5")
+    term.ctrl("c")
+    term.wait_for("Interrupted before the reply began")
+    term.wait_for(lambda screen: "› second question" in screen)  # the message is back at the prompt
+    assert len(server.chat_requests()) == 3
 
 
 # -- no traceback, ever --------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ older OpenAI-compatible server refuses it).
 Faults are injected two ways:
 - tests queue :class:`Script` objects (``server.script(...)``), each consumed by one chat request;
 - a person types a directive as the message: ``!error 500``, ``!error 429``, ``!cut``, ``!drop``,
-  ``!slow``, ``!markdown``, ``!long N`` (N KB of markdown), ``!code N`` (one N KB code block, at a pace),
+  ``!limit N`` (a 429 asking to wait N seconds, then the answer), ``!slow``, ``!markdown``, ``!long N``
+  (N KB of markdown), ``!code N`` (one N KB code block, at a pace),
   ``!think``, ``!chinese``, ``!hostile`` (escape sequences, bidi and invisible characters, a spoofed
   link); and for the benchmark ``!bench N`` (N KB of markdown, as fast as it can), ``!benchcode N`` (one
   N KB code block), ``!pace N`` (200 chunks/s) and ``!drip`` (a short reply at 20 chunks/s);
@@ -84,6 +85,7 @@ from tests.fake.scripts import (
     attack_surrogate,
     directive_script,
     hostile_models_body,
+    rate_limited,
     sse_line_text,
 )
 from tests.fake.server import FakeMoonshot
@@ -130,6 +132,7 @@ __all__ = [
     "estimate_tokens",
     "hostile_models_body",
     "markdown_sample",
+    "rate_limited",
     "sse_line_text",
     "within_budget",
 ]

@@ -145,9 +145,16 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _error(self, status: int, error_type: str | None = None, message: str | None = None) -> None:
+    def _error(
+        self,
+        status: int,
+        error_type: str | None = None,
+        message: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         default_type, default_message = ERRORS.get(status, ("server_error", "error"))
-        headers = {"retry-after-ms": str(self.fake.retry_after_ms)} if status in (429, 503) else {}
+        headers = {"retry-after-ms": str(self.fake.retry_after_ms)} if status in (429, 503) and not extra else {}
+        headers.update(extra or {})
         body = {"error": {"message": message or default_message, "type": error_type or default_type}}
         self._send_json(status, body, headers)
 
@@ -308,10 +315,10 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(script.first_byte_delay)
         if script.body is not None or script.pings:
             return self._raw(script)
-        if script.status is not None and script.headers:
+        if script.status is not None and script.headers and script.status < 400:
             return self._send_bytes(script.status, b"", "text/plain", script.headers)
         if script.status is not None:
-            return self._error(script.status, script.error_type, script.message)
+            return self._error(script.status, script.error_type, script.message, script.headers)
         reasoning = (script.reasoning or "Thinking it over. " * 4) if thinks else ""
         text = script.text if script.text is not None else ""
         finish = script.finish_reason

@@ -159,6 +159,19 @@ def hostile_models_body(kind: str, n: int = 1) -> bytes:
     raise ValueError(f"unknown models body {kind!r}: one of {', '.join(MODELS_BODIES)}")
 
 
+def rate_limited(seconds: int, times: int = 1) -> Script:
+    """A 429 as Moonshot sends it for a used-up request rate: wait ``seconds`` (``Retry-After`` and the
+    ``X-RateLimit-*`` headers of tier 0: 3 requests a minute), ``times`` in a row."""
+    headers = {
+        "Retry-After": str(seconds),
+        "X-RateLimit-Limit": "3",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(seconds),
+    }
+    message = f"Your account reached max request: 3, please try again after {seconds} seconds"
+    return Script(status=429, error_type="rate_limit_reached_error", message=message, headers=headers, times=times)
+
+
 def directive_script(message: str) -> Script | None:
     """The script a hand-typed ``!directive`` asks for, if any."""
     words = message.strip().split()
@@ -168,6 +181,8 @@ def directive_script(message: str) -> Script | None:
     number = int(args[0]) if args and args[0].isdigit() else None
     if word == "error":
         return Script(status=number or 500, times=10)
+    if word == "limit":  # a new account's rate limit: 429 asking to wait N seconds (Retry-After), then the answer
+        return rate_limited(number or 5)
     if word == "cut":
         return Script(text="This reply will be cut off in the middle of a sentence because", cut_after=4)
     if word == "drop":

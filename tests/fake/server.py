@@ -38,6 +38,7 @@ class FakeMoonshot:
         self.accepts_max_completion_tokens = current
         self.accepts_cache_key = True  # a stricter server refuses Moonshot's prompt_cache_key (tests set it)
         self.cached_prompts: dict[str, list[Any]] = {}  # the last messages sent under each prompt_cache_key
+        self.directive_uses: dict[tuple[int, str], int] = {}  # how often each typed failure was applied
         self.retry_after_ms = 20
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001}
         self.files: dict[str, dict[str, Any]] = {}
@@ -114,9 +115,13 @@ class FakeMoonshot:
             return Script(text=rest if rest is not None else " …and that is the rest of the answer.")
         last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         directive = directive_script(str(last_user))
-        if directive is not None:
-            return directive
         turn = sum(1 for m in messages if m.get("role") == "user")
+        if directive is not None:
+            with self._lock:  # a failure directive fails ``times`` times for one message, then it is answered
+                key = (turn, str(last_user))
+                uses = self.directive_uses[key] = self.directive_uses.get(key, 0) + 1
+            if directive.status is None or uses <= directive.times:
+                return directive
         return Script(text=f"Echo {turn}: {last_user}")
 
 

@@ -21,9 +21,10 @@ from kimi_repl.client import (
     parse_chunk,
     sse_data,
 )
+from kimi_repl.client.ratelimit import RateLimitWait
 from kimi_repl.config import Settings
 from kimi_repl.request import ChatRequest
-from tests.fake import FakeMoonshot, Script
+from tests.fake import FakeMoonshot, Script, rate_limited
 
 HELLO = [{"role": "user", "content": "hello"}]
 
@@ -249,3 +250,31 @@ json_values = st.recursive(
 def test_a_chunk_reads_as_json_loads_reads_it(chunk: dict[str, object], ascii_only: bool) -> None:
     data = json.dumps(chunk, ensure_ascii=ascii_only).encode()
     assert parse_chunk(data) == json.loads(data)
+
+
+def test_a_rate_limit_is_waited_out_as_the_server_asks_then_sent_again(
+    settings: Settings, server: FakeMoonshot
+) -> None:
+    server.script(rate_limited(1, times=2))
+    waits: list[RateLimitWait] = []
+    events = list(MoonshotClient(settings).stream_chat(request(), pause=waits.append))
+    assert [w.seconds for w in waits] == [1.0, 1.0] and [w.attempt for w in waits] == [1, 2]
+    assert waits[0].limit == "3" and waits[0].retries == settings.max_retries
+    assert any(isinstance(event, ContentDelta) for event in events)
+    assert len(server.chat_requests()) == 3, "the SDK does not retry it as well"
+
+
+def test_a_rate_limit_past_the_retries_is_one_sentence(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(rate_limited(1, times=5))
+    waits: list[RateLimitWait] = []
+    with pytest.raises(ChatError, match=r"Rate limited by Moonshot \(429\) after 2 retries"):
+        list(MoonshotClient(settings).stream_chat(request(), pause=waits.append))
+    assert len(waits) == 2 and len(server.chat_requests()) == 3
+
+
+def test_a_rate_limit_asking_for_minutes_is_told_not_waited(settings: Settings, server: FakeMoonshot) -> None:
+    server.script(rate_limited(600))
+    waits: list[RateLimitWait] = []
+    with pytest.raises(ChatError, match="It asks to wait 10 min; send again then"):
+        list(MoonshotClient(settings).stream_chat(request(), pause=waits.append))
+    assert waits == [] and len(server.chat_requests()) == 1
