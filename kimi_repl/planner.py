@@ -78,6 +78,16 @@ def reply_reserve(window: int) -> int:
     return min(REPLY_RESERVE_MAX, window // 4)
 
 
+SEARCH_RESERVE_MAX = 4096
+"""Tokens kept free for web search results when the model may search (at most a quarter of the window): the
+request after a search carries them, and must still leave room for the answer."""
+
+
+def search_reserve(window: int) -> int:
+    """Tokens the overflow guard keeps free for web search results."""
+    return min(SEARCH_RESERVE_MAX, window // 4)
+
+
 def reply_budget(window: int | None, input_tokens: int, cap: int = DEFAULT_REPLY_CAP) -> int:
     """The reply budget to send: what the window leaves after the input, at most ``cap``.
 
@@ -136,6 +146,7 @@ def plan(
     measured: int | None = None,
     target: int | None = None,
     window: int | None = None,
+    searching: bool = False,
 ) -> Plan:
     """The request for ``turns`` (the conversation's, or the part a retry answers again) to ``profile``'s model.
 
@@ -145,6 +156,7 @@ def plan(
         measured: the size the server gave for these turns already (after it refused them as too long).
         target: fit into this many tokens instead of the window less a reply's room (/compact).
         window: the window the server named when it refused (else the profile's).
+        searching: the model may search the web: room is kept for the results (:func:`search_reserve`).
     """
     window = window or profile.window
     images = profile.images
@@ -158,7 +170,7 @@ def plan(
 
     if window is None:
         return Plan(build(start), start, local_estimate(build(start)), None, True, named)
-    limit = target if target is not None else window - reply_reserve(window)
+    limit = target if target is not None else window - reply_reserve(window) - (searching and search_reserve(window))
     sizes = [local_estimate([message]) for message in messages]
     local_total = local_estimate(preamble) + sum(sizes[start:])
     tokens = max(local_total, hint)
@@ -219,7 +231,8 @@ def after_refusal(
     if counted is not None and roomier + REPLY_FLOOR <= window:
         return planned._replace(tokens=roomier)
     measured = max(counted or planned.tokens, window + 1)
-    tighter = plan(conversation, turns, profile, measured=measured, window=window)
+    searching = conversation.in_force.web
+    tighter = plan(conversation, turns, profile, measured=measured, window=window, searching=searching)
     return None if tighter.start == planned.start else tighter
 
 

@@ -297,6 +297,7 @@ class Replier:
                 self.tell(tool.running(call))
             answers = [tool.answer(call) for tool, call in zip(tools, current.calls, strict=True)]
             request = after_calls(request, current, answers)
+            _check_room(request, current, profile)
         return self._turn(request, rounds, profile, in_force, started)
 
     def _thinking_refused(self, request: ChatRequest, current: Round, profile: ModelProfile) -> bool:
@@ -354,6 +355,26 @@ class Replier:
         drawing_cut = any(r.drawing_cut for r in rounds)
         self.tell(ReplyEnded(turn, profile, request.budget, self.cap, failure, drawing_cut))
         return turn
+
+
+def _check_room(request: ChatRequest, called: Round, profile: ModelProfile) -> None:
+    """Refuse to send the request after a tool round when what the tools brought leaves no room for an answer
+    in the window (the server would refuse it): the caller plans again with fewer old turns.
+
+    Raises:
+        ReplyFailed: as if the server had refused it as too long.
+    """
+    window = profile.window
+    usage = Usage.from_record(called.finished.usage if called.finished else None)
+    if window is None or usage is None:
+        return
+    # The call and its answers, and the results the server adds to them (Moonshot's search runs on its side).
+    added = local_estimate(request.messages[-1 - len(called.calls) :]) + sum(c.result_tokens for c in called.calls)
+    if usage.prompt + added + min(REPLY_FLOOR, request.budget) > window:
+        failure = ContextTooLong(
+            f"The web search results leave no room for an answer in {profile.id}'s window.", window
+        )
+        raise ReplyFailed(ServerFailed(failure), too_long=True, window=window)
 
 
 def _failed(request: ChatRequest, last: Round, *, calls: int) -> ReplyFailed:

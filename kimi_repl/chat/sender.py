@@ -118,7 +118,8 @@ class Sender:
         turns = conversation.turns if turns is None else turns
         count = functools.partial(self.client.estimate_tokens, model=profile.id) if ask else None
         hint = tokens_by_usage(conversation, turns)
-        return plan(conversation, turns, profile, count=count, hint=hint, target=target)
+        searching = conversation.in_force.web and target is None
+        return plan(conversation, turns, profile, count=count, hint=hint, target=target, searching=searching)
 
     def _generate(self, conversation: Conversation, profile: ModelProfile, planned: Plan, partial: bool) -> Turn:
         in_force = conversation.in_force

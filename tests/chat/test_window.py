@@ -163,3 +163,19 @@ def test_compact_is_a_choice_that_can_be_taken_back(
     assert sent(server)[0]["content"] != "q0"
     registry.dispatch(session, "/compact off")
     assert session.chat.conversation.context_start == 0 and f"The {start} oldest turns are sent again" in display.output
+
+
+def test_a_small_window_keeps_room_for_web_search_results(
+    registry: CommandRegistry, settings: Settings, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    """Found by the state machine: with search on, the request after a search carries its results too; the
+    plan keeps room for them, so that request still leaves room for an answer."""
+    session = CommandContext.open(replace(settings, model="moonshot-v1-8k"), display)
+    session.chat.choose(system="Be thorough. " * 430)  # with the turns, the request fills most of the window
+    registry.dispatch(session, "/web on")
+    for _ in range(2):
+        server.script(Script(text="word " * 1800))
+        session.chat.send("tell me")
+    turn = session.chat.send("and search")
+    assert turn is not None and turn.searches
+    assert server.refused == []
