@@ -134,10 +134,11 @@ class MoonshotClient:
                 for data in sse_data(body_chunks(response.http_response), idle_limit=idle):
                     if data == b"[DONE]":
                         break
-                    if time.monotonic() - progress_at > idle:
+                    now = time.monotonic()
+                    if now - progress_at > idle:
                         raise StreamIdle(f"The server sent no reply for {idle:g} s, only empty events.")
                     chunk = parse_chunk(data)
-                    progress_at = time.monotonic() if brings_something(chunk, ending=reader.ending) else progress_at
+                    progress_at = now if brings_something(chunk, ending=reader.ending) else progress_at
                     if "error" in chunk:
                         error_type, message = error_body(chunk)
                         stopped = f"Moonshot stopped the reply with an error: {message or error_type}"

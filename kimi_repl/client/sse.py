@@ -95,6 +95,19 @@ def sse_data(
         if chunk is None:
             break
         waited += clock() - asked
+        # The usual chunk, one whole event: ``data: {...}`` and a blank line (no CR: it would end a line).
+        if (
+            not rest
+            and not data
+            and chunk.startswith(b"data: ")
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk.endswith(b"\n\n")
+            and b"\r" not in chunk
+            and len(chunk) <= max_bytes
+        ):
+            waited = 0.0
+            yield chunk[6:-2]
+            continue
         if b"\n" not in chunk and b"\r" not in chunk:
             rest.append(chunk)
             rest_size += len(chunk)
