@@ -32,7 +32,6 @@ from kimi_repl.client.sse import (
     ChunkReader,
     StreamEvent,
     StreamIdle,
-    brings_something,
     completion_events,
     parse_chunk,
     sse_data,
@@ -138,12 +137,12 @@ class MoonshotClient:
                     if now - progress_at > idle:
                         raise StreamIdle(f"The server sent no reply for {idle:g} s, only empty events.")
                     chunk = parse_chunk(data)
-                    progress_at = now if brings_something(chunk, ending=reader.ending) else progress_at
                     if "error" in chunk:
                         error_type, message = error_body(chunk)
                         stopped = f"Moonshot stopped the reply with an error: {message or error_type}"
                         raise ChatError(self.clean(stopped))
                     yield from reader.events(chunk)
+                    progress_at = now if reader.progressed else progress_at
         except openai.APIError as error:
             raise self.error(error, model=request.model) from None
         except connection_lost as error:

@@ -200,44 +200,66 @@ class ChunkReader:
         self.finish: str | None = None
         self.usage: dict[str, Any] | None = None
         self.characters = 0  # of answer, reasoning and tool calls so far: a reply is bounded in total too
+        self.progressed = False  # the last chunk read added to the reply
 
     @property
     def ending(self) -> bool:
         """A finish reason or the usage arrived: what follows may close the stream, not make the reply grow."""
         return self.finish is not None or self.usage is not None
 
-    def events(self, chunk: dict[str, Any]) -> Iterator[StreamEvent]:
+    def events(self, chunk: dict[str, Any]) -> list[StreamEvent]:
         """The reasoning, answer and tool-call pieces of ``chunk``, in order (its finish reason and usage kept).
+
+        A list, built in one go: this runs once per streamed token. :attr:`progressed` says afterwards whether
+        the chunk added to the reply (a piece, or how it ended, the first time), unlike an empty delta or the
+        same ending again.
 
         Raises:
             ChatError: the chunk is malformed.
         """
-        if isinstance(chunk.get("usage"), dict):
-            self.usage = chunk["usage"]
-        for choice in choices(chunk):
+        ended = self.ending
+        found: list[StreamEvent] = []
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
+        choices = chunk.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise ChatError(malformed("choices that are not a list of objects"))
+        for choice in choices or ():
+            if not isinstance(choice, dict):
+                raise ChatError(malformed("choices that are not a list of objects"))
             delta = choice.get("delta") or {}
             if not isinstance(delta, dict):
                 raise ChatError(malformed("a delta that is not an object"))
             reasoning = delta.get("reasoning_content")
             if reasoning and isinstance(reasoning, str):
                 self._count(len(reasoning))
-                yield ReasoningDelta(reasoning)
+                found.append(ReasoningDelta(reasoning))
             content = delta.get("content")
             if content and isinstance(content, str):
                 self._count(len(content))
-                yield ContentDelta(content)
-            calls = delta.get("tool_calls") or []
-            if not isinstance(calls, list):
-                raise ChatError(malformed("tool calls that are not a list"))
-            for call in calls:
-                if isinstance(call, dict):
-                    event = _tool_call_delta(call)
-                    self._count(len(event.arguments) + len(event.name) + len(event.id))
-                    yield event
+                found.append(ContentDelta(content))
+            calls = delta.get("tool_calls")
+            if calls:
+                found += self._calls(calls)
             if choice.get("finish_reason"):
                 self.finish = finish_reason(choice["finish_reason"])
-            if isinstance(choice.get("usage"), dict):
-                self.usage = choice["usage"]
+            usage = choice.get("usage")
+            if isinstance(usage, dict):
+                self.usage = usage
+        self.progressed = bool(found) or (self.ending and not ended)
+        return found
+
+    def _calls(self, calls: Any) -> list[StreamEvent]:
+        if not isinstance(calls, list):
+            raise ChatError(malformed("tool calls that are not a list"))
+        found: list[StreamEvent] = []
+        for call in calls:
+            if isinstance(call, dict):
+                event = _tool_call_delta(call)
+                self._count(len(event.arguments) + len(event.name) + len(event.id))
+                found.append(event)
+        return found
 
     def _count(self, characters: int) -> None:
         self.characters += characters
@@ -305,25 +327,9 @@ def choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
     return choices
 
 
-def brings_something(chunk: dict[str, Any], *, ending: bool = False) -> bool:
-    """Whether a chunk adds to the reply (text, reasoning, a tool call; how it ended, the first time), unlike an
-    empty delta or the same ending again (``ending``: a finish reason or the usage came already)."""
-    for choice in chunk.get("choices") or ():
-        if isinstance(choice, dict):
-            delta = choice.get("delta")
-            if isinstance(delta, dict) and any(delta.get(k) for k in _PROGRESS):
-                return True
-            if choice.get("finish_reason") and not ending:
-                return True
-    return "error" in chunk or ("usage" in chunk and not ending)
-
-
 MAX_REPLY_CHARS = 16_000_000
 """The most text one reply may bring (answer, reasoning and tool calls together): far beyond any model's output
 limit, and a bound on what a server that never stops can make kimi-repl hold and save."""
-
-
-_PROGRESS = ("content", "reasoning_content", "tool_calls")
 
 
 def finish_reason(value: Any) -> str:
