@@ -80,7 +80,7 @@ def read_clipboard(*, text: bool = False) -> Held:
     Raises:
         ClipboardError: no tool or display to read it with, or the tool failed, hung or gave too much.
     """
-    if os.environ.get("SSH_CONNECTION") and not (sys.platform.startswith("linux") and _displays()):
+    if os.environ.get("SSH_CONNECTION") and not (sys.platform.startswith("linux") and any(_displays())):
         raise ClipboardError(
             "Over ssh the clipboard here is not your computer's: copy the picture over (scp) and use /image PATH."
         )
