@@ -42,8 +42,8 @@ def file(context: CommandContext, argument: str) -> None:
 
 @commands.command(
     "image",
-    "Attach a picture (PNG, JPEG, WebP, GIF) to the next message: a file, or 'paste' the clipboard's (as Ctrl-V "
-    "does); alone, list them; 'clear' drops them.",
+    "Attach a picture (PNG, JPEG, WebP, GIF) to the next message, or 'paste' the clipboard's; alone, list "
+    "them; 'clear' drops them.",
     usage="[PATH|paste|clear]",
     arguments=lambda context, argument: [
         *(word for word in ("clear", "paste") if word.startswith(argument)),
