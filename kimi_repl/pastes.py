@@ -4,6 +4,9 @@ A bracketed paste longer than :data:`ASK_CHARS` is not put in the input line at 
 keeps it, n or Esc drops it). A kept paste is shown in the line as a short marker, ``⟦paste 1: 2.0 MB, 40,000
 lines⟧``, and put back in its place when the message is sent, so the input line stays quick to edit and
 the history file small. Deleting the marker drops the paste.
+
+Ctrl-V (:func:`clipboard_bindings`) reads the clipboard itself: its picture is attached, its text goes the
+same way as a bracketed paste.
 """
 
 from __future__ import annotations
