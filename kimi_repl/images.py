@@ -29,6 +29,10 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+"""A file name's ending for each kind of picture (a pasted picture is named after its kind)."""
+
+
 def read_image(path: Path) -> Image:
     """The picture in ``path``.
 
@@ -36,9 +40,20 @@ def read_image(path: Path) -> Image:
         ImageError: missing, not a regular file, too big, or not a PNG, JPEG, WebP or GIF (whatever its name).
     """
     data = read_regular_file(path, max_bytes=MAX_IMAGE_BYTES, kind="a picture (at most 10 MB)", error=ImageError)
+    return image_from_bytes(data, path.name, source=str(path))
+
+
+def image_from_bytes(data: bytes, name: str, *, source: str) -> Image:
+    """The picture in ``data`` (from ``source``, for messages), named ``name``: a file's or the clipboard's.
+
+    Raises:
+        ImageError: over 10 MB, or not a PNG, JPEG, WebP or GIF (judged by its content).
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageError(f"{source} is over 10 MB: too big to send as a picture")
     import base64
 
     mime = sniff(data)
     if mime is None:
-        raise ImageError(f"{path} is not a PNG, JPEG, WebP or GIF picture (judged by its content, not its name)")
-    return Image(name=path.name, mime=mime, data=base64.b64encode(data).decode("ascii"))
+        raise ImageError(f"{source} is not a PNG, JPEG, WebP or GIF picture (judged by its content, not its name)")
+    return Image(name=name, mime=mime, data=base64.b64encode(data).decode("ascii"))

@@ -4,12 +4,18 @@ A bracketed paste longer than :data:`ASK_CHARS` is not put in the input line at 
 keeps it, n or Esc drops it). A kept paste is shown in the line as a short marker, ``⟦paste 1: 2.0 MB, 40,000
 lines⟧``, and put back in its place when the message is sent, so the input line stays quick to edit and
 the history file small. Deleting the marker drops the paste.
+
+Ctrl-V (:func:`clipboard_bindings`) reads the clipboard itself: its picture is attached, its text goes the
+same way as a bracketed paste.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from prompt_toolkit.application import Application, run_in_terminal
+from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyBindings, KeyPress, KeyPressEvent
@@ -50,6 +56,15 @@ class Pastes:
     def drop(self) -> None:
         self.asking = None
 
+    def receive(self, data: str, buffer: Buffer, app: Application[Any]) -> None:
+        """A paste arrived: typed in if it is small, else asked about."""
+        data = data.replace("\r\n", "\n").replace("\r", "\n")
+        if len(data) <= ASK_CHARS:
+            buffer.insert_text(data)
+            return
+        self.asking = data
+        app.invalidate()
+
     def expand(self, line: str) -> str:
         """``line`` with each marker (its first occurrence) replaced by its paste."""
         for marker, text in self._kept.items():
@@ -72,12 +87,7 @@ def paste_bindings(pastes: Pastes) -> KeyBindings:
 
     @bindings.add(Keys.BracketedPaste)
     def paste(event: KeyPressEvent) -> None:
-        data = event.data.replace("\r\n", "\n").replace("\r", "\n")
-        if len(data) <= ASK_CHARS:
-            event.current_buffer.insert_text(data)
-            return
-        pastes.asking = data
-        event.app.invalidate()
+        pastes.receive(event.data, event.current_buffer, event.app)
 
     @bindings.add("y", filter=asking, eager=True)
     @bindings.add("Y", filter=asking, eager=True)
@@ -95,6 +105,33 @@ def paste_bindings(pastes: Pastes) -> KeyBindings:
     @bindings.add(Keys.Any, filter=asking, eager=True)
     def wait(event: KeyPressEvent) -> None:
         """Other keys do nothing until the question is answered."""
+
+    return bindings
+
+
+def clipboard_bindings(pastes: Pastes, attach: Callable[[bytes], None], tell: Callable[[str], None]) -> KeyBindings:
+    """Ctrl-V: the clipboard's picture goes to ``attach``; else its text is pasted as a bracketed paste is.
+
+    The clipboard tool is waited for (at most :data:`kimi_repl.clipboard.reading.READ_SECONDS`), so keys typed
+    after Ctrl-V (Enter) come after the picture. ``tell`` shows, above the prompt, why nothing was pasted. A
+    terminal that pastes on Ctrl-V itself (a bracketed paste) never sends the key.
+    """
+    bindings = KeyBindings()
+
+    @bindings.add("c-v", filter=Condition(lambda: pastes.asking is None))
+    def paste_clipboard(event: KeyPressEvent) -> None:
+        from kimi_repl.clipboard import ClipboardError, clipboard_paste
+
+        try:
+            held = clipboard_paste()
+        except ClipboardError as error:
+            message = str(error)
+            run_in_terminal(lambda: tell(message))
+            return
+        if held.picture is not None:
+            attach(held.picture)
+        else:
+            pastes.receive(held.text or "", event.current_buffer, event.app)
 
     return bindings
 

@@ -33,7 +33,7 @@ from kimi_repl.errorlog import log_internal_error
 from kimi_repl.errors import UserError
 from kimi_repl.interrupts import deliver
 from kimi_repl.narrator import Narrator
-from kimi_repl.pastes import Pastes, gather_pastes_linearly, paste_bindings
+from kimi_repl.pastes import Pastes, clipboard_bindings, gather_pastes_linearly, paste_bindings
 from kimi_repl.replstate import ReplState
 from kimi_repl.sanitize import one_line
 
@@ -170,7 +170,13 @@ class Repl:
             auto_suggest=AutoSuggestFromHistory(),
             completer=ThreadedCompleter(SlashCompleter(registry, context)),
             complete_while_typing=True,
-            key_bindings=merge_key_bindings([key_bindings(context.display), paste_bindings(self.pastes)]),
+            key_bindings=merge_key_bindings(
+                [
+                    key_bindings(context.display),
+                    paste_bindings(self.pastes),
+                    clipboard_bindings(self.pastes, self._attach_pasted, context.display.error),
+                ]
+            ),
             multiline=True,
             prompt_continuation=lambda width, line, wrap: [("class:continuation", "… ".rjust(width))],
             style=STYLE,
@@ -337,6 +343,22 @@ class Repl:
         how = f"kimi-repl -c (or kimi-repl -r {cid})" if latest else f"kimi-repl -r {cid}"
         with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
             context.display.note(f"Session {cid} is saved. Resume it with: {how}")
+
+    def _attach_pasted(self, picture: bytes) -> None:
+        """Ctrl-V found a picture in the clipboard: attach it now, as ``/image paste`` does; say so above the
+        prompt (or in one line why not)."""
+        from kimi_repl.commands.attachments import attach_pasted
+
+        display = self.context.display
+        try:
+            line, show = attach_pasted(self.context, picture), display.info
+        except UserError as error:
+            line, show = str(error), display.error
+        except Exception as error:  # the prompt must survive it
+            failure = error
+            run_in_terminal(lambda: self._internal_error(failure))
+            return
+        run_in_terminal(lambda: show(line))
 
     def _internal_error(self, error: Exception) -> None:
         context = self.context

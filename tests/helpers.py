@@ -416,3 +416,49 @@ def one_shot(
         cwd=home.parent / "work",
         timeout=60,
     )
+
+
+def clipboard_tool(
+    folder: Path,
+    name: str,
+    *,
+    types: str = "",
+    picture: bytes = b"",
+    text: str | bytes = "",
+    status: int = 0,
+    hang: bool = False,
+) -> Path:
+    """A stand-in clipboard tool (``wl-paste``, ``xclip``, ``osascript``, ``powershell``…) in ``folder``.
+
+    Asked for its types (``--list-types``, ``-t TARGETS``) it prints ``types``; for an ``image/...`` type,
+    ``picture``; for anything else, ``text``; then it exits with ``status``. ``hang``: it waits first, in a
+    child of its own (as a stuck tool would). Each run's arguments are added to ``folder/<name>.log``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.types").write_text(types)
+    (folder / f"{name}.picture").write_bytes(picture)
+    (folder / f"{name}.text").write_bytes(text.encode() if isinstance(text, str) else text)
+    base = f"{folder}/{name}"
+    script = f"""#!/bin/sh
+PATH=/usr/bin:/bin:$PATH
+echo "$*" >> "{base}.log"
+{"sleep 30" if hang else ""}
+for word in "$@"; do
+  case "$word" in
+    --list-types|TARGETS) cat "{base}.types"; exit {status};;
+    image/*) cat "{base}.picture"; exit {status};;
+  esac
+done
+cat "{base}.text"
+exit {status}
+"""
+    tool = folder / name
+    tool.write_text(script)
+    tool.chmod(0o755)
+    return tool
+
+
+def tool_runs(folder: Path, name: str) -> list[str]:
+    """The arguments of each run of the stand-in tool ``name`` (see :func:`clipboard_tool`)."""
+    log = folder / f"{name}.log"
+    return log.read_text().splitlines() if log.exists() else []

@@ -6,6 +6,8 @@ its window), and refused as data (:class:`Refused`) when it cannot go.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from kimi_repl.catalog import Catalog
@@ -14,8 +16,11 @@ from kimi_repl.chat.outcomes import DocumentTooBig, NoPictures, PicturesTooBig, 
 from kimi_repl.client import MoonshotClient
 from kimi_repl.conversation import Conversation, Document, Image
 from kimi_repl.documents import load_document
-from kimi_repl.images import read_image
+from kimi_repl.images import EXTENSIONS, image_from_bytes, read_image
 from kimi_repl.planner import document_tokens, reply_reserve
+
+_PASTED = re.compile(r"clipboard-(\d{1,9})\.\w+")
+"""The name of a picture pasted from the clipboard."""
 
 MAX_PICTURES_BYTES = 20 * 1024 * 1024
 """Pictures one message may carry: they go again with every later message (and are kept in its record)."""
@@ -47,12 +52,36 @@ class Attached:
             ImageError: the file is not a picture that can be sent.
             Refused: the model takes none, or the pictures would be too many bytes.
         """
+        return self._attach(model, lambda: read_image(path))
+
+    def pasted(self, data: bytes, model: str, conversation: Conversation) -> Image:
+        """Attach the clipboard's picture ``data`` for ``model``, named ``clipboard-N.png`` (N: one more than
+        any pasted picture of ``conversation`` or of the next message has).
+
+        Raises:
+            ImageError: ``data`` is not a picture that can be sent.
+            Refused: as for :meth:`picture`.
+        """
+        pictures = [*(i for turn in conversation.turns for i in turn.images), *self.pictures]
+        numbers = [int(found.group(1)) for i in pictures if (found := _PASTED.fullmatch(i.name))]
+        number = max(numbers, default=0) + 1
+
+        def read() -> Image:
+            image = image_from_bytes(data, "", source="The clipboard's picture")
+            image.name = f"clipboard-{number}.{EXTENSIONS[image.mime]}"
+            return image
+
+        return self._attach(model, read)
+
+    def _attach(self, model: str, read: Callable[[], Image]) -> Image:
+        """Check ``model`` takes pictures, ``read`` one, check the next message's pictures stay within bounds,
+        and add it to them."""
         refusal = self.refusal(model)
         if refusal is not None:
             raise Refused(refusal)
-        image = read_image(path)
+        image = read()
         if sum(picture.size for picture in self.pictures) + image.size > MAX_PICTURES_BYTES:
-            raise Refused(PicturesTooBig(path.name, MAX_PICTURES_BYTES))
+            raise Refused(PicturesTooBig(image.name, MAX_PICTURES_BYTES))
         self.pictures.append(image)
         return image
 

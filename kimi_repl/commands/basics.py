@@ -11,6 +11,7 @@ KEYS = [
     ("Tab", "complete commands and their arguments"),
     ("→", "accept the suggestion from your history"),
     ("↑ / ↓", "earlier messages (after a failed request, ↑ brings the message back)"),
+    ("Ctrl-V", "attach the clipboard's picture (/image paste), or paste its text"),
     ("Ctrl-X Ctrl-E", "write the message in your editor ($VISUAL, $EDITOR)"),
     ("Ctrl-C", "stop a streaming reply, or clear the line"),
     ("Ctrl-D", "quit"),

@@ -1,5 +1,5 @@
-"""The system clipboard through the platform's own tool (pbcopy, clip, wl-copy, xclip, xsel), beside the
-terminal's OSC 52 (which many terminals and tmux ignore by default)."""
+"""Copying out: the system clipboard through the platform's own tool (pbcopy, clip, wl-copy, xclip, xsel),
+beside the terminal's OSC 52 (which many terminals and tmux ignore by default)."""
 
 from __future__ import annotations
 
