@@ -150,7 +150,7 @@ class Narrator:
                     f"⚠ {why} ({short_tokens(window)} window): the {start} oldest turns are not sent with this "
                     f"message ({larger})."
                 )
-            case SentAgain(model=model, count=count):
+            case SentAgain(model=model, turns=count):
                 display.note(f"The {count} older turns left out before are sent again ({model} has room for them).")
             case StillTooBig(model=model, tokens=tokens, window=window):
                 display.warning(
@@ -278,17 +278,17 @@ class Narrator:
 def switch_warning(outcome: PicturesNamed | WindowLeavesOut) -> str:
     """What a model will not see of the conversation, in one line."""
     match outcome:
-        case PicturesNamed(model=model, count=count, attached=True):
+        case PicturesNamed(model=model, pictures=count, attached=True):
             return f"⚠ {model} takes no pictures: those attached for your next message cannot go (/image clear)."
-        case PicturesNamed(model=model, count=count, so_far=True):
+        case PicturesNamed(model=model, pictures=count, so_far=True):
             several = "s" if count != 1 else ""
             return f"⚠ {model} takes no pictures: the {count} picture{several} so far go as their names."
-        case PicturesNamed(model=model, count=count):
+        case PicturesNamed(model=model, pictures=count):
             return (
                 f"⚠ {model} takes no pictures: the {count} picture{'s' if count != 1 else ''} in this conversation "
                 "go as their names (a model that takes pictures sees them again)."
             )
-        case WindowLeavesOut(model=model, window=window, count=count):
+        case WindowLeavesOut(model=model, window=window, turns=count):
             return (
                 f"⚠ {model}'s {short_tokens(window)} window does not hold the whole conversation: the {count} "
                 "oldest turns are left out while you use it."

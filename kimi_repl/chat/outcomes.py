@@ -7,7 +7,7 @@ place these become sentences, worded for a prompt or for a one-shot run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kimi_repl.client import ChatError
 from kimi_repl.conversation import Turn
@@ -18,16 +18,14 @@ from kimi_repl.profile import ModelProfile
 # -- why a reply did not arrive ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ServerFailed:
+class ServerFailed(NamedTuple):
     """The request failed (``error`` says how) before any answer; ``with_tools``: the model could search."""
 
     error: ChatError
     with_tools: bool = False
 
 
-@dataclass(frozen=True)
-class UnknownModel:
+class UnknownModel(NamedTuple):
     """The server does not serve ``model`` (``error`` is its answer); ``nearest``: the listed models closest
     to it (None: the server cannot say)."""
 
@@ -36,34 +34,29 @@ class UnknownModel:
     nearest: list[str] | None = None
 
 
-@dataclass(frozen=True)
-class InterruptedEarly:
+class InterruptedEarly(NamedTuple):
     """Ctrl-C before the reply began."""
 
 
-@dataclass(frozen=True)
-class KeptCalling:
+class KeptCalling(NamedTuple):
     """The model kept calling tools (``calls`` of them) without answering."""
 
     model: str
     calls: int
 
 
-@dataclass(frozen=True)
-class ThoughtAway:
+class ThoughtAway(NamedTuple):
     """The model spent the whole reply budget thinking, before any answer."""
 
     model: str
     budget: int
 
 
-@dataclass(frozen=True)
-class NoAnswer:
+class NoAnswer(NamedTuple):
     """The reply ended before any answer arrived."""
 
 
-@dataclass(frozen=True)
-class DoesNotFit:
+class DoesNotFit(NamedTuple):
     """Even alone, ``oversize`` does not fit ``model``'s ``window``; ``sent``: the server was asked (and refused)."""
 
     model: str
@@ -78,8 +71,7 @@ Why = ServerFailed | UnknownModel | InterruptedEarly | KeptCalling | ThoughtAway
 # -- refusals: a verb the core will not do --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NoPictures:
+class NoPictures(NamedTuple):
     """``model`` takes no pictures; ``able`` is the closest that does (or None). ``sending``: refused at send."""
 
     model: str
@@ -87,23 +79,20 @@ class NoPictures:
     sending: bool = False
 
 
-@dataclass(frozen=True)
-class PicturesTooBig:
+class PicturesTooBig(NamedTuple):
     """``name`` would make one message's pictures more than ``limit`` bytes."""
 
     name: str
     limit: int
 
 
-@dataclass(frozen=True)
-class SameDocument:
+class SameDocument(NamedTuple):
     """``name`` is attached already, unchanged."""
 
     name: str
 
 
-@dataclass(frozen=True)
-class DocumentTooBig:
+class DocumentTooBig(NamedTuple):
     """``name`` (``tokens``) does not fit ``model``'s ``window``."""
 
     name: str
@@ -126,63 +115,54 @@ class Refused(UserError):
 # -- what happened ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MessageReturned:
+class MessageReturned(NamedTuple):
     """A message got no reply: it goes back to the user (at a prompt, ↑ brings it). Also told when another
     conversation becomes current, with its unanswered message ("" when there is none)."""
 
     text: str
 
 
-@dataclass(frozen=True)
-class SendRefused:
+class SendRefused(NamedTuple):
     """A message was not sent at all (``why``); it went back to the user."""
 
     why: NoPictures | Why
 
 
-@dataclass(frozen=True)
-class SendFailed:
+class SendFailed(NamedTuple):
     """A message got no reply (``why``); it went back to the user."""
 
     why: Why
 
 
-@dataclass(frozen=True)
-class RetryFailed:
+class RetryFailed(NamedTuple):
     """A retry brought no reply; the previous one is kept."""
 
     why: Why
 
 
-@dataclass(frozen=True)
-class RetryKept:
+class RetryKept(NamedTuple):
     """The new reply did not finish (``interrupted``, or cut): the previous reply, which did, is kept."""
 
     interrupted: bool
 
 
-@dataclass(frozen=True)
-class ContinueFailed:
+class ContinueFailed(NamedTuple):
     """A continuation brought nothing; the reply is kept as it was."""
 
     why: Why
 
 
-@dataclass(frozen=True)
-class NothingToRetry:
+class NothingToRetry(NamedTuple):
     """There is no reply to retry."""
 
 
-@dataclass(frozen=True)
-class NothingToContinue:
+class NothingToContinue(NamedTuple):
     """There is no reply to continue (``complete``: the last one is complete)."""
 
     complete: bool = False
 
 
-@dataclass(frozen=True)
-class Trimmed:
+class Trimmed(NamedTuple):
     """The ``start`` oldest turns are not sent to ``model`` (``window``); ``refused``: after the server refused."""
 
     model: str
@@ -191,16 +171,14 @@ class Trimmed:
     refused: bool = False
 
 
-@dataclass(frozen=True)
-class SentAgain:
-    """``count`` older turns left out before are sent again to ``model``."""
+class SentAgain(NamedTuple):
+    """``turns`` older turns left out before are sent again to ``model``."""
 
     model: str
-    count: int
+    turns: int
 
 
-@dataclass(frozen=True)
-class StillTooBig:
+class StillTooBig(NamedTuple):
     """Even trimmed, the request is about ``tokens`` of ``model``'s ``window``."""
 
     model: str
@@ -208,29 +186,26 @@ class StillTooBig:
     window: int
 
 
-@dataclass(frozen=True)
-class PicturesNamed:
-    """``model`` takes no pictures: the ``count`` pictures of the conversation go as their names."""
+class PicturesNamed(NamedTuple):
+    """``model`` takes no pictures: the ``pictures`` of the conversation (how many) go as their names."""
 
     model: str
-    count: int
+    pictures: int
     attached: bool = False
     """Pictures attached for the next message (they cannot go at all), rather than those sent before."""
     so_far: bool = False
     """Said when switching (/model), not when sending."""
 
 
-@dataclass(frozen=True)
-class WindowLeavesOut:
-    """``model``'s ``window`` does not hold the conversation: ``count`` oldest turns are left out."""
+class WindowLeavesOut(NamedTuple):
+    """``model``'s ``window`` does not hold the conversation: the ``turns`` oldest turns are left out."""
 
     model: str
     window: int
-    count: int
+    turns: int
 
 
-@dataclass(frozen=True)
-class Calling:
+class Calling(NamedTuple):
     """The model called ``tool`` (for a web search: ``about`` is the query, ``tokens`` the results' size)."""
 
     tool: str
@@ -238,16 +213,14 @@ class Calling:
     tokens: int = 0
 
 
-@dataclass(frozen=True)
-class ThinkingOffForTools:
+class ThinkingOffForTools(NamedTuple):
     """The server refused ``model`` thinking while it may call tools: such requests go without thinking."""
 
     model: str
     error: ChatError
 
 
-@dataclass(frozen=True)
-class ReplyEnded:
+class ReplyEnded(NamedTuple):
     """A reply arrived (whole or not): ``turn``, from ``profile``'s model, ``budget`` of the user's ``cap``.
 
     Attributes:
@@ -263,22 +236,19 @@ class ReplyEnded:
     drawing_cut: bool = False
 
 
-@dataclass(frozen=True)
-class AutosaveFailed:
+class AutosaveFailed(NamedTuple):
     """The session file could not be written (``error``); the chat goes on."""
 
     error: UserError
 
 
-@dataclass(frozen=True)
-class AutosaveRecovered:
+class AutosaveRecovered(NamedTuple):
     """The session file is written again (``path``), with everything."""
 
     path: str
 
 
-@dataclass(frozen=True)
-class SessionForked:
+class SessionForked(NamedTuple):
     """The session ``source`` was in use (``why``): it goes on as the new session ``session``."""
 
     source: str
@@ -286,8 +256,7 @@ class SessionForked:
     why: str
 
 
-@dataclass(frozen=True)
-class StoreNote:
+class StoreNote(NamedTuple):
     """Something the session store said while reading a session (already a sentence)."""
 
     text: str
