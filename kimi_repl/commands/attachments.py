@@ -43,9 +43,8 @@ def added(loaded: Loaded) -> str:
     tokens = f"about {short_tokens(document_tokens(document))} tokens"
     if loaded.cached is not None:
         day = datetime.fromtimestamp(loaded.cached.extracted_at).strftime("%Y-%m-%d")
-        how = f"Moonshot's text from the cache, extracted {day}, {tokens}; not uploaded again"
-    else:
-        how = f"extracted by Moonshot, {tokens}" if document.file_id else f"plain text, {tokens}"
+        return f"Added {document.name}: Moonshot's text from the cache (extracted {day}, {tokens}), not uploaded again."
+    how = f"extracted by Moonshot, {tokens}" if document.file_id else f"plain text, {tokens}"
     return f"Added {document.name} ({how}); ask about it in your next message."
 
 

@@ -3,8 +3,11 @@ Ctrl-C at any step leaves nothing half-attached and nothing on the server, a ser
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,7 +43,7 @@ def test_the_same_file_is_uploaded_once_across_sessions(
     later = CommandContext.open(settings, second)
     registry.dispatch(later, f"/file {copy}")
     assert server.uploads == ["report.pdf"], "not uploaded again"
-    assert "Moonshot's text from the cache, extracted 20" in second.output
+    assert "Moonshot's text from the cache (extracted 20" in second.output
     (document,) = later.chat.conversation.documents
     assert "Revenue rose 12%" in json.loads(document.content)["content"] and document.name == "copy of report.pdf"
     later.chat.send("What rose?")
@@ -122,7 +125,7 @@ def test_ctrl_c_at_every_step_attaches_all_or_nothing_and_leaves_nothing_on_the_
     ExtractCache.default().path(file_key(PDF)).unlink()
     for at in range(1, steps + 1, max(1, steps // 60)):
         session = CommandContext.open(settings, CapturedDisplay())
-        traced(lambda session=session: registry.dispatch(session, f"/file {report}"), InterruptAt(at))
+        traced(functools.partial(registry.dispatch, session, f"/file {report}"), InterruptAt(at))
         assert server.files == {}, f"an upload was left on the server (Ctrl-C at step {at})"
         documents = session.chat.conversation.documents
         assert documents == [] or (len(documents) == 1 and "Revenue rose 12%" in documents[0].content)
@@ -139,9 +142,6 @@ def test_ctrl_c_while_moonshot_extracts_deletes_the_upload(
     registry: CommandRegistry, session: CommandContext, server: FakeMoonshot, report: Path, display: CapturedDisplay
 ) -> None:
     server.extract_delay = 0.5
-    import signal
-    import threading
-
     threading.Timer(0.25, lambda: signal.raise_signal(signal.SIGINT)).start()
     registry.dispatch(session, f"/file {report}")
     assert "Stopped: report.pdf was not added; nothing was left on the server." in display.output
