@@ -142,9 +142,10 @@ class ServerFiles:
             except KeyboardInterrupt:
                 raise Stopped(self._clean_up(file_id, name, len(data), started, sent=reader.finished)) from None
             except openai.APIError as error:
-                if file_id is not None:
-                    self._delete_quietly(file_id)
-                raise self._failure(error) from None
+                if file_id is None:  # the upload failed: a 404 or 405 there is the Files API missing
+                    raise self._failure(error) from None
+                self._delete_quietly(file_id)
+                raise self.client.error(error) from None
             self._delete_quietly(file_id)  # the text is kept here; the upload need not stay
         if extracted.response.headers.get("x-kimi-repl-cut"):
             raise ChatError(f"The text extracted from {name} is bigger than {MAX_EXTRACTED_BYTES >> 20} MB.")

@@ -141,7 +141,7 @@ def test_ctrl_c_at_every_step_attaches_all_or_nothing_and_leaves_nothing_on_the_
 def test_ctrl_c_while_moonshot_extracts_deletes_the_upload(
     registry: CommandRegistry, session: CommandContext, server: FakeMoonshot, report: Path, display: CapturedDisplay
 ) -> None:
-    server.extract_delay = 0.5
+    server.extract_delay = 2.0
     threading.Timer(0.25, lambda: signal.raise_signal(signal.SIGINT)).start()
     registry.dispatch(session, f"/file {report}")
     assert "Stopped: report.pdf was not added; nothing was left on the server." in display.output
