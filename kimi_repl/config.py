@@ -340,6 +340,19 @@ def data_dir() -> Path:
     return _own_app_folder(user_data_path(APP_NAME))
 
 
+def cache_dir() -> Path:
+    """The user's cache folder for kimi-repl (what can be fetched again), created private."""
+    from platformdirs import user_cache_path
+
+    return _own_app_folder(user_cache_path(APP_NAME))
+
+
+def extracts_dir() -> Path:
+    """The folder of documents' extracted text, in the user's cache folder, created private (see
+    :class:`~kimi_repl.extracts.ExtractCache` for the folder it refuses)."""
+    return private_folder(cache_dir() / "extracts")
+
+
 def sessions_dir() -> Path:
     """The folder of autosaved sessions, in the user's data folder, created private (see
     :class:`~kimi_repl.sessions.SessionStore` for the folder it refuses)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from kimi_repl.redaction import Secret
@@ -103,13 +103,18 @@ class Display:
         return self._out.gone
 
     @contextlib.contextmanager
-    def working(self, what: str) -> Iterator[None]:
-        """A spinner while a slow step runs (in a terminal); Ctrl-C stops the step."""
+    def working(self, what: str) -> Iterator[Callable[[str], None]]:
+        """A spinner while a slow step runs (in a terminal); Ctrl-C stops the step. What it yields changes the
+        line beside the spinner (a percentage, the next phase); outside a terminal it does nothing."""
         if not self.console.is_terminal:
-            yield
+            yield lambda text: None
             return
-        with self.console.status(_text(f"{one_line(what)} (Ctrl-C stops)", "dim"), spinner="dots"):
-            yield
+
+        def line(text: str) -> Text:
+            return _text(f"{one_line(self.secret.redact_shown(text))} (Ctrl-C stops)", "dim")
+
+        with self.console.status(line(what), spinner="dots") as status:
+            yield lambda text: status.update(line(text))
 
     def reply(self, *, model: str = "the reply", resume: str = "") -> ReplyView:
         """A view for the next streamed reply: markdown in a terminal, plain text otherwise.

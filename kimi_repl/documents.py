@@ -1,18 +1,24 @@
 """Files to ask about: small plain text is read directly; anything else goes through Moonshot's extraction.
 
 Either way the result is a :class:`~kimi_repl.conversation.Document` whose content is sent as a system
-message before the conversation, as Moonshot's file Q&A documentation does it.
+message before the conversation, as Moonshot's file Q&A documentation does it. Extracted text is cached by the
+file's hash (:mod:`kimi_repl.extracts`), so the same file is uploaded once.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_repl.client.client import MoonshotClient
 from kimi_repl.client.errors import ChatError
+from kimi_repl.client.files import NoFilesApi, Progress, ProgressCallback
 from kimi_repl.conversation import Document
 from kimi_repl.errors import UserError
+from kimi_repl.extracts import CacheError, Extract, ExtractCache, file_key
+from kimi_repl.interrupts import held
 from kimi_repl.safefiles import read_regular_file
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
@@ -48,21 +54,57 @@ def plain_text(data: bytes) -> str | None:
         return None
 
 
-def load_document(path: Path, client: MoonshotClient) -> Document:
-    """Read ``path`` into a document: inline if it is small plain text, through Moonshot's extraction otherwise.
+@dataclass(frozen=True)
+class Loaded:
+    """A document read, and where its text came from.
+
+    Attributes:
+        cached: the cache entry its text came from (nothing was uploaded), if it did.
+        cache_problem: why the text just extracted could not be cached (one line), if it could not.
+    """
+
+    document: Document
+    cached: Extract | None = None
+    cache_problem: str | None = None
+
+
+def _no_progress(progress: Progress) -> None:
+    pass
+
+
+def load_document(
+    path: Path, client: MoonshotClient, *, cache: ExtractCache | None = None, progress: ProgressCallback = _no_progress
+) -> Loaded:
+    """Read ``path`` into a document: inline if it is small plain text; otherwise the text Moonshot extracted,
+    from ``cache`` if this file's bytes were extracted before, else through an upload (then cached).
 
     Raises:
         DocumentError: the file cannot be read, or Moonshot could not extract it.
+        Stopped: Ctrl-C stopped the upload or the extraction (nothing is left on the server if it can help it).
     """
     data = read_file(path)
     text = plain_text(data)
     if text is not None:
         content = json.dumps({"filename": path.name, "content": text, "type": "file"}, ensure_ascii=False)
-        return Document(name=path.name, content=content)
+        return Loaded(Document(name=path.name, content=content))
+    key = file_key(data)
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None and cached.text.strip():
+        return Loaded(Document(name=path.name, content=cached.text, file_id=cached.file_id), cached=cached)
     try:
-        file_id, content = client.extract_file(path, data)
+        file_id, content = client.files.extract(path.name, data, progress)
+    except NoFilesApi as error:
+        hint = "text files up to 64 KB are read here"
+        raise DocumentError(f"{error} {path.name} cannot be extracted there ({hint}).") from None
     except ChatError as error:
         raise DocumentError(f"Moonshot could not read {path.name}: {error}") from None
     if not content.strip():
         raise DocumentError(f"Moonshot found no text in {path.name}")
-    return Document(name=path.name, content=content, file_id=file_id)
+    problem = None
+    if cache is not None:
+        with held():  # an entry is written whole or not at all; Ctrl-C waits for it
+            try:
+                cache.put(Extract(key=key, name=path.name, text=content, file_id=file_id, extracted_at=time.time()))
+            except CacheError as error:
+                problem = f"the extracted text was not cached: {error}"
+    return Loaded(Document(name=path.name, content=content, file_id=file_id), cache_problem=problem)

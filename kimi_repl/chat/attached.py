@@ -8,22 +8,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from kimi_repl.catalog import Catalog
 from kimi_repl.chat.autosave import Autosave
 from kimi_repl.chat.outcomes import DocumentTooBig, NoPictures, PicturesTooBig, Refused, SameDocument
 from kimi_repl.client import MoonshotClient
-from kimi_repl.conversation import Conversation, Document, Image
-from kimi_repl.documents import load_document
+from kimi_repl.client.files import Progress, ProgressCallback
+from kimi_repl.conversation import Conversation, Image
+from kimi_repl.documents import Loaded, load_document
+from kimi_repl.extracts import ExtractCache
 from kimi_repl.images import EXTENSIONS, image_from_bytes, read_image
 from kimi_repl.planner import document_tokens, reply_reserve
+from kimi_repl.safefiles import NotPrivate
 
 _PASTED = re.compile(r"clipboard-(\d{1,9})\.\w+")
 """The name of a picture pasted from the clipboard."""
 
 MAX_PICTURES_BYTES = 20 * 1024 * 1024
 """Pictures one message may carry: they go again with every later message (and are kept in its record)."""
+
+
+def _no_progress(progress: Progress) -> None:
+    pass
 
 
 class Attached:
@@ -38,6 +46,9 @@ class Attached:
         self.catalog = catalog
         self.autosave = autosave
         self.pictures: list[Image] = []
+        self.extracts: ExtractCache | None = None
+        """Documents' extracted text by file hash (the user's cache folder, opened on first use)."""
+        self._cache_tried = False
 
     def refusal(self, model: str, *, sending: bool = False) -> NoPictures | None:
         """Why pictures cannot go to ``model`` (it takes none), or None."""
@@ -85,14 +96,32 @@ class Attached:
         self.pictures.append(image)
         return image
 
-    def document(self, conversation: Conversation, path: Path) -> Document:
-        """Read ``path`` (uploading it for extraction if it is not plain text) and add it to ``conversation``.
+    def extract_cache(self) -> tuple[ExtractCache | None, str | None]:
+        """The cache of extracted texts (opened on first use), and why it cannot be used, the first time only."""
+        if self.extracts is None and not self._cache_tried:
+            self._cache_tried = True
+            try:
+                self.extracts = ExtractCache.default()
+            except NotPrivate as error:
+                return None, str(error)
+            except OSError as error:
+                return None, f"the document cache cannot be used ({error.strerror or error})"
+        return self.extracts, None
+
+    def document(self, conversation: Conversation, path: Path, progress: ProgressCallback = _no_progress) -> Loaded:
+        """Read ``path`` (its extracted text from the cache, or uploaded for extraction if it is not plain text)
+        and add it to ``conversation``.
 
         Raises:
             DocumentError: the file cannot be used.
             Refused: it is attached already, or too big for the model's window.
+            Stopped: Ctrl-C stopped the upload (nothing was added).
         """
-        document = load_document(path, self.client)
+        cache, problem = self.extract_cache()
+        loaded = load_document(path, self.client, cache=cache, progress=progress)
+        if problem:
+            loaded = replace(loaded, cache_problem=problem)
+        document = loaded.document
         if any((d.name, d.content) == (document.name, document.content) for d in conversation.documents):
             raise Refused(SameDocument(path.name))
         window, tokens = self.catalog.profile(conversation.model).window, document_tokens(document)
@@ -100,7 +129,7 @@ class Attached:
             raise Refused(DocumentTooBig(path.name, tokens, conversation.model, window))
         conversation.documents.append(document)
         self.autosave.record(lambda log: log.document(document))
-        return document
+        return loaded
 
     def forget_documents(self, conversation: Conversation) -> int:
         """Remove every document of ``conversation``; return how many there were."""

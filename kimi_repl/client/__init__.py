@@ -1,6 +1,7 @@
 """The Moonshot API client.
 
-Modules: :mod:`~kimi_repl.client.client` (:class:`MoonshotClient`: the SDK's calls, the model list, files),
+Modules: :mod:`~kimi_repl.client.client` (:class:`MoonshotClient`: the SDK's calls, the model list),
+:mod:`~kimi_repl.client.files` (the Files API: extraction with progress, the list, deleting),
 :mod:`~kimi_repl.client.sse` (reading a reply's event stream into typed events), :mod:`~kimi_repl.client.http`
 (bounded bodies, the response hook, no redirects), :mod:`~kimi_repl.client.errors` (:class:`ChatError` and the
 sentence each failure becomes). The names other modules use are importable from here.

@@ -10,7 +10,6 @@ import json
 import threading
 import time
 from collections.abc import Generator, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_repl.client.errors import (
@@ -25,7 +24,8 @@ from kimi_repl.client.errors import (
     one_line,
     trace_id,
 )
-from kimi_repl.client.http import MAX_EXTRACTED_BYTES, body_chunks, http_client, read_bounded, transport_errors
+from kimi_repl.client.files import ServerFiles
+from kimi_repl.client.http import body_chunks, http_client, read_bounded, transport_errors
 from kimi_repl.client.ratelimit import Pause, rate_limit_wait, sleep_through
 from kimi_repl.client.sse import (
     MAX_EVENT_BYTES,
@@ -74,6 +74,8 @@ class MoonshotClient:
         self.budget_field = BUDGET_FIELD
         """The name the server takes the reply budget under (``max_tokens`` once it refused the other)."""
         self.cache_keys = True  # prompt_cache_key is sent until a server refuses it
+        self.files = ServerFiles(self)
+        """The Files API: documents extracted, files listed and deleted."""
 
     @property
     def sdk(self) -> OpenAI:
@@ -295,32 +297,6 @@ class MoonshotClient:
             for k, v in inner.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e15  # a float, and believable
         }
-
-    def extract_file(self, path: Path, data: bytes) -> tuple[str, str]:
-        """Upload a file for Moonshot to extract its text (purpose ``file-extract``), then delete the upload.
-
-        Returns:
-            The file id, and the extracted content (a JSON document, as text).
-
-        Raises:
-            ChatError: the upload or the extraction failed.
-        """
-        import openai
-
-        try:
-            with allowed():
-                uploaded = self.sdk.files.create(file=(path.name, data), purpose="file-extract")  # type: ignore[arg-type]
-                extracted = self.sdk.files.content(uploaded.id)
-                content = extracted.text
-        except openai.APIError as error:
-            raise self.error(error) from None
-        if extracted.response.headers.get("x-kimi-repl-cut"):
-            with contextlib.suppress(openai.APIError):
-                self.sdk.files.delete(uploaded.id)
-            raise ChatError(f"The text extracted from {path.name} is bigger than {MAX_EXTRACTED_BYTES >> 20} MB.")
-        with contextlib.suppress(openai.APIError):  # the text is kept here; the upload need not stay
-            self.sdk.files.delete(uploaded.id)
-        return uploaded.id, content
 
     def error(self, error: BaseException, *, model: str | None = None) -> ChatError:
         """The :class:`ChatError` to raise for an SDK error."""

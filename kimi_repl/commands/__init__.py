@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import functools
 
-from kimi_repl.commands import account, attachments, basics, conversation, models, modes, sessions, settings, tokens
+from kimi_repl.commands import (
+    account,
+    attachments,
+    basics,
+    conversation,
+    files,
+    models,
+    modes,
+    sessions,
+    settings,
+    tokens,
+)
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import Command, CommandError, CommandRegistry, SlashCompleter
 
 __all__ = ["Command", "CommandContext", "CommandError", "CommandRegistry", "SlashCompleter", "build_registry"]
 
-TOPICS = (basics, models, settings, conversation, sessions, attachments, tokens, modes, account)
+TOPICS = (basics, models, settings, conversation, sessions, attachments, files, tokens, modes, account)
 """The command groups, in the order /help lists them."""
 
 

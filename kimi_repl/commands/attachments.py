@@ -2,20 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from kimi_repl.chat.outcomes import Refused
+from kimi_repl.client.files import Progress, ProgressCallback, Stopped
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import CommandError, CommandTable
 from kimi_repl.commands.shared import path_candidates, user_path
 from kimi_repl.conversation import Image
+from kimi_repl.documents import Loaded
 from kimi_repl.planner import document_tokens, short_tokens
 from kimi_repl.safefiles import byte_size
 
 commands = CommandTable()
 
 
+KINDS = "PDF, DOC/DOCX, XLS/XLSX, PPT/PPTX, EPUB, HTML, TXT/MD, CSV, code, pictures (by OCR)"
+"""The kinds of file Moonshot extracts text from (docs/moonshot-api.md)."""
+
+
+def progress_line(name: str, update: Callable[[str], None]) -> ProgressCallback:
+    """What to show beside the spinner as ``name`` is uploaded (a percentage) and then extracted."""
+    shown: list[object] = [None]
+
+    def report(progress: Progress) -> None:
+        if progress.phase == "upload":
+            percent = 100 * progress.done // max(progress.total, 1)
+            if shown[0] != percent:
+                shown[0] = percent
+                update(f"Uploading {name} to Moonshot: {percent}% of {byte_size(progress.total)}")
+        elif shown[0] != "extract":
+            shown[0] = "extract"
+            update(f"Moonshot is extracting the text of {name}…")
+
+    return report
+
+
+def added(loaded: Loaded) -> str:
+    """The line that says a document was added, and where its text came from."""
+    document = loaded.document
+    tokens = f"about {short_tokens(document_tokens(document))} tokens"
+    if loaded.cached is not None:
+        day = datetime.fromtimestamp(loaded.cached.extracted_at).strftime("%Y-%m-%d")
+        return f"Added {document.name}: Moonshot's text from the cache (extracted {day}, {tokens}), not uploaded again."
+    how = f"extracted by Moonshot, {tokens}" if document.file_id else f"plain text, {tokens}"
+    return f"Added {document.name} ({how}); ask about it in your next message."
+
+
 @commands.command(
     "file",
-    "Ask about a document: add PATH to the conversation ('clear' removes them; alone, lists them).",
+    f"Ask about a document ({KINDS}; at most 100 MB): add PATH to the conversation; extracted text is "
+    "cached, so a file is uploaded once ('clear' removes them; alone, lists them).",
     usage="[PATH|clear]",
     arguments=path_candidates,
 )
@@ -33,11 +71,17 @@ def file(context: CommandContext, argument: str) -> None:
         context.display.info(f"Removed {count} document{'s' if count != 1 else ''}.")
         return
     path = user_path(argument)
-    with context.display.working(f"Reading {path.name} (large or binary files are sent to Moonshot to extract)…"):
-        document = context.chat.attached.document(context.chat.conversation, path)
-    how = "extracted by Moonshot" if document.file_id else "plain text"
-    tokens = short_tokens(document_tokens(document))
-    context.display.info(f"Added {document.name} ({how}, about {tokens} tokens); ask about it in your next message.")
+    try:
+        with context.display.working(f"Reading {path.name}…") as update:
+            loaded = context.chat.attached.document(context.chat.conversation, path, progress_line(path.name, update))
+    except Stopped as stopped:
+        left = "nothing was left on the server" if stopped.cleaned else "its upload may remain on the server (/files)"
+        context.display.note(f"Stopped: {path.name} was not added; {left}.")
+        return
+    if loaded.cache_problem:
+        problem = loaded.cache_problem
+        context.display.warning(f"⚠ {problem[:1].upper()}{problem[1:]}.")
+    context.display.info(added(loaded))
 
 
 @commands.command(

@@ -30,9 +30,13 @@ Faults are injected two ways:
 - a hostile ``GET /models``: ``--models-body long-id`` (one model whose id is 5 MB) or ``--models-body
   many`` (200,000 models), ``--models-scale N`` times that.
 
-Modules: ``lineups`` (the models served), ``samples`` (texts the tests and bench/ use), ``scripts``
-(:class:`Script`, the directives and the hostile streams), ``handler`` (the HTTP handler), ``server``
-(:class:`FakeMoonshot` and the command line).
+The Files API (``files``): upload for extraction, the text, the list and delete in Moonshot's shapes;
+``files_api = False`` (the ``legacy`` lineup's default, ``--no-files-api``) answers 404 as a server without
+it does; ``extract_delay`` (``--extract-delay S``) slows the extraction; ``uploads`` names every upload.
+
+Modules: ``lineups`` (the models served), ``files`` (the Files API), ``samples`` (texts the tests and bench/
+use), ``scripts`` (:class:`Script`, the directives and the hostile streams), ``handler`` (the HTTP handler),
+``server`` (:class:`FakeMoonshot` and the command line).
 
 Run it by hand: ``python -m tests.fake --port 8765`` then
 ``MOONSHOT_BASE_URL=http://127.0.0.1:8765/v1 MOONSHOT_API_KEY=sk-test kimi-repl``.

@@ -5,15 +5,14 @@ them.
 from __future__ import annotations
 
 import contextlib
-import email.policy
 import json
 import time
 import uuid
 from dataclasses import dataclass
-from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
+from tests.fake import files
 from tests.fake.lineups import ERRORS, FakeModel, estimate_tokens
 from tests.fake.scripts import Script
 
@@ -198,26 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"object": "list", "data": data})
         elif self.path == "/v1/users/me/balance":
             self._send_json(200, {"code": 0, "data": self.fake.balance, "scode": "0x0", "status": True})
-        elif self.path == "/v1/files":
-            listed = [{k: v for k, v in f.items() if k != "text"} for f in self.fake.files.values()]
-            self._send_json(200, {"object": "list", "data": listed})
-        elif self.path.startswith("/v1/files/") and self.path.endswith("/content"):
-            stored = self.fake.files.get(self.path.split("/")[3])
-            if stored is None:
-                return self._error(404, "resource_not_found_error", "file not found")
-            extracted = {
-                "content": stored["text"],
-                "file_type": stored["file_type"],
-                "filename": stored["filename"],
-                "title": "",
-                "type": "file",
-            }
-            text = json.dumps(extracted, ensure_ascii=False).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(text)))
-            self.end_headers()
-            self.wfile.write(text)
+        elif files.route(self, "GET"):
+            return
         else:
             self._error(404, "resource_not_found_error", f"Not found: {self.path}")
 
@@ -238,8 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
             if self.fake.estimate_status is not None:
                 return self._error(self.fake.estimate_status)
             self._send_json(200, {"data": {"total_tokens": estimate_tokens(body.get("messages") or [])}})
-        elif self.path == "/v1/files" and isinstance(body, bytes):
-            self._upload(body)
+        elif files.route(self, "POST", body):
+            return
         else:
             self._error(404, "resource_not_found_error", f"Not found: {self.path}")
 
@@ -247,44 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(None)
         if not self._authorized():
             return
-        file_id = self.path.removeprefix("/v1/files/")
-        if self.fake.files.pop(file_id, None) is None:
-            return self._error(404, "resource_not_found_error", "file not found")
-        self._send_json(200, {"id": file_id, "object": "file", "deleted": True})
-
-    def _upload(self, raw: bytes) -> None:
-        """``POST /files``: multipart with ``file`` and ``purpose=file-extract``; the text is "extracted"."""
-        message = BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + (self.headers.get("Content-Type") or "").encode() + b"\r\n\r\n" + raw
-        )
-        fields: dict[str, tuple[str | None, bytes]] = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True)
-            fields[str(name)] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
-        purpose = fields.get("purpose", (None, b""))[1].decode()
-        if "file" not in fields or purpose != "file-extract":
-            return self._error(400, message=f"Invalid request: purpose must be file-extract, not {purpose!r}")
-        filename, data = fields["file"]
-        if data.startswith(b"%PDF"):
-            text = data.split(b"\n", 1)[-1].decode("utf-8", "replace")  # the fake's "PDF" is text after a header
-        else:
-            text = data.decode("utf-8", "replace")
-        file_id = "cn" + uuid.uuid4().hex[:18]
-        record = {
-            "id": file_id,
-            "object": "file",
-            "bytes": len(data),
-            "created_at": int(time.time()),
-            "filename": filename or "upload",
-            "purpose": "file-extract",
-            "status": "ok",
-            "status_details": "",
-            "file_type": (filename or "").rsplit(".", 1)[-1],
-            "text": text,
-        }
-        self.fake.files[file_id] = record
-        self._send_json(200, {k: v for k, v in record.items() if k not in ("text", "file_type")})
+        if not files.route(self, "DELETE"):
+            self._error(404, "resource_not_found_error", f"Not found: {self.path}")
 
     def _chat(self, body: dict[str, Any]) -> None:
         fake = self.fake

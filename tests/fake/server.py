@@ -41,7 +41,10 @@ class FakeMoonshot:
         self.directive_uses: dict[tuple[int, str], int] = {}  # how often each typed failure was applied
         self.retry_after_ms = 20
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001}
-        self.files: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, Any]] = {}  # the Files API's store (tests.fake.files)
+        self.files_api = current  # False: every /files route answers 404, as a server without the API does
+        self.extract_delay = 0.0  # seconds before GET /files/{id}/content answers (a slow extraction)
+        self.uploads: list[str] = []  # the name of every file uploaded (POST /files), in order
         self.remainders: dict[str, str] = {}  # a reply cut by its budget -> what the model had left to say
         self.estimate_status: int | None = None  # answer /tokenizers/estimate-token-count with this error
         self.models_status: int | None = None  # answer GET /models with this error
@@ -133,6 +136,8 @@ def main() -> None:
         "--lineup", choices=("current", "legacy"), default="current", help="today's Moonshot, or the older one"
     )
     parser.add_argument("--get-delay", type=float, default=0.0, help="seconds before answering each GET")
+    parser.add_argument("--extract-delay", type=float, default=0.0, help="seconds a document's extraction takes")
+    parser.add_argument("--no-files-api", action="store_true", help="answer every /files route with 404")
     parser.add_argument(
         "--search-refuses-thinking", action="store_true", help="refuse $web_search while thinking (a 400)"
     )
@@ -145,6 +150,8 @@ def main() -> None:
     args = parser.parse_args()
     server = FakeMoonshot(port=args.port, api_key=args.key or None, lineup=args.lineup)
     server.get_delay = args.get_delay
+    server.extract_delay = args.extract_delay
+    server.files_api = server.files_api and not args.no_files_api
     if args.models_body:
         server.models_body = hostile_models_body(args.models_body, args.models_scale)
     server.search_refuses_thinking = args.search_refuses_thinking

@@ -1,0 +1,246 @@
+"""The text Moonshot extracted from documents, kept in the user's cache folder: the same file is uploaded once.
+
+An entry is found by the SHA-256 of the file's bytes, whatever its name or folder. The key does not include the
+API's host: the text is what the file says (Moonshot's two platforms run the same extraction, and a server that
+extracts differently still gives the file's own text), the cache is the user's own, and one key per file keeps
+"never uploaded twice" true when the user switches platform. ``/file`` says when the text came from here.
+
+Each entry is one file, ``<sha256>.extract``, written atomically (a temporary file, synced, renamed)::
+
+    kimi-repl extract 1 <SHA-256 of everything after this line>\\n
+    {"key": ..., "name": ..., "file_id": ..., "extracted_at": ...}\\n
+    <the text, UTF-8>
+
+so an entry cut short (a crash at any byte), damaged, or left by another copy of kimi-repl half-way never loads:
+it is a miss, removed, and the file is extracted again. The folder is used only if no one but the user can
+change it (as for sessions), entries only if they are the user's own regular files, 0600 in a 0700 folder.
+The folder is bounded (:data:`MAX_TOTAL_BYTES`): the entries used least recently go first. Nothing is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kimi_repl.errors import UserError
+from kimi_repl.safefiles import CHUNK_BYTES, NotPrivate, changeable_by_others, open_regular, write_file
+
+MAGIC = b"kimi-repl extract 1 "
+SUFFIX = ".extract"
+MAX_TOTAL_BYTES = 200 * 1024 * 1024
+"""The most the folder holds; past it, the entries used least recently are removed."""
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
+"""The most text one entry keeps (the client reads no more of an extraction)."""
+MAX_HEADER_BYTES = 64 * 1024
+STALE_SECONDS = 3600
+"""A temporary file older than this was left by a crash, and is removed."""
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+class CacheError(UserError):
+    """The cache cannot be read or written (one line saying why)."""
+
+
+@dataclass(frozen=True)
+class Extract:
+    """A document's extracted text, as cached.
+
+    Attributes:
+        key: the SHA-256 of the file's bytes (:func:`file_key`).
+        name: the file's name when it was extracted.
+        file_id: the id Moonshot gave the upload (deleted since).
+        extracted_at: when, in seconds since the epoch.
+    """
+
+    key: str
+    name: str
+    text: str
+    file_id: str | None
+    extracted_at: float
+
+
+def file_key(data: bytes) -> str:
+    """The cache key of a file: the SHA-256 of its bytes, in hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode(extract: Extract) -> bytes:
+    """An entry's bytes: the checksum line, the header, the text."""
+    header = {"key": extract.key, "name": extract.name, "file_id": extract.file_id, "at": extract.extracted_at}
+    rest = json.dumps(header).encode() + b"\n" + extract.text.encode("utf-8", "replace")
+    return MAGIC + hashlib.sha256(rest).hexdigest().encode() + b"\n" + rest
+
+
+def decode(raw: bytes, key: str) -> Extract | None:
+    """The extract ``raw`` holds for ``key``, or None if it is cut short, damaged or another key's."""
+    first, newline, rest = raw.partition(b"\n")
+    if not newline or not first.startswith(MAGIC) or first[len(MAGIC) :] != hashlib.sha256(rest).hexdigest().encode():
+        return None
+    header_bytes, newline, body = rest.partition(b"\n")
+    if not newline or len(header_bytes) > MAX_HEADER_BYTES:
+        return None
+    try:
+        header = json.loads(header_bytes)
+        text = body.decode("utf-8")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(header, dict) or header.get("key") != key:
+        return None
+    name, file_id, at = header.get("name"), header.get("file_id"), header.get("at")
+    if not isinstance(name, str) or not (file_id is None or isinstance(file_id, str)):
+        return None
+    if not isinstance(at, (int, float)) or isinstance(at, bool) or not 0 <= at < 1e11:
+        return None
+    return Extract(key=key, name=name, text=text, file_id=file_id, extracted_at=float(at))
+
+
+def trusted_cache_folder(folder: Path) -> Path:
+    """``folder`` as it really is (links resolved), if no one but the user (or root) can change it.
+
+    Raises:
+        NotPrivate: someone else owns it or can write in it (the message says how to fix it).
+    """
+    real = Path(os.path.realpath(folder))
+    try:
+        info = os.stat(real)
+    except OSError:
+        return real
+    why = changeable_by_others(info)
+    if why is None:
+        return real
+    fix = f"chmod 700 {real}" if why.startswith("can") else "remove it or make it yours"
+    raise NotPrivate(f"the document cache {folder} {why}, so it is not used: {fix}")
+
+
+class ExtractCache:
+    """Extracted texts by file hash, in one private folder, bounded in total and per entry.
+
+    Raises:
+        NotPrivate: the folder is not the user's alone.
+    """
+
+    def __init__(self, folder: Path, *, max_total: int = MAX_TOTAL_BYTES, max_entry: int = MAX_ENTRY_BYTES) -> None:
+        self.folder = trusted_cache_folder(folder)
+        self.max_total = max_total
+        self.max_entry = max_entry
+
+    @classmethod
+    def default(cls) -> ExtractCache:
+        """The cache in the user's cache folder (created private).
+
+        Raises:
+            NotPrivate: the folder is not the user's alone.
+            OSError: it cannot be created.
+        """
+        from kimi_repl.config import extracts_dir
+
+        return cls(extracts_dir())
+
+    def path(self, key: str) -> Path:
+        """Where ``key``'s entry lives.
+
+        Raises:
+            ValueError: ``key`` is not a SHA-256 in hex.
+        """
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"not a cache key: {key[:80]!r}")
+        return self.folder / f"{key}{SUFFIX}"
+
+    def get(self, key: str) -> Extract | None:
+        """The cached extract for ``key`` (marked as just used), or None: missing, not the user's own regular
+        file, too big, cut short or damaged (such an entry is removed)."""
+        path = self.path(key)
+        try:
+            fd, info = open_regular(path, kind="a cached extract", error=CacheError, follow_symlinks=False)
+        except CacheError:
+            return None
+        try:
+            if changeable_by_others(info) or info.st_size > self.max_entry + MAX_HEADER_BYTES + 256:
+                return None
+            raw = _read_all(fd, self.max_entry + MAX_HEADER_BYTES + 256)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        extract = decode(raw, key) if raw is not None else None
+        if extract is None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # least recently used goes first
+        return extract
+
+    def put(self, extract: Extract) -> bool:
+        """Keep ``extract`` (replacing an entry for its key), then trim the folder to its bound; False if it is
+        bigger than one entry may be.
+
+        Raises:
+            CacheError: it cannot be written.
+        """
+        data = encode(extract)
+        if len(data) > self.max_entry + MAX_HEADER_BYTES:
+            return False
+        path = self.path(extract.key)
+        write_file(path, data, overwrite=True, error=CacheError, mode=0o600)
+        self.trim(keep=path)
+        return True
+
+    def trim(self, *, keep: Path | None = None) -> None:
+        """Remove the entries used least recently until the folder holds at most :attr:`max_total` bytes, and
+        temporary files a crash left behind."""
+        entries: list[tuple[float, int, Path]] = []
+        total = 0
+        now = time.time()
+        try:
+            listing = list(os.scandir(self.folder))
+        except OSError:
+            return
+        for item in listing:
+            try:
+                info = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            path = Path(item.path)
+            if item.name.startswith(".") and item.name.endswith(".tmp"):
+                if now - info.st_mtime > STALE_SECONDS:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
+                continue
+            if item.name.endswith(SUFFIX) and stat.S_ISREG(info.st_mode):
+                entries.append((info.st_mtime, info.st_size, path))
+                total += info.st_size
+        for _, size, path in sorted(entries):
+            if total <= self.max_total:
+                break
+            if path == keep:
+                continue
+            with contextlib.suppress(OSError):  # another kimi-repl may have removed it, or have it open
+                os.unlink(path)
+                total -= size
+
+    def size(self) -> int:
+        """The bytes the entries take."""
+        with contextlib.suppress(OSError):
+            items = [item for item in os.scandir(self.folder) if item.name.endswith(SUFFIX)]
+            return sum(item.stat(follow_symlinks=False).st_size for item in items)
+        return 0
+
+
+def _read_all(fd: int, limit: int) -> bytes | None:
+    """The bytes from ``fd``, or None past ``limit``."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := os.read(fd, CHUNK_BYTES):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
