@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
 MAX_WAIT_SECONDS = 120.0
@@ -107,6 +106,8 @@ def _number(text: str, *, scale: float = 1.0) -> float | None:
 
 
 def _date(text: str, now: float) -> float | None:
+    from email.utils import parsedate_to_datetime  # here: email.utils costs start-up a few milliseconds
+
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
