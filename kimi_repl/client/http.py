@@ -7,12 +7,14 @@ here reads those up to a limit first. A reply and the model list are streamed, r
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kimi_repl.client.errors import ChatError
 
 
+@functools.cache
 def transport_errors() -> tuple[type[BaseException], ...]:
     """The HTTP library's transport errors, in case the SDK lets one through while a stream is read."""
     import importlib
