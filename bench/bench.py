@@ -7,7 +7,11 @@ The floors (each a process in its own pty, reading the same stream from the same
 - **render-once floor** (``bench/render_floor.py``): rich renders the final reply's markdown once, in one
   ``Console.print(Markdown(...))``: what showing rendered markdown costs at the least;
 - **bare loop** (``bench/bare_loop.py``): prompt_toolkit + rich, a prompt and nothing else: start-up and
-  memory.
+  memory;
+- **SDK floor** (``bench/sdk_floor.py``): the raw floor with the request and the stream going through the openai
+  SDK and its HTTP client, which kimi-repl must use: the floor no such client can beat;
+- **memory floor** (``bench/memory_floor.py``): prompt_toolkit, rich's markdown and an openai client loaded,
+  and the reply held twice: what any such client holds after a reply.
 
 Measured: CPU and wall from Enter to the reply's last line on screen (2 KB to 1 MB of markdown, and one
 50 KB fenced code block, streamed as fast as the server can); CPU share while streaming at 200 chunks a
@@ -165,6 +169,17 @@ def startup(command: str, args: list[str], env: dict[str, str]) -> tuple[float, 
     return prompt, pty.wait_exit() - begin
 
 
+def memory_floor(text: Path) -> float:
+    """Peak memory of the memory floor holding the reply in ``text``."""
+    found = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "memory_floor.py"), "--text", str(text)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(found.stdout.strip())
+
+
 def bare_memory(env: dict[str, str]) -> float:
     """Peak memory of the bare loop once its prompt is up."""
     pty = Pty(sys.executable, [str(ROOT / "bench" / "bare_loop.py")], env)
@@ -318,10 +333,13 @@ def main() -> None:
             text.write_text(bench_reply(size, code=code), encoding="utf-8")
             mine_runs: list[Reply] = []
             raw_runs: list[Reply] = []
+            sdk_runs: list[Reply] = []
             once_runs: list[Reply] = []
+            asking = ["--base-url", base_url, "--message", message]
             for _ in range(args.runs):
                 mine_runs.append(kimi_reply(env, message, repeat=max(1, REPEAT_UP_TO_KB // size)))
-                raw_runs.append(floor_reply("raw_floor.py", ["--base-url", base_url, "--message", message], env))
+                raw_runs.append(floor_reply("raw_floor.py", asking, env))
+                sdk_runs.append(floor_reply("sdk_floor.py", asking, env, ready_after=2.0))
                 once_runs.append(floor_reply("render_floor.py", ["--text", str(text)], env, ready_after=1.5))
             cpu, wall = median([r.cpu for r in mine_runs]), median([r.wall for r in mine_runs])
             raw_cpu, raw_wall = median([r.cpu for r in raw_runs]), median([r.wall for r in raw_runs])
@@ -333,6 +351,14 @@ def main() -> None:
                 f"{floor_cpu:.3f} s (raw {raw_cpu:.3f} + render-once {once_cpu:.3f})",
                 ratio(cpu, floor_cpu),
                 "≤ 1.2x",
+            )
+            sdk_cpu = median([r.cpu for r in sdk_runs])
+            row(
+                f"{label}, CPU against the SDK floor",
+                f"{cpu:.3f} s",
+                f"{sdk_cpu + once_cpu:.3f} s (raw through the SDK {sdk_cpu:.3f} + render-once {once_cpu:.3f})",
+                ratio(cpu, sdk_cpu + once_cpu),
+                "≤ 1.1x",
             )
             row(
                 f"{label}, wall (Enter to last line)",
@@ -349,6 +375,8 @@ def main() -> None:
             per_kb[size] = mine.cpu / size * 1000
             first_words.append((mine.first_words, raw.first_words))
             memory = mine.memory
+        largest_text = texts / f"{max(args.sizes)}.md"
+        floor_mb = median([memory_floor(largest_text) for _ in range(args.runs)])
         if args.code_kb:
             streamed(f"one {args.code_kb} KB code block", args.code_kb, code=True)
         shutil.rmtree(texts, ignore_errors=True)
@@ -405,6 +433,13 @@ def main() -> None:
             f"{allowed:.0f} MB (2 × bare loop {bare_mb:.0f} MB + 10 × the reply)",
             ratio(memory, allowed),
             "≤ 1x",
+        )
+        row(
+            f"peak memory after the {large} KB reply, against the memory floor",
+            f"{memory:.0f} MB",
+            f"{floor_mb:.0f} MB (prompt_toolkit, rich's markdown, an openai client, the reply twice)",
+            ratio(memory, floor_mb),
+            "≤ 1.2x",
         )
     finally:
         server.terminate()
