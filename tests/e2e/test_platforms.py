@@ -27,10 +27,13 @@ sys.meta_path.insert(0, NotOnThisPlatform())
 """
 
 
-def run_without_posix(home: Path, server: FakeMoonshot, code: str) -> subprocess.CompletedProcess[str]:
+def run_without_posix(
+    home: Path, server: FakeMoonshot, code: str, *, before: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` with the POSIX-only modules missing (``before`` runs first, with them)."""
     environment = clean_environment(home, MOONSHOT_BASE_URL=server.base_url, MOONSHOT_API_KEY=TEST_KEY)
     return subprocess.run(
-        [sys.executable, "-c", BLOCKER + code],
+        [sys.executable, "-c", before + BLOCKER + code],
         capture_output=True,
         text=True,
         env=environment,
@@ -69,3 +72,34 @@ run()
     sent = server.chat_requests()[-1]["messages"]
     assert [m["content"] for m in sent if m["role"] == "user"] == ["hello there", "hello there"]
     assert "Traceback" not in first.stderr + again.stderr
+
+
+def test_a_repl_session_works_without_them(isolated_user: Path, server: FakeMoonshot) -> None:
+    """The REPL loop, keys in through prompt_toolkit's pipe input. On Linux prompt_toolkit's own terminal input
+    needs termios, so it is loaded first; then the POSIX-only modules are made unavailable to everything that
+    imports them afterwards: all of kimi-repl."""
+    before = "import prompt_toolkit.input.posix_pipe\n"
+    code = """
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+for name in {missing!r}:
+    sys.modules[name] = None  # 'import termios' now fails, as on Windows
+import kimi_repl.cli, kimi_repl.repl
+from kimi_repl.cli import run
+with create_pipe_input() as keys:
+    keys.send_text("hello from a pipe\\r/exit\\r")
+    import kimi_repl.repl as repl_module
+    original = repl_module.Repl.__init__
+    def with_pipe(self, *args, **kwargs):
+        kwargs.update(input=keys, output=DummyOutput())
+        original(self, *args, **kwargs)
+    repl_module.Repl.__init__ = with_pipe
+    sys.argv = ["kimi-repl"]
+    sys.stdin.isatty = lambda: True
+    sys.stdout.isatty = lambda: True
+    run()
+""".replace("{missing!r}", repr(MISSING))
+    result = run_without_posix(isolated_user, server, code, before=before)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert [m["content"] for m in server.chat_requests()[-1]["messages"]] == ["hello from a pipe"]
