@@ -1,10 +1,11 @@
-"""/file and /image: documents and pictures to ask about."""
+"""/file and /image: documents, pictures (and shell output, listed and cleared with the documents) to ask about."""
 
 from __future__ import annotations
 
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import CommandTable
 from kimi_repl.commands.shared import path_candidates, user_path
+from kimi_repl.commands.shell import describe, short
 from kimi_repl.planner import document_tokens, short_tokens
 from kimi_repl.safefiles import byte_size
 
@@ -13,22 +14,29 @@ commands = CommandTable()
 
 @commands.command(
     "file",
-    "Ask about a document: add PATH to the conversation ('clear' removes them; alone, lists them).",
+    "Ask about a document: add PATH to the conversation ('clear' removes them and !COMMAND output; alone, lists them).",
     usage="[PATH|clear]",
     arguments=path_candidates,
 )
 def file(context: CommandContext, argument: str) -> None:
-    documents = context.chat.conversation.documents
+    conversation = context.chat.conversation
+    documents, outputs = conversation.documents, conversation.outputs
     if not argument:
-        if not documents:
+        if not documents and not outputs:
             context.display.info("No documents. /file PATH adds one.")
             return
-        rows = [(d.name, f"about {short_tokens(document_tokens(d))} tokens") for d in documents]
-        context.display.rows(rows, title="Documents (sent before every message)")
+        if documents:
+            rows = [(d.name, f"about {short_tokens(document_tokens(d))} tokens") for d in documents]
+            context.display.rows(rows, title="Documents (sent before every message)")
+        if outputs:
+            rows = [(f"!{short(o.command)}", describe(o)) for o in outputs]
+            context.display.rows(rows, title="Shell output for your next message")
         return
     if argument == "clear":
-        count = context.chat.attached.forget_documents(context.chat.conversation)
-        context.display.info(f"Removed {count} document{'s' if count != 1 else ''}.")
+        count = context.chat.attached.forget_documents(conversation)
+        ran = context.chat.attached.forget_outputs(conversation)
+        dropped = f" and the output of {ran} command{'s' if ran != 1 else ''}" if ran else ""
+        context.display.info(f"Removed {count} document{'s' if count != 1 else ''}{dropped}.")
         return
     path = user_path(argument)
     with context.display.working(f"Reading {path.name} (large or binary files are sent to Moonshot to extract)…"):
