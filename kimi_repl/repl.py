@@ -358,7 +358,7 @@ class Repl:
                 if command.startswith("/") and not command.startswith("//"):
                     self.registry.dispatch(self.context, command)
                     return
-                if is_shell_line(command):  # typed by the user: a reply never gets here
+                if is_shell_line(text):  # typed by the user: a reply never gets here
                     shell_line(self.context, command)
                     return
                 message = message_text(text)

@@ -82,9 +82,9 @@ def turn_rows(turns: list[Turn], *, first_number: int = 1, context_start: int = 
             ("interrupted", turn.interrupted),
             ("incomplete", turn.incomplete),
         )
-        marks = ", ".join(mark for mark, on in flags if on)
         ran = [f"$ {' '.join(o.command.split())[:40]}" for o in turn.outputs]
-        rows.append((str(number), who, line, ", ".join([*ran, marks]) if ran else marks))
+        marks = ", ".join([*ran, *(mark for mark, on in flags if on)])
+        rows.append((str(number), who, line, marks))
     return rows
 
 

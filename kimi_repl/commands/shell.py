@@ -23,8 +23,8 @@ HELD_BACK = 4096
 
 
 def is_shell_line(text: str) -> bool:
-    """Whether a line typed at the prompt is a shell command (``!`` first)."""
-    return text.lstrip().startswith("!")
+    """Whether a line typed at the prompt is a shell command: ``!`` first (`` !text`` is a message)."""
+    return text.lstrip("\r\n").startswith("!")
 
 
 def shell_line(context: CommandContext, text: str) -> None:
