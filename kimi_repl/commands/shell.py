@@ -9,6 +9,7 @@ from __future__ import annotations
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.conversation import Output
 from kimi_repl.display import Display
+from kimi_repl.interrupts import allowed, held
 from kimi_repl.safefiles import byte_size
 from kimi_repl.shellrun import run_command, shell_argv
 
@@ -40,7 +41,8 @@ def shell_line(context: CommandContext, text: str) -> None:
         return
     feed = Feed(context.display)
     try:
-        output = run_command(command, feed.write, argv=shell_argv(command, shell=context.settings.shell))
+        with held(then_raise=False), allowed():  # Ctrl-C is ours to deliver, even if SIGINT was ignored at start
+            output = run_command(command, feed.write, argv=shell_argv(command, shell=context.settings.shell))
     except KeyboardInterrupt:
         feed.close()
         context.display.note(f"Stopped `{short(command)}`: nothing attached.")
@@ -124,5 +126,6 @@ class Feed:
 
     def _show(self, text: str) -> None:
         if text:
-            self.display.shell_output(text)
+            with held():  # Ctrl-C waits for the piece to be drawn: an interrupted print would leave rich's buffer open
+                self.display.shell_output(text)
             self.at_line_start = text.endswith("\n")

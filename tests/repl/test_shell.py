@@ -83,3 +83,20 @@ def test_a_space_before_the_bang_sends_it_as_a_message(
 ) -> None:
     run_repl(session, keys, " !important: read this" + ENTER + CTRL_D)
     assert user_messages(server) == [" !important: read this"]
+
+
+def test_transcripts_keep_the_output_a_message_carried(
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot
+) -> None:
+    from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
+
+    run_repl(session, keys, "!printf 'a --> b\\n```\\n'" + ENTER + "look" + ENTER + CTRL_D)
+    conversation = session.chat.conversation
+    markdown = to_markdown(conversation)
+    assert "### You · " in markdown and "· $ output of `printf 'a --> b\\n```\\n'`" in markdown
+    for loaded_back in (from_markdown(markdown, "chat.md"), from_json(to_json(conversation), "chat.json")):
+        assert (
+            loaded_back.turns[0].outputs
+            == conversation.turns[0].outputs
+            == [Output("printf 'a --> b\\n```\\n'", "a --> b\n```\n", 0)]
+        )
