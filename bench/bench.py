@@ -328,7 +328,7 @@ def main() -> None:
 
         def streamed(label: str, size: int, *, code: bool = False) -> tuple[Reply, Reply]:
             """Measure one reply against its floors, add its rows; return kimi-repl's and the raw floor's."""
-            message = f"!{'benchcode' if code else 'bench'} {size}"
+            message = f"%{'benchcode' if code else 'bench'} {size}"
             text = texts / f"{size}{'-code' if code else ''}.md"
             text.write_text(bench_reply(size, code=code), encoding="utf-8")
             mine_runs: list[Reply] = []
@@ -400,8 +400,8 @@ def main() -> None:
 
         dripped, dripped_raw = [], []
         for _ in range(max(args.runs, 3)):
-            dripped.append(kimi_reply(env, "!drip").first_words)
-            raw = floor_reply("raw_floor.py", ["--base-url", base_url, "--message", "!drip"], env)
+            dripped.append(kimi_reply(env, "%drip").first_words)
+            raw = floor_reply("raw_floor.py", ["--base-url", base_url, "--message", "%drip"], env)
             dripped_raw.append(raw.first_words)
         ours_first, raw_first = median(dripped), median(dripped_raw)
         row(
@@ -414,9 +414,9 @@ def main() -> None:
 
         paced, paced_raw = [], []
         for _ in range(args.runs):
-            mine = kimi_reply(env, f"!pace {PACED_KB}")
+            mine = kimi_reply(env, f"%pace {PACED_KB}")
             paced.append(mine.cpu / mine.wall)
-            raw = floor_reply("raw_floor.py", ["--base-url", base_url, "--message", f"!pace {PACED_KB}"], env)
+            raw = floor_reply("raw_floor.py", ["--base-url", base_url, "--message", f"%pace {PACED_KB}"], env)
             paced_raw.append(raw.cpu / raw.wall)
         row(
             f"CPU share streaming at {PACE_CHUNKS_PER_SECOND} chunks/s",

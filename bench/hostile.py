@@ -2,7 +2,7 @@
 user) can send, at 1x, 2x and 4x its size, each next to the render-once floor for the same final text.
 
 Every input is something a person can do by hand too (see ``tests/fake/``): a directive typed as the
-message (``!attack table 2`` streams a table of 50,000 rows), a flag of the fake server (``--models-body
+message (``%attack table 2`` streams a table of 50,000 rows), a flag of the fake server (``--models-body
 many``), or a bracketed paste. kimi-repl reaches the fake server by ``MOONSHOT_BASE_URL``, as a user's would.
 
 For each input and size: wall time from Enter to the reply's end marker (or its one-line error), and on to the
@@ -187,10 +187,10 @@ def errors_said(errors: list[str]) -> str:
 
 
 def reply(name: str) -> Callable[[Options, int], Seen]:
-    """``!attack NAME N``: until its end marker; noted when something was drawn cut, or an error shown."""
+    """``%attack NAME N``: until its end marker; noted when something was drawn cut, or an error shown."""
 
     def run(options: Options, n: int) -> Seen:
-        seen = answer(options, f"!attack {name} {n}", [END])
+        seen = answer(options, f"%attack {name} {n}", [END])
         notes = ["drawn cut, with a note"] if CUT_NOTE in seen.text else []
         if ERROR in seen.text:
             notes.append(f"an error: {errors_said(error_lines(seen.text))}")
@@ -223,7 +223,7 @@ def fault(message: str, partial: str, why: str, env: dict[str, str] | None = Non
 
 def surrogate(options: Options, n: int) -> Seen:
     """A lone surrogate: replaced by U+FFFD, no error, the reply goes on to its end."""
-    seen = answer(options, f"!attack surrogate {n}", [END])
+    seen = answer(options, f"%attack surrogate {n}", [END])
     shown = "\ufffd".encode() in seen.text
     seen.note = ("shown as U+FFFD" if shown else "NO U+FFFD SHOWN") + ", " + errors_said(error_lines(seen.text))
     return seen
@@ -334,14 +334,14 @@ INPUTS = [
         "sseline-cap",
         "one SSE line over the 8 MB cap",
         sized(1.5, "MB"),
-        fault(f"!attack sseline {OVER_THE_CAP}", "One long event follows.", "more than 8 MB"),
+        fault(f"%attack sseline {OVER_THE_CAP}", "One long event follows.", "more than 8 MB"),
         scale=OVER_THE_CAP,
     ),
     Input(
         "deep",
         "a chunk nested deep",
         sized(100_000, "deep"),
-        fault("!attack deep 1", "The part before the deep chunk.", "not JSON"),
+        fault("%attack deep 1", "The part before the deep chunk.", "not JSON"),
         scale=1,
     ),
     Input("surrogate", "a lone surrogate `\\ud800`", lambda n: "one", surrogate, scale=1),
@@ -349,14 +349,14 @@ INPUTS = [
         "null",
         "`choices: [null]` after some text",
         lambda n: "one",
-        fault("!attack null 1", "The part before the null choice.", "not a list of objects"),
+        fault("%attack null 1", "The part before the null choice.", "not a list of objects"),
         scale=1,
     ),
     Input(
         "pings",
         f"keep-alive comments only, MOONSHOT_TIMEOUT={KEEP_ALIVE_TIMEOUT}",
         lambda n: "forever",
-        fault("!attack pings", "", "keep-alive", {"MOONSHOT_TIMEOUT": KEEP_ALIVE_TIMEOUT}),
+        fault("%attack pings", "", "keep-alive", {"MOONSHOT_TIMEOUT": KEEP_ALIVE_TIMEOUT}),
         scale=1,
     ),
 ]

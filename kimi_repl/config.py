@@ -68,6 +68,8 @@ class Settings:
     base_url_source: str = "the default"
     """Where ``base_url`` came from: a flag, a variable (and its ``.env`` file), the config file, the default."""
     allow_http: bool = False
+    shell: str | None = None
+    """The program ``!COMMAND`` runs in (config.toml's ``shell``; None: ``$SHELL`` or ``%COMSPEC%``)."""
     notes: list[str] = field(default_factory=list)
     """Warnings found while reading the settings (a ``.env`` passed over, and why), to show at start-up."""
 
@@ -239,6 +241,7 @@ def load_settings(
         role=role,
         roles=dict(config.roles),
         prices=dict(config.prices),
+        shell=config.values.get("shell"),
         notes=list(found_dotenv.notes),
     )
 

@@ -233,5 +233,6 @@ CONFIG_KEYS: dict[str, Callable[[Any], Any]] = {
     "timeout": _text(lambda text: parse_timeout(text, "timeout")),
     "max_retries": _text(lambda text: parse_retries(text, "max_retries")),
     "allow_http": _text(lambda text: parse_on_off(text, "allow_http")),
+    "shell": _string,
 }
 ROLE_KEYS = ("system", "model", "temperature", "thinking")

@@ -136,6 +136,32 @@ class Image:
         return {"type": "image_url", "image_url": {"url": f"data:{self.mime};base64,{self.data}"}}
 
 
+@dataclass
+class Output:
+    """What a shell command the user ran (``!COMMAND``) printed, attached to a message.
+
+    Attributes:
+        command: the command line as typed.
+        text: standard output and error as they came, decoded, made safe, and bounded (see ``cut``).
+        status: the exit status (negative: ended by that signal, on POSIX); None if the shell could not start.
+        cut: bytes of output left out, in the middle, to keep it bounded (0: none).
+    """
+
+    command: str
+    text: str
+    status: int | None = 0
+    cut: int = 0
+
+    def framed(self) -> str:
+        """The output as the model reads it: the command, its exit status, the output in a fenced block."""
+        longest = max((len(run) for run in re.findall("`+", self.text)), default=0)
+        fence = "`" * max(3, longest + 1)
+        status = "could not start" if self.status is None else f"exit status {self.status}"
+        cut = f"; {self.cut:,} bytes left out of the middle" if self.cut else ""
+        command = " ".join(self.command.split())
+        return f"Output of the shell command `{command}` ({status}{cut}):\n{fence}\n{self.text.rstrip()}\n{fence}"
+
+
 _FIRST_LINE = re.compile("[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*")
 """A line, up to where :meth:`str.splitlines` would end it."""
 
@@ -168,6 +194,7 @@ class Turn:
         spent: usage summed over every request that made this reply, when there were several (web searches,
             a reply continued with /continue); None when it is ``usage``.
         images: pictures sent with a message (user turns).
+        outputs: shell commands' output sent with a message (user turns), before its text.
         searches: the web searches the model ran for a reply: ``{"id", "query", "arguments"}`` each.
         written_by: for a reply continued on other models (/continue after /model), each model that wrote part
             of it, in order; empty when ``model`` wrote it all.
@@ -186,6 +213,7 @@ class Turn:
     usage: Usage | None = None
     spent: Usage | None = None
     images: list[Image] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
     searches: list[dict[str, str]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
     finished: float | None = None
@@ -223,7 +251,7 @@ class Turn:
         """
         pictures = [image.part() for image in self.images if image.data] if images else []
         unsent = [image.name for image in self.images if not (images and image.data)]
-        content = self.content
+        content = "\n\n".join([*(output.framed() for output in self.outputs), self.content]).strip("\n")
         if unsent:
             content += f"\n\n[{'picture' if len(unsent) == 1 else 'pictures'} not shown here: {', '.join(unsent)}]"
         if pictures:
@@ -257,6 +285,7 @@ class Conversation:
     A user turn is appended when it is sent and removed again if the request fails before any reply
     arrived, so what the API sees always alternates. Turns before ``context_start`` were compacted away by
     the user (/compact): they stay here (and in the transcript) but are not sent until /compact off.
+    ``outputs`` wait for the next message (shell commands' output), and go with it.
 
     The settings are one value, ``in_force``; ``model``, ``temperature``, ``system``, ``thinking`` and ``web``
     read (and, for the record readers, set) one field of it.
@@ -265,6 +294,7 @@ class Conversation:
     in_force: InForce
     turns: list[Turn]
     documents: list[Document]
+    outputs: list[Output]
     context_start: int
     id: str
     created: float
@@ -280,6 +310,7 @@ class Conversation:
         in_force: InForce | None = None,
         turns: list[Turn] | None = None,
         documents: list[Document] | None = None,
+        outputs: list[Output] | None = None,
         context_start: int = 0,
         id: str | None = None,
         created: float | None = None,
@@ -287,6 +318,7 @@ class Conversation:
         self.in_force = in_force or InForce(model, temperature, system, thinking, web)
         self.turns = turns if turns is not None else []
         self.documents = documents if documents is not None else []
+        self.outputs = outputs if outputs is not None else []
         self.context_start = context_start
         self.id = new_session_id() if id is None else id
         self.created = time.time() if created is None else created
@@ -342,10 +374,12 @@ class Conversation:
         return self.preamble() + [turn.to_message() for turn in self.turns[self.context_start :]]
 
     def add_user(self, content: str, images: list[Image] | None = None) -> Turn:
-        """Append the user's message (with any pictures), stamped with the settings in force."""
+        """Append the user's message (with any pictures, and the waiting outputs), stamped with the settings in
+        force."""
         if self.turns and self.turns[-1].role == "user":
             raise ValueError("a user turn is already waiting for its reply")
-        turn = Turn.under(self.in_force, "user", content, images=list(images or ()))
+        turn = Turn.under(self.in_force, "user", content, images=list(images or ()), outputs=self.outputs[:])
+        self.outputs.clear()
         self.turns.append(turn)
         return turn
 
@@ -359,7 +393,9 @@ class Conversation:
         """Remove the pending user turn after a failed request and return its text."""
         if not self.turns or self.turns[-1].role != "user":
             raise ValueError("no user turn is waiting")
-        return self.turns.pop().content
+        turn = self.turns.pop()
+        self.outputs[:0] = turn.outputs  # they wait for the next message again
+        return turn.content
 
     def undo(self) -> list[Turn]:
         """Remove the last exchange (the last user turn and the reply to it, if any); return what went."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from kimi_repl.redaction import Secret
-from kimi_repl.sanitize import for_clipboard, for_terminal, one_line
+from kimi_repl.sanitize import command_output, for_clipboard, for_terminal, one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -170,6 +170,11 @@ class Display:
     def text(self, message: str) -> None:
         """Untrusted text shown as it is (a system prompt), line breaks kept."""
         self.console.print(_text(for_terminal(self.secret.redact_shown(message))))
+
+    def shell_output(self, text: str) -> None:
+        """A piece of a shell command's output as it streams, made safe (no line end added)."""
+        self.console.print(_text(command_output(self.secret.redact_shown(text))), end="", soft_wrap=True)
+        self.console.file.flush()
 
     def rows(self, rows: Sequence[Sequence[str]], *, title: str | None = None) -> None:
         """A borderless table, first column bold: for /help, /models, /history, /sessions."""

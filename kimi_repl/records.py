@@ -15,7 +15,7 @@ import re
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Document, Image, Turn, Usage
+from kimi_repl.conversation import Conversation, Document, Image, Output, Turn, Usage
 from kimi_repl.errors import UserError
 from kimi_repl.redaction import STRUCTURE, Secret
 from kimi_repl.values import check_model_name
@@ -64,6 +64,8 @@ def turn_record(turn: Turn) -> dict[str, Any]:
         record["images"] = [{"name": image.name, "mime": image.mime, "data": image.data} for image in turn.images]
     if turn.searches:
         record["searches"] = [dict(search) for search in turn.searches]
+    if turn.outputs:
+        record["outputs"] = [output_record(output) for output in turn.outputs]
     if turn.role == "assistant":
         record.update(
             reasoning_content=turn.reasoning_content,
@@ -106,6 +108,7 @@ def turn_from_record(data: Any, where: str) -> Turn:
         spent=Usage.from_record(read_field(data, "spent", (dict,), None, where)),
         images=[image_from_record(item, where) for item in read_field(data, "images", (list,), [], where)],
         searches=[search_from_record(item, where) for item in read_field(data, "searches", (list,), [], where)],
+        outputs=[output_from_record(item, where) for item in read_field(data, "outputs", (list,), [], where)],
         created=moment(read_field(data, "created", number, 0.0, where)),
         finished=_moment_or_none(read_field(data, "finished", number, None, where)),
         written_by=[
@@ -168,6 +171,28 @@ def document_from_record(data: Any, where: str) -> Document:
         name=read_field(data, "name", (str,), "", where),
         content=read_field(data, "content", (str,), "", where),
         file_id=read_field(data, "file_id", (str,), None, where),
+    )
+
+
+def output_record(output: Output) -> dict[str, Any]:
+    """A shell command's output, as JSON-ready data."""
+    return {"command": output.command, "text": output.text, "status": output.status, "cut": output.cut}
+
+
+def output_from_record(data: Any, where: str) -> Output:
+    """An :class:`Output` from data read from a file.
+
+    Raises:
+        TranscriptError: the data is not a command's output.
+    """
+    if not isinstance(data, dict):
+        raise TranscriptError(f"{where}: a command's output is not an object")
+    cut = read_field(data, "cut", (int,), 0, where)
+    return Output(
+        command=read_field(data, "command", (str,), "", where),
+        text=read_field(data, "text", (str,), "", where),
+        status=read_field(data, "status", (int,), None, where),
+        cut=max(0, cut),
     )
 
 

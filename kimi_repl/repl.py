@@ -28,6 +28,7 @@ from kimi_repl import __version__
 from kimi_repl.chat import Chat, message_text
 from kimi_repl.commands import CommandContext, CommandRegistry, SlashCompleter, build_registry
 from kimi_repl.commands.shared import describe_switch
+from kimi_repl.commands.shell import is_shell_line, shell_line
 from kimi_repl.display import Display
 from kimi_repl.errorlog import log_internal_error
 from kimi_repl.errors import UserError
@@ -367,7 +368,8 @@ class Repl:
         context.display.error(f"Internal error: {type(error).__name__}: {error}{detail}")
 
     def handle(self, text: str) -> None:
-        """Run one line of input: a command, a message, or nothing; report any failure in one line."""
+        """Run one line of input: a command, a shell command (``!``), a message, or nothing; report any failure in
+        one line."""
         context = self.context
         display = context.display
         command = text.strip()
@@ -377,6 +379,9 @@ class Repl:
             with typeahead_mode():
                 if command.startswith("/") and not command.startswith("//"):
                     self.registry.dispatch(self.context, command)
+                    return
+                if is_shell_line(text):  # typed by the user: a reply never gets here
+                    shell_line(self.context, command)
                     return
                 message = message_text(text)
                 if command.startswith("//"):

@@ -41,6 +41,19 @@ def for_terminal(text: str) -> str:
     return _UNSAFE.sub("", text)
 
 
+_ESCAPE_SEQUENCE = re.compile(
+    "\x1b(?:\\[[0-?]*[ -/]*[@-~]?"  # CSI: colours, cursor moves (unfinished: up to where it stops)
+    "|[\\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\\\)?"  # OSC, DCS, PM, APC, SOS: titles, clipboard, up to BEL or ST
+    "|[ -/]*[0-~]?)"  # the rest: ESC c (reset), ESC ( B, ...
+)
+
+
+def command_output(text: str) -> str:
+    """A shell command's output to show and to send: escape sequences removed whole (not just their ESC, which
+    would leave ``[31m`` behind), then :func:`for_terminal`. A carriage return alone (a progress bar) goes too."""
+    return for_terminal(_ESCAPE_SEQUENCE.sub("", text))
+
+
 def may_change(text: str) -> bool:
     """Whether :func:`for_terminal` or :func:`marked` may change ``text`` (False: they would not; a quick test
     that also says True for any joiner)."""

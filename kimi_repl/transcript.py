@@ -288,7 +288,9 @@ def _heading_text(turn: Turn, previous: Turn | None) -> str:
                 changes.append(f"thinking {_on_off(turn.thinking)}")
         note = f" · _{'; '.join(changes)}_" if changes else ""
         pictures = f" · 🖼 {', '.join(escape_for_file(image.name) for image in turn.images)}" if turn.images else ""
-        return f"### You · {when}{note}{pictures}"
+        ran = "; ".join(f"`{escape_for_file(' '.join(o.command.split()))}`" for o in turn.outputs)
+        outputs = f" · $ output of {ran}" if ran else ""
+        return f"### You · {when}{note}{pictures}{outputs}"
     marks = [m for m, on in (("interrupted", turn.interrupted), ("incomplete", turn.incomplete)) if on]
     note = f" · **{', '.join(marks)}**" if marks else ""
     queries = [escape_for_file(search.get("query") or "…") for search in turn.searches]

@@ -1,4 +1,5 @@
-"""What the user attached: pictures for the next message, documents sent before every message.
+"""What the user attached: pictures and shell commands' output for the next message, documents sent before
+every message.
 
 Each is checked against the model it will go to (pictures need a model that takes them; a document must fit
 its window), and refused as data (:class:`Refused`) when it cannot go.
@@ -16,7 +17,7 @@ from kimi_repl.chat.autosave import Autosave
 from kimi_repl.chat.outcomes import DocumentTooBig, NoPictures, PicturesTooBig, Refused, SameDocument
 from kimi_repl.client import MoonshotClient
 from kimi_repl.client.files import Progress, ProgressCallback
-from kimi_repl.conversation import Conversation, Image
+from kimi_repl.conversation import Conversation, Image, Output
 from kimi_repl.documents import Loaded, load_document
 from kimi_repl.extracts import ExtractCache
 from kimi_repl.images import EXTENSIONS, image_from_bytes, read_image
@@ -137,4 +138,17 @@ class Attached:
         conversation.documents.clear()
         if count:
             self.autosave.record(lambda log: log.documents_cleared())
+        return count
+
+    def output(self, conversation: Conversation, output: Output) -> None:
+        """Attach a shell command's ``output`` to the next message of ``conversation`` (saved as it waits)."""
+        conversation.outputs.append(output)
+        self.autosave.record(lambda log: log.output(output))
+
+    def forget_outputs(self, conversation: Conversation) -> int:
+        """Drop the shell output waiting for the next message; return how many commands' there were."""
+        count = len(conversation.outputs)
+        conversation.outputs.clear()
+        if count:
+            self.autosave.record(lambda log: log.outputs_cleared())
         return count

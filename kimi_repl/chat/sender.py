@@ -65,7 +65,8 @@ class Sender:
         window = profile.window
         if window is None:
             return None
-        message = Turn(role="user", content=text, images=pictures).to_message(images=profile.images)
+        turn = Turn(role="user", content=text, images=pictures, outputs=conversation.outputs)
+        message = turn.to_message(images=profile.images)
         if local_estimate([*conversation.preamble(), message]) <= window:
             return None
         size = local_estimate([message])

@@ -1,4 +1,4 @@
-"""/file and /image: documents and pictures to ask about."""
+"""/file and /image: documents, pictures (and shell output, listed and cleared with the documents) to ask about."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from kimi_repl.client.files import Progress, ProgressCallback, Stopped
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import CommandError, CommandTable
 from kimi_repl.commands.shared import path_candidates, user_path
+from kimi_repl.commands.shell import describe, short
 from kimi_repl.conversation import Image
 from kimi_repl.documents import Loaded
 from kimi_repl.planner import document_tokens, short_tokens
@@ -53,22 +54,29 @@ def added(loaded: Loaded) -> str:
 @commands.command(
     "file",
     f"Ask about a document ({KINDS}; at most 100 MB): add PATH to the conversation; extracted text is "
-    "cached, so a file is uploaded once ('clear' removes them; alone, lists them).",
+    "cached, so a file is uploaded once ('clear' removes them and !COMMAND output; alone, lists them).",
     usage="[PATH|clear]",
     arguments=path_candidates,
 )
 def file(context: CommandContext, argument: str) -> None:
-    documents = context.chat.conversation.documents
+    conversation = context.chat.conversation
+    documents, outputs = conversation.documents, conversation.outputs
     if not argument:
-        if not documents:
+        if not documents and not outputs:
             context.display.info("No documents. /file PATH adds one.")
             return
-        rows = [(d.name, f"about {short_tokens(document_tokens(d))} tokens") for d in documents]
-        context.display.rows(rows, title="Documents (sent before every message)")
+        if documents:
+            rows = [(d.name, f"about {short_tokens(document_tokens(d))} tokens") for d in documents]
+            context.display.rows(rows, title="Documents (sent before every message)")
+        if outputs:
+            rows = [(f"!{short(o.command)}", describe(o)) for o in outputs]
+            context.display.rows(rows, title="Shell output for your next message")
         return
     if argument == "clear":
-        count = context.chat.attached.forget_documents(context.chat.conversation)
-        context.display.info(f"Removed {count} document{'s' if count != 1 else ''}.")
+        count = context.chat.attached.forget_documents(conversation)
+        ran = context.chat.attached.forget_outputs(conversation)
+        dropped = f" and the output of {ran} command{'s' if ran != 1 else ''}" if ran else ""
+        context.display.info(f"Removed {count} document{'s' if count != 1 else ''}{dropped}.")
         return
     path = user_path(argument)
     try:

@@ -16,6 +16,8 @@ KEYS = [
     ("Ctrl-C", "stop a streaming reply, or clear the line"),
     ("Ctrl-D", "quit"),
     ("//text", "send a message that starts with /"),
+    ("!COMMAND", "run COMMAND in your shell; its output goes with your next message (/file lists it)"),
+    ("!!COMMAND", "run COMMAND in your shell and send its output now"),
 ]
 
 

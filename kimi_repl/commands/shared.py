@@ -82,7 +82,8 @@ def turn_rows(turns: list[Turn], *, first_number: int = 1, context_start: int = 
             ("interrupted", turn.interrupted),
             ("incomplete", turn.incomplete),
         )
-        marks = ", ".join(mark for mark, on in flags if on)
+        ran = [f"$ {' '.join(o.command.split())[:40]}" for o in turn.outputs]
+        marks = ", ".join([*ran, *(mark for mark, on in flags if on)])
         rows.append((str(number), who, line, marks))
     return rows
 
@@ -103,12 +104,21 @@ def show_history(context: CommandContext, *, last: int | None = None) -> None:
     shown = turns if last is None else turns[-last:]
     if not shown:
         context.display.info("No messages yet.")
+        _waiting_outputs(context)
         return
     title = "Conversation" if len(shown) == len(turns) else f"Conversation (last {len(shown)} of {len(turns)} turns)"
     first = len(turns) - len(shown) + 1
     left_out = max(context.chat.conversation.context_start, context.chat.sent_from)
     rows = turn_rows(shown, first_number=first, context_start=left_out)
     context.display.rows(rows, title=title)
+    _waiting_outputs(context)
+
+
+def _waiting_outputs(context: CommandContext) -> None:
+    """A line naming the shell commands whose output waits for the next message, if any."""
+    if context.chat.conversation.outputs:
+        ran = ", ".join(f"!{' '.join(o.command.split())[:40]}" for o in context.chat.conversation.outputs)
+        context.display.note(f"Attached for your next message: the output of {ran} (/file lists it).")
 
 
 RESUME_PREVIEW_TURNS = 4

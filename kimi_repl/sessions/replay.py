@@ -15,7 +15,14 @@ from typing import Any
 
 from kimi_repl.conversation import Conversation, Turn, title_of
 from kimi_repl.profile import DEFAULT_MODEL
-from kimi_repl.records import TranscriptError, apply_settings, document_from_record, moment, turn_from_record
+from kimi_repl.records import (
+    TranscriptError,
+    apply_settings,
+    document_from_record,
+    moment,
+    output_from_record,
+    turn_from_record,
+)
 from kimi_repl.redaction import MIN_SECRET_CHARS, REDACTED, Secret, unredact
 from kimi_repl.safefiles import CHUNK_BYTES, open_regular
 from kimi_repl.sessions.format import EVENTS, MARKER, SESSION_FORMAT, SESSION_VERSION, NewerFormat, in_force
@@ -224,6 +231,7 @@ def _gist(turn: Turn) -> Turn:
     :func:`title_of`)."""
     turn.content = title_of(turn.content) if turn.role == "user" else ""
     turn.reasoning_content, turn.images, turn.searches, turn.usage, turn.spent = "", [], [], None, None
+    turn.outputs = []
     return turn
 
 
@@ -251,12 +259,13 @@ def _apply(conversation: Conversation, record: dict[str, Any], place: str, pendi
             turns.append(turn)
         if turn.role == "user":
             pending[0] = ""  # the next message was sent: nothing waits at the prompt any more
+            conversation.outputs.clear()  # the outputs waiting went with it
     elif event == "withdraw":
         text = record.get("pending", "")
         if not isinstance(text, str):
             raise ValueError("a damaged withdraw")
         if turns and turns[-1].role == "user":
-            taken = turns.pop().content
+            taken = conversation.withdraw_user()
             text = text or taken
         pending[0] = text
     elif event == "undo":
@@ -268,6 +277,10 @@ def _apply(conversation: Conversation, record: dict[str, Any], place: str, pendi
         conversation.documents.append(document_from_record(record, place))
     elif event == "documents_cleared":
         conversation.documents.clear()
+    elif event == "output":
+        conversation.outputs.append(output_from_record(record, place))
+    elif event == "outputs_cleared":
+        conversation.outputs.clear()
     elif event == "context":
         start = record.get("context_start")
         if not isinstance(start, int) or isinstance(start, bool):

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Document, Turn
-from kimi_repl.records import TranscriptError, document_record, encode, settings_record, turn_record
+from kimi_repl.conversation import Conversation, Document, Output, Turn
+from kimi_repl.records import TranscriptError, document_record, encode, output_record, settings_record, turn_record
 from kimi_repl.redaction import Secret
 from kimi_repl.safefiles import CLOEXEC, NOFOLLOW, changeable_by_others, write_all, write_file
 from kimi_repl.sanitize import json_dumps
@@ -275,6 +275,7 @@ class SessionLog:
             records.append({"event": "context", "context_start": conversation.context_start})
         if self._pending:
             records.append({"event": "withdraw", "pending": self._pending})
+        records.extend({"event": "output", **output_record(output)} for output in conversation.outputs)
         return records, settings
 
     def turn(self, *turns: Turn) -> None:
@@ -297,6 +298,15 @@ class SessionLog:
     def documents_cleared(self) -> None:
         if self._started:
             self._append({"event": "documents_cleared"})
+
+    def output(self, output: Output) -> None:
+        """Record a shell command's output waiting for the next message."""
+        if self._started:
+            self._append({"event": "output", **output_record(output)})
+
+    def outputs_cleared(self) -> None:
+        if self._started:
+            self._append({"event": "outputs_cleared"})
 
     def context(self) -> None:
         """Record which turns are still sent (after trimming to fit the window)."""

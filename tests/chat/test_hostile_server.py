@@ -322,7 +322,7 @@ def test_a_huge_count_from_the_server_is_not_believed(
 
 
 def test_the_attack_directives_send_what_they_claim() -> None:
-    """``!attack NAME N`` (the hostile benchmark's inputs, typed by hand too) makes what its docstring says."""
+    """``%attack NAME N`` (the hostile benchmark's inputs, typed by hand too) makes what its docstring says."""
 
     def text(message: str) -> str:
         script = directive_script(message)
@@ -330,15 +330,15 @@ def test_the_attack_directives_send_what_they_claim() -> None:
         assert script.text.endswith("\n\n" + BENCH_END + "\n")  # the end marker, in a block of its own
         return script.text
 
-    rows = text("!attack table 2").splitlines()[2:-2]
+    rows = text("%attack table 2").splitlines()[2:-2]
     assert len(rows) == 50_000 and all(row.startswith("| ") and row.endswith(" |") for row in rows)
-    assert text("!attack brackets 3").count("<") == 300 * 1024
-    line = text("!attack line 2").split("\n")[0]
+    assert text("%attack brackets 3").count("<") == 300 * 1024
+    line = text("%attack line 2").split("\n")[0]
     assert len(line.encode()) >= 2 * 1024 * 1024 and "\r" not in line
-    assert len(text("!attack lines 1").split("\n\n")[0].splitlines()) == 125_000
-    assert text("!attack links 1").count("](https://") == 25_000
-    assert "> " * 20_000 + "quoted" in text("!attack nesting 2")
-    assert text("!attack code 1").startswith("```python\n") and len(text("!attack code 1")) > 2_500_000
+    assert len(text("%attack lines 1").split("\n\n")[0].splitlines()) == 125_000
+    assert text("%attack links 1").count("](https://") == 25_000
+    assert "> " * 20_000 + "quoted" in text("%attack nesting 2")
+    assert text("%attack code 1").startswith("```python\n") and len(text("%attack code 1")) > 2_500_000
 
     def raw(message: str) -> bytes:
         script = directive_script(message)
@@ -354,17 +354,17 @@ def test_the_attack_directives_send_what_they_claim() -> None:
         return [str(choices[0]["delta"].get("content", "")) for choices in chunks(body)]
 
     for scale in (1, 4, 6):
-        rest = raw(f"!attack sseline {scale}").split(b"\n\n", 1)[1]  # after the first, short event
+        rest = raw(f"%attack sseline {scale}").split(b"\n\n", 1)[1]  # after the first, short event
         long_line = rest.split(b"\n", 1)[0]  # no newline before its end
         assert long_line.startswith(b"data: {") and long_line.endswith(b"}") and rest[len(long_line) :][:2] == b"\n\n"
         assert abs(len(long_line) - scale * 1.5 * 1024 * 1024) < 0.02 * scale * 1024 * 1024
         assert (len(long_line) < MAX_EVENT_BYTES) == (scale <= 4)
-    assert contents(raw("!attack sseline 1"))[1].endswith("\n\n" + BENCH_END + "\n")
+    assert contents(raw("%attack sseline 1"))[1].endswith("\n\n" + BENCH_END + "\n")
     with pytest.raises(ChatError, match="not JSON"):
-        contents(raw("!attack deep 1"))
-    assert chunks(raw("!attack null 1"))[1] == [None]  # after some text
-    assert "a lone \ufffd surrogate" in "".join(contents(raw("!attack surrogate 1")))
-    pings = directive_script("!attack pings")
+        contents(raw("%attack deep 1"))
+    assert chunks(raw("%attack null 1"))[1] == [None]  # after some text
+    assert "a lone \ufffd surrogate" in "".join(contents(raw("%attack surrogate 1")))
+    pings = directive_script("%attack pings")
     assert pings is not None and pings.body == b"" and pings.pings > 0
 
     assert len(hostile_models_body("long-id")) > 5 * 1024 * 1024 > MAX_MODELS_BYTES

@@ -174,7 +174,7 @@ def test_nothing_is_glued_to_a_failed_message(launch: Launch, server: FakeMoonsh
 def test_a_hostile_reply_takes_control_of_nothing(launch: Launch, server: FakeMoonshot, tmp_path: Path) -> None:
     term = launch("-m", "moonshot-v1-32k", cols=160)
     term.wait_for_prompt(1)
-    term.line("!hostile")
+    term.line("%hostile")
     term.wait_for("https://bank.example/login (https://evil.example/x)")
     term.wait_for_prompt(2)
     screen = term.text()

@@ -12,13 +12,14 @@ older OpenAI-compatible server refuses it).
 
 Faults are injected two ways:
 - tests queue :class:`Script` objects (``server.script(...)``), each consumed by one chat request;
-- a person types a directive as the message: ``!error 500``, ``!error 429``, ``!cut``, ``!drop``,
-  ``!limit N`` (a 429 asking to wait N seconds, then the answer), ``!slow``, ``!markdown``, ``!long N``
-  (N KB of markdown), ``!code N`` (one N KB code block, at a pace),
-  ``!think``, ``!chinese``, ``!hostile`` (escape sequences, bidi and invisible characters, a spoofed
-  link); and for the benchmark ``!bench N`` (N KB of markdown, as fast as it can), ``!benchcode N`` (one
-  N KB code block), ``!pace N`` (200 chunks/s) and ``!drip`` (a short reply at 20 chunks/s);
-- hostile replies and streams, ``!attack NAME N`` (N times the size; each reply ends with a blank line and
+- a person types a directive as the message (``%`` first: not something typed as a message, nor a shell command
+  as ``!`` now is): ``%error 500``, ``%error 429``, ``%cut``, ``%drop``, ``%limit N`` (a 429 asking to wait N
+  seconds, then the answer), ``%slow``, ``%markdown``, ``%long N`` (N KB of markdown), ``%code N`` (one N KB
+  code block, at a pace), ``%think``, ``%chinese``, ``%hostile`` (escape sequences, bidi and invisible
+  characters, a spoofed link); and for the benchmark ``%bench N`` (N KB of markdown, as fast as it can),
+  ``%benchcode N`` (one N KB code block), ``%pace N`` (200 chunks/s) and ``%drip`` (a short reply at 20
+  chunks/s);
+- hostile replies and streams, ``%attack NAME N`` (N times the size; each reply ends with a blank line and
   the benchmark's end line; ``bench/hostile.py`` measures them): ``brackets`` (100 KB × N of ``<`` in a
   paragraph), ``line`` (one 1 MB × N line of prose, 6 characters a chunk), ``table`` (25,000 × N rows),
   ``lines`` (a paragraph of 125,000 × N lines), ``links`` (25,000 × N links in one paragraph), ``nesting``

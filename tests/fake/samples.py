@@ -1,4 +1,4 @@
-"""Sample texts: realistic markdown and code for the tests and bench/, and the hostile replies of ``!attack NAME N``."""
+"""Sample texts: realistic markdown and code for the tests and bench/, and the hostile replies of ``%attack NAME N``."""
 
 from __future__ import annotations
 
@@ -136,4 +136,4 @@ ATTACKS_TEXT = {
     "nesting": attack_nesting,
     "code": attack_code,
 }
-"""Hostile replies streamed as a model would, N for their size: ``!attack NAME N``."""
+"""Hostile replies streamed as a model would, N for their size: ``%attack NAME N``."""

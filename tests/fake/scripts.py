@@ -1,4 +1,4 @@
-"""What a chat request gets instead of the echo: :class:`Script`, the typed ``!directives`` and the raw hostile
+"""What a chat request gets instead of the echo: :class:`Script`, the typed ``%directives`` and the raw hostile
 streams.
 """
 
@@ -117,7 +117,7 @@ ATTACKS_RAW = {
     "surrogate": attack_surrogate,
     "null": attack_null_choice,
 }
-"""Hostile streams sent as raw bytes, in small pieces: ``!attack NAME N``."""
+"""Hostile streams sent as raw bytes, in small pieces: ``%attack NAME N``."""
 
 
 ATTACK_PIECE_BYTES = 1024
@@ -133,7 +133,7 @@ PING_SECONDS = 0.5
 
 
 def attack_script(name: str, n: int) -> Script | None:
-    """The script of ``!attack NAME N`` (None for an unknown NAME); ``pings`` ignores N: it sends only keep-alive
+    """The script of ``%attack NAME N`` (None for an unknown NAME); ``pings`` ignores N: it sends only keep-alive
     comments, forever."""
     if name in ATTACKS_TEXT:
         chunk = ATTACK_CHUNK_CHARS.get(name, 64)
@@ -173,9 +173,9 @@ def rate_limited(seconds: int, times: int = 1) -> Script:
 
 
 def directive_script(message: str) -> Script | None:
-    """The script a hand-typed ``!directive`` asks for, if any."""
+    """The script a hand-typed ``%directive`` asks for, if any."""
     words = message.strip().split()
-    if not words or not words[0].startswith("!"):
+    if not words or not words[0].startswith("%"):
         return None
     word, args = words[0][1:], words[1:]
     number = int(args[0]) if args and args[0].isdigit() else None
@@ -209,7 +209,7 @@ def directive_script(message: str) -> Script | None:
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
     if word == "hostile":
         return Script(text=HOSTILE_REPLY)
-    if word == "attack" and args:  # a hostile reply or stream: !attack NAME N
+    if word == "attack" and args:  # a hostile reply or stream: %attack NAME N
         scale = int(args[1]) if len(args) > 1 and args[1].isdigit() else 1
         return attack_script(args[0], max(1, scale))
     if word == "chinese":
