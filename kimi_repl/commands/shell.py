@@ -6,6 +6,8 @@ The runner is :mod:`kimi_repl.shellrun`; the output joins the conversation throu
 
 from __future__ import annotations
 
+import dataclasses
+
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.conversation import Output
 from kimi_repl.display import Display
@@ -49,6 +51,9 @@ def shell_line(context: CommandContext, text: str) -> None:
         return
     finally:
         feed.close()
+    # The key goes nowhere but in the Authorization header, not to the model either (`!env`, `!cat .env`).
+    secret = context.chat.client.secret
+    output = dataclasses.replace(output, command=secret.redact(output.command), text=secret.redact(output.text))
     if output.status is None:  # the shell itself could not start: nothing the model should see
         context.display.error(f"Could not run your shell: {output.text.strip()} (shell in config.toml, or $SHELL).")
         return

@@ -100,3 +100,15 @@ def test_transcripts_keep_the_output_a_message_carried(
             == conversation.turns[0].outputs
             == [Output("printf 'a --> b\\n```\\n'", "a --> b\n```\n", 0)]
         )
+
+
+def test_the_api_key_in_a_commands_output_goes_to_neither_the_model_nor_the_screen(
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay
+) -> None:
+    key = session.settings.api_key
+    run_repl(
+        session, keys, f"!echo the key is {key}" + ENTER + "what is it?" + ENTER + f"!!echo {key}" + ENTER + CTRL_D
+    )
+    sent = " ".join(user_messages(server))
+    assert key not in sent and "[API key removed]" in sent
+    assert key not in display.output
