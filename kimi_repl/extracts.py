@@ -26,8 +26,8 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from kimi_repl.errors import UserError
 from kimi_repl.safefiles import CHUNK_BYTES, NotPrivate, changeable_by_others, open_regular, write_file
@@ -48,8 +48,7 @@ class CacheError(UserError):
     """The cache cannot be read or written (one line saying why)."""
 
 
-@dataclass(frozen=True)
-class Extract:
+class Extract(NamedTuple):
     """A document's extracted text, as cached.
 
     Attributes:

@@ -13,8 +13,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from kimi_repl.client.errors import ChatError
 from kimi_repl.client.http import MAX_EXTRACTED_BYTES, body_chunks, read_bounded
@@ -34,8 +33,7 @@ CLEANUP_TIMEOUT = 10.0
 FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
-@dataclass(frozen=True)
-class ServerFile:
+class ServerFile(NamedTuple):
     """A file the server holds, as listed (``name`` cut, not yet sanitised)."""
 
     id: str
@@ -46,8 +44,7 @@ class ServerFile:
     status: str
 
 
-@dataclass(frozen=True)
-class Progress:
+class Progress(NamedTuple):
     """How far a document has gone: ``upload`` (``done`` of ``total`` bytes sent) or ``extract`` (waiting)."""
 
     phase: Literal["upload", "extract"]
