@@ -5,6 +5,10 @@ keeps it, n or Esc drops it). A kept paste is shown in the line as a short marke
 lines⟧``, and put back in its place when the message is sent, so the input line stays quick to edit and
 the history file small. Deleting the marker drops the paste.
 
+A command is what the user types. Pasted text that would start the line with ``/`` or ``!`` (a slash-command or
+a shell command) and is not one short line, all of it in view, is kept behind a marker too, and so is a message
+given back (↑): a line that starts with a marker is always a message.
+
 Ctrl-V (:func:`clipboard_bindings`) reads the clipboard itself: its picture is attached, its text goes the
 same way as a bracketed paste.
 """
@@ -25,6 +29,14 @@ from kimi_repl.safefiles import byte_size
 
 ASK_CHARS = 100_000
 """Pastes up to this many characters go straight into the input line (a long file of code is fine)."""
+
+IN_VIEW_CHARS = 200
+"""A pasted command longer than this (or of several lines) is not all in view: it goes behind a marker."""
+
+
+def command_like(text: str) -> bool:
+    """Whether ``text`` would run as a slash-command or a shell command if it started the input line."""
+    return text.lstrip()[:1] in ("/", "!")
 
 
 def size(text: str) -> str:
@@ -59,6 +71,12 @@ class Pastes:
     def receive(self, data: str, buffer: Buffer, app: Application[Any]) -> None:
         """A paste arrived: typed in if it is small, else asked about."""
         data = data.replace("\r\n", "\n").replace("\r", "\n")
+        starts_line = not buffer.document.text_before_cursor.strip()
+        hidden = "\n" in data.strip() or len(data) > IN_VIEW_CHARS
+        if starts_line and command_like(data) and hidden and len(data) <= ASK_CHARS:
+            self.asking = data  # not run unseen: it goes as (part of) a message
+            buffer.insert_text(self.keep())
+            return
         if len(data) <= ASK_CHARS:
             buffer.insert_text(data)
             return
@@ -73,8 +91,9 @@ class Pastes:
         return line
 
     def shorten(self, text: str) -> str:
-        """``text`` as the input line may hold it: a long one kept behind a marker (a message given back)."""
-        if len(text) <= ASK_CHARS:
+        """``text`` as the input line may hold it: a long one, or one that would run as a command, kept behind a
+        marker (a message given back)."""
+        if len(text) <= ASK_CHARS and not command_like(text):
             return text
         self.asking = text
         return self.keep()

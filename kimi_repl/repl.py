@@ -296,7 +296,7 @@ class Repl:
                 if failures >= 3:
                     return 1
                 continue
-            self.handle(self.pastes.expand(text))
+            self.handle(self.pastes.expand(text), typed=text)
         return 0
 
     def _compose(self) -> None:
@@ -367,24 +367,30 @@ class Repl:
         detail = f" (details in {where})" if where else ""
         context.display.error(f"Internal error: {type(error).__name__}: {error}{detail}")
 
-    def handle(self, text: str) -> None:
+    def handle(self, text: str, *, typed: str | None = None) -> None:
         """Run one line of input: a command, a shell command (``!``), a message, or nothing; report any failure in
-        one line."""
+        one line.
+
+        Args:
+            typed: the line as typed, before pastes were put back in place of their markers: only what was
+                typed first makes a command (a line that starts with a paste is a message).
+        """
         context = self.context
         display = context.display
         command = text.strip()
+        first = (text if typed is None else typed).strip()
         try:
             if not command:
                 return
             with typeahead_mode():
-                if command.startswith("/") and not command.startswith("//"):
+                if first.startswith("/") and not first.startswith("//"):
                     self.registry.dispatch(self.context, command)
                     return
-                if is_shell_line(text):  # typed by the user: a reply never gets here
+                if is_shell_line(first):  # typed by the user: a reply or a paste never gets here
                     shell_line(self.context, command)
                     return
                 message = message_text(text)
-                if command.startswith("//"):
+                if first.startswith("//"):
                     message = message.replace("//", "/", 1)
                 context.chat.send(message)
             display.gap()

@@ -10,8 +10,8 @@ from prompt_toolkit.input import PipeInput
 
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.history import PrivateHistory
-from tests.fake import FakeMoonshot
-from tests.helpers import CTRL_D, ENTER, bracketed, run_repl, user_messages
+from tests.fake import FakeMoonshot, Script
+from tests.helpers import CTRL_D, ENTER, UP, bracketed, run_repl, user_messages
 
 
 def test_a_big_paste_is_asked_about_and_kept_out_of_the_line(
@@ -34,6 +34,37 @@ def test_a_paste_that_is_not_big_goes_straight_in(
 ) -> None:
     run_repl(session, keys, bracketed("a\r\nb") + ENTER + CTRL_D)
     assert user_messages(server) == ["a\nb"]
+
+
+def test_pasted_text_never_runs_as_a_command_unseen(
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, tmp_path: Path
+) -> None:
+    """A paste that would start the line with ! or / and is not one short line in view goes behind a marker, and a
+    line that starts with a marker is a message: only what is typed runs."""
+    witness = tmp_path / "ran"
+    script = f"!touch {witness}\n" + "a log line\n" * 200
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    slash = f"/save! {victim}" + " " * 300
+    typed = (
+        bracketed(script) + ENTER + bracketed(slash) + ENTER + bracketed("!echo seen") + ENTER + "and?" + ENTER + CTRL_D
+    )
+    run_repl(session, keys, typed)
+    assert not witness.exists() and victim.read_text() == "precious"
+    first, second, *rest = user_messages(server)
+    assert first.startswith(f"!touch {witness}\na log line")
+    assert second.startswith("/save!")
+    assert rest and rest[0].startswith("Output of the shell command `echo seen`"), "one short line in view runs"
+
+
+def test_a_message_given_back_is_a_message_even_if_it_looks_like_a_command(
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, tmp_path: Path
+) -> None:
+    witness = tmp_path / "ran"
+    server.script(Script(status=401))
+    run_repl(session, keys, f"//touch {witness}" + ENTER + UP + ENTER + CTRL_D)
+    assert not witness.exists()
+    assert user_messages(server)[-1] == f"/touch {witness}"
 
 
 @given(
