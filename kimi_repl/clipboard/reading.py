@@ -219,30 +219,26 @@ def run_tool(command: list[str], *, what: str, encoded: float = 1.0) -> bytes | 
         )
     except OSError as error:
         raise ClipboardError(f"{name} could not be run ({error.strerror or error}).") from None
-    expired = threading.Event()
-
-    def stop() -> None:
-        expired.set()
-        _kill(process)
-
-    timer = threading.Timer(READ_SECONDS, stop)
-    timer.daemon = True
-    timer.start()
-    data = b""
+    # Read on a thread of its own: a child the tool started in a session of its own may hold the pipe open
+    # after the tool is killed, and only giving up on the read (left to that thread) gets the prompt back.
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(_read_up_to(process, bound)), daemon=True)
+    reader.start()
+    reader.join(timeout=READ_SECONDS)
+    expired = reader.is_alive()
+    data = read[0] if read else b""
     try:
-        data = _read_up_to(process, bound)
-        if len(data) <= bound:
+        if not expired and len(data) <= bound:
             process.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        expired.set()
+        expired = True
     finally:
-        timer.cancel()
         if process.poll() is None:
             _kill(process)
             process.wait()
-        if process.stdout is not None:
+        if not reader.is_alive() and process.stdout is not None:
             process.stdout.close()
-    if expired.is_set():
+    if expired:
         raise ClipboardError(f"{name} did not answer within {READ_SECONDS:g} seconds: it was stopped.")
     if len(data) > bound:
         raise ClipboardError(f"The clipboard's {what} is over {limit >> 20 or 1} MB: nothing was taken from it.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -176,3 +177,20 @@ def test_a_tool_that_cannot_run(tools: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tools / "xclip").chmod(0o755)
     with pytest.raises(ClipboardError, match=r"xclip could not be run \(Exec format error\)."):
         clipboard_picture()
+
+
+@pytest.mark.skipif(shutil.which("setsid") is None, reason="needs setsid")
+def test_a_tool_whose_helper_keeps_the_pipe_open_does_not_hold_the_prompt(
+    tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tool exits at once, but a child it started in a session of its own keeps its output open: killing the
+    tool's group does not reach it, so the read is given up on."""
+    monkeypatch.setattr(reading, "READ_SECONDS", 0.5)
+    monkeypatch.setenv("DISPLAY", ":0")
+    tool = tools / "xclip"
+    tool.write_text('#!/bin/sh\ncase "$*" in *TARGETS*) echo image/png; exit 0;; esac\nsetsid sleep 4 &\nexit 0\n')
+    tool.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(ClipboardError, match="did not answer within 0.5 seconds"):
+        clipboard_picture()
+    assert time.monotonic() - started < 3
