@@ -191,6 +191,6 @@ def test_a_tool_whose_helper_keeps_the_pipe_open_does_not_hold_the_prompt(
     tool.write_text('#!/bin/sh\ncase "$*" in *TARGETS*) echo image/png; exit 0;; esac\nsetsid sleep 4 &\nexit 0\n')
     tool.chmod(0o755)
     started = time.monotonic()
-    with pytest.raises(ClipboardError, match="did not answer within 0.5 seconds"):
+    with pytest.raises(ClipboardError, match=r"did not answer within 0\.5 seconds"):
         clipboard_picture()
     assert time.monotonic() - started < 3
