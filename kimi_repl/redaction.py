@@ -77,6 +77,17 @@ class Secret:
             text = self._disguised.sub(REDACTED, text)
         return text
 
+    def without_partial(self, head: str, tail: str) -> tuple[str, str]:
+        """``head`` and ``tail``, the text on either side of a cut, without a piece of the key at the cut (the
+        start of one at the end of ``head``, the end of one at the start of ``tail``), which neither side's
+        redaction can see."""
+        for form in self._forms:
+            part = next((k for k in range(min(len(form) - 1, len(head)), 0, -1) if head.endswith(form[:k])), 0)
+            head = head[: len(head) - part]
+            part = next((k for k in range(min(len(form) - 1, len(tail)), 0, -1) if tail.startswith(form[-k:])), 0)
+            tail = tail[part:]
+        return head, tail
+
     def may_start_at(self, text: str) -> int:
         """Where, near its end, ``text`` (already cleaned of what the screen does not show) may hold the
         beginning of the key, disguised by markdown or not, which the next piece of a stream could complete:

@@ -378,7 +378,8 @@ class Repl:
         context = self.context
         display = context.display
         command = text.strip()
-        first = (text if typed is None else typed).strip()
+        raw = text if typed is None else typed
+        first = raw.strip()
         try:
             if not command:
                 return
@@ -386,7 +387,7 @@ class Repl:
                 if first.startswith("/") and not first.startswith("//"):
                     self.registry.dispatch(self.context, command)
                     return
-                if is_shell_line(first):  # typed by the user: a reply or a paste never gets here
+                if is_shell_line(raw):  # typed by the user: a reply or a paste never gets here
                     shell_line(self.context, command)
                     return
                 message = message_text(text)

@@ -91,14 +91,14 @@ class Capture:
         """Bytes left out of the middle."""
         return max(0, self.total - self.limit)
 
-    def text(self) -> str:
+    def text(self, at_cut: Callable[[str, str], tuple[str, str]] = lambda head, tail: (head, tail)) -> str:
         """What was kept, decoded as UTF-8 (a bad byte becomes U+FFFD) and made safe, with a line where bytes
-        were left out."""
+        were left out (``at_cut`` may trim the text on either side of it)."""
         tail = bytes(self.tail[-(self.limit - self.head_size) :]) if self.limit > self.head_size else b""
         if not self.cut:
             return command_output((bytes(self.head) + tail).decode("utf-8", "replace"))
         gap = f"\n[… {self.cut:,} bytes left out …]\n"
-        start, end = (command_output(part.decode("utf-8", "replace")) for part in (bytes(self.head), tail))
+        start, end = at_cut(*(command_output(part.decode("utf-8", "replace")) for part in (bytes(self.head), tail)))
         return start + gap + end
 
 
@@ -110,6 +110,7 @@ def run_command(
     timeout: float | None = None,
     limit: int = LIMIT,
     head: int = HEAD,
+    at_cut: Callable[[str, str], tuple[str, str]] = lambda head, tail: (head, tail),
 ) -> Output:
     """Run ``command`` in the user's shell (:func:`shell_argv`, unless ``argv`` is given) until it ends.
 
@@ -117,6 +118,7 @@ def run_command(
         show: called with each piece of output as it arrives (decoded; made safe by the caller, see
             :func:`~kimi_repl.sanitize.command_output`: a piece may end inside an escape sequence).
         timeout: seconds after which the command is killed (None: no limit).
+        at_cut: trims the kept text on either side of a cut (the caller takes out what a cut left of the key).
 
     Raises:
         KeyboardInterrupt: Ctrl-C: the command (its process group) was killed first.
@@ -150,7 +152,7 @@ def run_command(
     except BaseException:
         stop(process)
         raise
-    return Output(command, capture.text(), status, capture.cut)
+    return Output(command, capture.text(at_cut), status, capture.cut)
 
 
 def _wait(process: subprocess.Popen[bytes], deadline: float | None, command: str) -> int:

@@ -44,7 +44,8 @@ def shell_line(context: CommandContext, text: str) -> None:
     feed = Feed(context.display)
     try:
         with held(then_raise=False), allowed():  # Ctrl-C is ours to deliver, even if SIGINT was ignored at start
-            output = run_command(command, feed.write, argv=shell_argv(command, shell=context.settings.shell))
+            argv = shell_argv(command, shell=context.settings.shell)
+            output = run_command(command, feed.write, argv=argv, at_cut=context.chat.client.secret.without_partial)
     except KeyboardInterrupt:
         feed.close()
         context.display.note(f"Stopped `{short(command)}`: nothing attached.")
@@ -117,8 +118,8 @@ class Feed:
     def write(self, text: str) -> None:
         text = self.pending + text
         end = text.rfind("\n") + 1
-        if len(text) - end > HELD_BACK:
-            end = len(text)
+        if len(text) - end > HELD_BACK:  # a long unfinished line: shown, but for where the key may begin in it
+            end = self.display.secret.may_start_at(text)
         self.pending = text[end:]
         self._show(text[:end])
 

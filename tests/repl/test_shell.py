@@ -112,3 +112,20 @@ def test_the_api_key_in_a_commands_output_goes_to_neither_the_model_nor_the_scre
     sent = " ".join(user_messages(server))
     assert key not in sent and "[API key removed]" in sent
     assert key not in display.output
+
+
+def test_the_api_key_is_out_of_a_long_output_wherever_it_falls(
+    session: CommandContext, keys: PipeInput, server: FakeMoonshot, display: CapturedDisplay, tmp_path: Path
+) -> None:
+    """Across the cut in the middle of an output over 100 KB (found by an attacker: each side was redacted alone),
+    and in a line long enough to be shown in pieces."""
+    key = session.settings.api_key
+    straddling = tmp_path / "big.txt"
+    straddling.write_text("z" * (61440 - len(key) // 2) + key + "\n" + "w" * 80000 + "\n")
+    long_line = tmp_path / "long.txt"
+    long_line.write_text("x" * (65536 - 15) + key + "y" * 100 + "\n")
+    typed = f"!cat {straddling}" + ENTER + "and this" + ENTER + f"!cat {long_line}" + ENTER + "and that" + ENTER
+    run_repl(session, keys, typed + CTRL_D)
+    sent = " ".join(user_messages(server))
+    for piece in (key[:8], key[-8:]):
+        assert piece not in sent and piece not in display.output
