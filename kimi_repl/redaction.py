@@ -7,6 +7,7 @@ as a secret (local servers accept ``1`` or ``x``; replacing every ``1`` would re
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -72,7 +73,15 @@ class Secret:
         """``text`` to show with the key taken out even where it is disguised: its characters apart by what the
         screen does not show (control and invisible characters) or markdown takes away (``*``, ``_``, a backtick,
         a backslash: a few)."""
-        text = self.redact(text)
+        text = self._redact_disguised(self.redact(text))
+        if "&" in text and self._forms:  # markdown decodes character references: &#115;k-... shows as the key
+            decoded = html.unescape(text)
+            shown = self._redact_disguised(self.redact(decoded))
+            if shown != decoded:
+                return shown
+        return text
+
+    def _redact_disguised(self, text: str) -> str:
         if self._disguised is not None and self._disguised.search(text):
             text = self._disguised.sub(REDACTED, text)
         return text

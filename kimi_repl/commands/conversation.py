@@ -77,6 +77,7 @@ def copy(context: CommandContext, argument: str) -> None:
     from kimi_repl.clipboard import copy_with_platform_tool
     from kimi_repl.sanitize import for_clipboard
 
+    text = context.chat.client.secret.redact_shown(text)  # what the screen shows: never the key
     tool = copy_with_platform_tool(for_clipboard(text))
     if context.display.copy_to_clipboard(text) and not tool:
         # The terminal never says whether it took it: the one common reason it does not is tmux's default.

@@ -450,6 +450,8 @@ def test_a_finish_reason_that_is_the_key_is_not_saved(
         "sk-attack-**0123**456789abcdefghij",
         "`sk-attack`-0123456789abcdefghij",
         "s\u2060k-attack-0123456789_abcdefghij_",
+        "".join(f"&#{ord(c)};" for c in "sk-attack-0123456789abcdefghij"),  # character references, decoded
+        "sk-at&#8203;tack-0123456789&#x61;bcdefghij",
     ],
 )
 def test_a_key_disguised_by_what_the_screen_hides_is_not_shown_either(
@@ -463,7 +465,8 @@ def test_a_key_disguised_by_what_the_screen_hides_is_not_shown_either(
     session.chat.send("what is my key?")
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", display.output)  # the text, without colours
     assert "0123456789abcdefghij" not in re.sub(r"[\x00-\x1f\u200b\u00ad\u2060]", "", shown)
-    assert "[API key removed]" in shown and "and more." in shown
+    assert "and more." in shown
+    assert "[API key removed]" in shown or ("&#" in disguise and not terminal), "a pipe shows references as written"
 
 
 @pytest.mark.parametrize("terminal", [False, True])

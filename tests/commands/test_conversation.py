@@ -139,3 +139,16 @@ def test_copy_also_uses_the_platform_clipboard_tool_with_the_clean_text(
     monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 5 10.0.0.2 22")
     build_registry().dispatch(session, "/copy")
     assert not copied.exists()
+
+
+def test_copy_copies_what_the_screen_shows_never_the_key(settings: Settings, server: FakeMoonshot) -> None:
+    display = CapturedDisplay(terminal=True)
+    session = CommandContext.open(replace(settings, thinking=False), display)
+    server.script(Script(text=f"ok: please remember {settings.api_key}\n\n```\nexport K={settings.api_key}\n```\n"))
+    session.chat.send("remember my key")
+    registry = build_registry()
+    for line in ("/copy", "/copy code"):
+        registry.dispatch(session, line)
+        payload = re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", display.output)[-1]
+        copied = base64.b64decode(payload).decode()
+        assert settings.api_key not in copied and "[API key removed]" in copied
