@@ -85,6 +85,7 @@ def load_document(
     data = read_file(path)
     text = plain_text(data)
     if text is not None:
+        text = client.secret.redact(text)  # a .env asked about: the key goes in the Authorization header only
         content = json.dumps({"filename": path.name, "content": text, "type": "file"}, ensure_ascii=False)
         return Loaded(Document(name=path.name, content=content))
     key = file_key(data)
@@ -100,6 +101,7 @@ def load_document(
         raise DocumentError(f"Moonshot could not read {path.name}: {error}") from None
     if not content.strip():
         raise DocumentError(f"Moonshot found no text in {path.name}")
+    content = client.secret.redact(content)  # neither sent again nor cached
     problem = None
     if cache is not None:
         with held():  # an entry is written whole or not at all; Ctrl-C waits for it

@@ -132,6 +132,10 @@ class ServerFiles:
                 with allowed():
                     uploaded = sdk.files.create(file=(name, reader), purpose="file-extract")  # type: ignore[arg-type]
                 file_id = str(uploaded.id)
+                if not FILE_ID.fullmatch(file_id):  # not a path segment: look for the upload as after Ctrl-C
+                    gone = self._clean_up(None, name, len(data), started, sent=True)
+                    kept = "" if gone else " (it may keep the upload)"
+                    raise ChatError(f"The server answered the upload of {name} with an id that is not a file id{kept}.")
                 progress(Progress("extract", len(data), len(data)))
                 with allowed():
                     extracted = sdk.files.content(file_id)
@@ -158,7 +162,7 @@ class ServerFiles:
                 quick.files.delete(file_id)
         except openai.NotFoundError:
             return True
-        except (openai.APIError, KeyboardInterrupt):
+        except (openai.APIError, KeyboardInterrupt, ValueError):
             return False
         return True
 

@@ -147,3 +147,29 @@ def test_ctrl_c_while_moonshot_extracts_deletes_the_upload(
     assert "Stopped: report.pdf was not added; nothing was left on the server." in display.output
     assert server.uploads == ["report.pdf"] and server.files == {}
     assert session.chat.conversation.documents == []
+
+
+@pytest.mark.parametrize("odd", ["", "..", "a/b"])
+def test_an_upload_answered_with_an_id_that_is_no_file_id_is_one_line(
+    registry: CommandRegistry, session: CommandContext, server: FakeMoonshot, report: Path, odd: str
+) -> None:
+    server.upload_id = odd
+    with pytest.raises(UserError, match="with an id that is not a file id") as error:
+        registry.dispatch(session, f"/file {report}")
+    assert "\n" not in str(error.value) and "Internal error" not in str(error.value)
+    assert session.chat.conversation.documents == []
+
+
+def test_the_key_in_a_document_goes_neither_to_the_model_nor_to_the_cache(
+    registry: CommandRegistry, session: CommandContext, server: FakeMoonshot, tmp_path: Path
+) -> None:
+    key = session.settings.api_key
+    dotenv = tmp_path / "dotenv.txt"
+    dotenv.write_text(f"MOONSHOT_API_KEY={key}\n")
+    extracted = tmp_path / "keys.pdf"
+    extracted.write_bytes(b"%PDF-1.7\nthe key is " + key.encode() + b"\n\x00")
+    registry.dispatch(session, f"/file {dotenv}")
+    registry.dispatch(session, f"/file {extracted}")
+    session.chat.send("what is in them?")
+    assert key not in json.dumps(server.chat_requests()[-1])
+    assert all(key.encode() not in entry.read_bytes() for entry in extracts_dir().iterdir())

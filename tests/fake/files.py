@@ -96,6 +96,8 @@ def _upload(handler: _Handler, raw: bytes) -> None:
         return handler._error(400, message=f"Invalid request: purpose must be file-extract, not {purpose!r}")
     filename, data = fields["file"]
     record = stored_file(filename or "upload", data)
+    if handler.fake.upload_id is not None:  # a broken or hostile server's answer
+        record["id"] = handler.fake.upload_id
     handler.fake.files[record["id"]] = record
     handler.fake.uploads.append(record["filename"])
     handler._send_json(200, {k: record[k] for k in LISTED})
