@@ -17,7 +17,7 @@ from kimi_repl.client.errors import ChatError
 from kimi_repl.client.files import NoFilesApi, Progress, ProgressCallback
 from kimi_repl.conversation import Document
 from kimi_repl.errors import UserError
-from kimi_repl.extracts import CacheError, Extract, ExtractCache, file_key
+from kimi_repl.extracts import CacheError, Extract, ExtractCache, extraction_source, file_key
 from kimi_repl.interrupts import held
 from kimi_repl.safefiles import read_regular_file
 
@@ -88,7 +88,7 @@ def load_document(
         text = client.secret.redact(text)  # a .env asked about: the key goes in the Authorization header only
         content = json.dumps({"filename": path.name, "content": text, "type": "file"}, ensure_ascii=False)
         return Loaded(Document(name=path.name, content=content))
-    key = file_key(data)
+    key = file_key(data, extraction_source(client.settings.base_url))
     cached = cache.get(key) if cache is not None else None
     if cached is not None and cached.text.strip():
         return Loaded(Document(name=path.name, content=cached.text, file_id=cached.file_id), cached=cached)

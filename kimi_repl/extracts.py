@@ -1,9 +1,9 @@
 """The text Moonshot extracted from documents, kept in the user's cache folder: the same file is uploaded once.
 
-An entry is found by the SHA-256 of the file's bytes, whatever its name or folder. The key does not include the
-API's host: the text is what the file says (Moonshot's two platforms run the same extraction, and a server that
-extracts differently still gives the file's own text), the cache is the user's own, and one key per file keeps
-"never uploaded twice" true when the user switches platform. ``/file`` says when the text came from here.
+An entry is found by the SHA-256 of the file's bytes, whatever its name or folder. Moonshot's two platforms share
+a key (they run the same extraction: switching platform uploads nothing again); any other server's key also
+covers its URL (:func:`extraction_source`), so that a server a ``.env`` points at cannot plant the text a later
+Moonshot session trusts. ``/file`` says when the text came from here.
 
 Each entry is one file, ``<sha256>.extract``, written atomically (a temporary file, synced, renamed)::
 
@@ -65,9 +65,19 @@ class Extract(NamedTuple):
     extracted_at: float
 
 
-def file_key(data: bytes) -> str:
-    """The cache key of a file: the SHA-256 of its bytes, in hex."""
-    return hashlib.sha256(data).hexdigest()
+def file_key(data: bytes, source: str = "") -> str:
+    """The cache key of a file: the SHA-256 of its bytes, in hex; of ``source`` and its bytes for a server that
+    is not Moonshot's (:func:`extraction_source`), so that no other server's text is taken for Moonshot's."""
+    return hashlib.sha256(source.encode() + b"\n" + data if source else data).hexdigest()
+
+
+def extraction_source(base_url: str) -> str:
+    """Whose extraction a cached text is: "" for Moonshot's (either platform: the same text), else the server's
+    URL without its credentials."""
+    from kimi_repl.config import is_moonshot
+    from kimi_repl.values import public_url
+
+    return "" if is_moonshot(base_url) else public_url(base_url)
 
 
 def encode(extract: Extract) -> bytes:

@@ -18,7 +18,7 @@ from kimi_repl.commands.attachments import progress_line
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings, extracts_dir
 from kimi_repl.errors import UserError
-from kimi_repl.extracts import ExtractCache, file_key
+from kimi_repl.extracts import ExtractCache, extraction_source, file_key
 from tests.fake import FakeMoonshot
 from tests.helpers import CapturedDisplay, InterruptAt, traced
 
@@ -54,13 +54,13 @@ def test_a_damaged_cache_entry_is_extracted_again(
     registry: CommandRegistry, settings: Settings, server: FakeMoonshot, report: Path, display: CapturedDisplay
 ) -> None:
     registry.dispatch(CommandContext.open(settings, display), f"/file {report}")
-    entry = ExtractCache.default().path(file_key(PDF))
+    entry = ExtractCache.default().path(file_key(PDF, extraction_source(server.base_url)))
     entry.write_bytes(entry.read_bytes()[:-5])
     session = CommandContext.open(settings, display)
     registry.dispatch(session, f"/file {report}")
     assert server.uploads == ["report.pdf", "report.pdf"]
     assert "Revenue rose 12%" in session.chat.conversation.documents[0].content
-    assert ExtractCache.default().get(file_key(PDF)) is not None, "and cached again"
+    assert ExtractCache.default().get(file_key(PDF, extraction_source(server.base_url))) is not None, "and cached again"
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX owners and modes")
@@ -122,17 +122,17 @@ def test_ctrl_c_at_every_step_attaches_all_or_nothing_and_leaves_nothing_on_the_
     traced(lambda: registry.dispatch(CommandContext.open(settings, CapturedDisplay()), f"/file {report}"), counter)
     steps = len(counter.lines)
     assert steps > 50
-    ExtractCache.default().path(file_key(PDF)).unlink()
+    ExtractCache.default().path(file_key(PDF, extraction_source(server.base_url))).unlink()
     for at in range(1, steps + 1, max(1, steps // 60)):
         session = CommandContext.open(settings, CapturedDisplay())
         traced(functools.partial(registry.dispatch, session, f"/file {report}"), InterruptAt(at))
         assert server.files == {}, f"an upload was left on the server (Ctrl-C at step {at})"
         documents = session.chat.conversation.documents
         assert documents == [] or (len(documents) == 1 and "Revenue rose 12%" in documents[0].content)
-        cached = ExtractCache.default().get(file_key(PDF))
+        cached = ExtractCache.default().get(file_key(PDF, extraction_source(server.base_url)))
         assert cached is None or "Revenue rose 12%" in cached.text
         if cached is not None:
-            ExtractCache.default().path(file_key(PDF)).unlink()
+            ExtractCache.default().path(file_key(PDF, extraction_source(server.base_url))).unlink()
         registry.dispatch(session, "/file clear")
         registry.dispatch(session, f"/file {report}")  # nothing wedged: it works at once
         assert len(session.chat.conversation.documents) == 1
@@ -173,3 +173,12 @@ def test_the_key_in_a_document_goes_neither_to_the_model_nor_to_the_cache(
     session.chat.send("what is in them?")
     assert key not in json.dumps(server.chat_requests()[-1])
     assert all(key.encode() not in entry.read_bytes() for entry in extracts_dir().iterdir())
+
+
+def test_another_servers_extraction_is_never_taken_for_moonshots() -> None:
+    """Found by an attacker: a server a .env pointed at could plant the text every later session trusted."""
+    assert extraction_source("https://api.moonshot.cn/v1") == extraction_source("https://api.moonshot.ai/v1") == ""
+    assert file_key(PDF, extraction_source("https://api.moonshot.cn/v1")) == file_key(PDF)
+    elsewhere = extraction_source("http://127.0.0.1:8871/v1")
+    assert elsewhere and file_key(PDF, elsewhere) != file_key(PDF)
+    assert extraction_source("https://user:secret@llm.example.com/v1") == "https://llm.example.com/v1"

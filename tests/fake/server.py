@@ -38,8 +38,8 @@ class FakeMoonshot:
         self.accepts_max_completion_tokens = current
         self.accepts_cache_key = True  # a stricter server refuses Moonshot's prompt_cache_key (tests set it)
         self.cached_prompts: dict[str, list[Any]] = {}  # the last messages sent under each prompt_cache_key
-        self.directive_uses: dict[tuple[int, str], int] = {}
-        self.upload_id: str | None = None  # the id every upload is answered with (None: a fresh one, as Moonshot)  # how often each typed failure was applied
+        self.directive_uses: dict[tuple[int, str], int] = {}  # how often each typed failure was applied
+        self.upload_id: str | None = None  # the id every upload is answered with (None: a fresh one, as Moonshot)
         self.retry_after_ms = 20
         self.balance = {"available_balance": 49.58894, "voucher_balance": 46.58893, "cash_balance": 3.00001}
         self.files: dict[str, dict[str, Any]] = {}  # the Files API's store (tests.fake.files)
