@@ -146,7 +146,11 @@ def _prices(data: Any, where: _Where) -> dict[str, Price]:
             if key in table
         }
         currency = where.parsed(_currency, "currency", table.get("currency", "USD"), section)
-        prices[check_model_name(model)] = Price(
+        try:
+            check_model_name(model)
+        except ValueError as problem:
+            raise where.error(model, f"prices: {problem}") from None
+        prices[model] = Price(
             amounts["input"], amounts.get("cached", amounts["input"]), amounts["output"], currency
         )
     return prices

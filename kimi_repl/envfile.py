@@ -40,7 +40,10 @@ def find_dotenv(start: Path | None = None, *, home: Path | None = None) -> DotEn
         ConfigError: the nearest ``.env`` is not a regular file (a FIFO would hang start-up), cannot be read,
             is too big or is not UTF-8 text.
     """
-    here = (start if start is not None else Path.cwd()).absolute()
+    try:
+        here = (start if start is not None else Path.cwd()).absolute()
+    except OSError:  # the working folder was deleted under the shell (a build clean, a checkout)
+        return DotEnv(None, {})
     home = home if home is not None else Path.home()
     for folder in (here, *here.parents):
         candidate = folder / ".env"

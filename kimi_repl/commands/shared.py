@@ -15,10 +15,16 @@ from kimi_repl.values import check_model_name as checked_model_name
 
 
 def user_path(argument: str) -> Path:
-    """The path the user typed: quotes removed, ``~`` expanded, relative to the working directory."""
+    """The path the user typed: quotes removed, ``~`` expanded, relative to the working directory.
+
+    Raises:
+        CommandError: it holds a NUL character, which no file name can.
+    """
     text = argument.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         text = text[1:-1]
+    if "\x00" in text:
+        raise CommandError("A path cannot hold a NUL character.")
     return Path(os.path.expanduser(text))
 
 

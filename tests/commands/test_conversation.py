@@ -152,3 +152,10 @@ def test_copy_copies_what_the_screen_shows_never_the_key(settings: Settings, ser
         payload = re.findall(r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", display.output)[-1]
         copied = base64.b64decode(payload).decode()
         assert settings.api_key not in copied and "[API key removed]" in copied
+
+
+@pytest.mark.parametrize("line", ["/file a\x00b.pdf", "/image a\x00.png", "/load x\x00.json", "/save x\x00.md"])
+def test_a_path_with_a_nul_character_is_one_line(session: CommandContext, line: str) -> None:
+    session.chat.send("hi")  # something to save
+    with pytest.raises(CommandError, match="A path cannot hold a NUL character"):
+        build_registry().dispatch(session, line)

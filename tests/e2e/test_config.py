@@ -61,3 +61,13 @@ def test_a_configured_price_shows_what_each_reply_and_the_session_cost(
     term.line("/usage")
     term.wait_for("1 reply of models without a known price")
     assert "/ 8k context (" in term.log() and "8k context (1%) · ¥" not in term.log(), "no price: tokens only"
+
+
+def test_a_working_folder_deleted_under_the_shell_is_no_traceback(isolated_user: Path, server: FakeMoonshot) -> None:
+    gone = isolated_user.parent / "gone"
+    gone.mkdir()
+    environment = clean_environment(isolated_user, MOONSHOT_BASE_URL=server.base_url, MOONSHOT_API_KEY=TEST_KEY)
+    script = f"cd {gone} && rmdir {gone} && exec {installed_command()} -p hi"
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=environment, timeout=30)
+    assert "Traceback" not in result.stderr and result.returncode == 0, result.stderr
+    assert "Echo 1: hi" in result.stdout

@@ -89,3 +89,11 @@ def test_a_bad_price_is_one_line_naming_the_file(tmp_path: Path, text: str, said
     with pytest.raises(ConfigError) as raised:
         read_config(path)
     assert said in str(raised.value) and str(path) in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["bad model", "", "m" * 200])
+def test_a_price_for_a_name_that_is_no_model_is_one_line(tmp_path: Path, name: str) -> None:
+    path = _config(tmp_path, f'[prices."{name}"]\ninput = 1\noutput = 2\n')
+    with pytest.raises(ConfigError) as raised:
+        read_config(path)
+    assert str(path) in str(raised.value) and "prices: " in str(raised.value) and "\n" not in str(raised.value)
