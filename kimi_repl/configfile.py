@@ -150,9 +150,7 @@ def _prices(data: Any, where: _Where) -> dict[str, Price]:
             check_model_name(model)
         except ValueError as problem:
             raise where.error(model, f"prices: {problem}") from None
-        prices[model] = Price(
-            amounts["input"], amounts.get("cached", amounts["input"]), amounts["output"], currency
-        )
+        prices[model] = Price(amounts["input"], amounts.get("cached", amounts["input"]), amounts["output"], currency)
     return prices
 
 
