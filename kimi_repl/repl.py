@@ -307,7 +307,7 @@ class Repl:
         """Ask ``question`` at the terminal; only y or yes is a yes (Ctrl-C, Ctrl-D and Enter are no)."""
         asking: PromptSession[str] = PromptSession(input=self._input, output=self._output)
         try:
-            answer = asking.prompt(f"{question} [y/N] ")
+            answer = asking.prompt(f"{one_line(question)} [y/N] ")  # it may name a title from a loaded file
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
