@@ -79,6 +79,12 @@ class Settings:
             return None
         return f"Requests go to {public_url(self.base_url)} ({self.base_url_source})."
 
+    def key_origin(self) -> str | None:
+        """Which ``.env`` the API key came from, when one did (a project's may replace the user's own key)."""
+        if ".env" not in self.api_key_source:
+            return None
+        return f"The API key is {self.api_key_source}."
+
     @property
     def base_url_trusted(self) -> bool:
         """Whether requests may go to ``base_url`` before the user has seen where: it is Moonshot's, or the user

@@ -211,6 +211,9 @@ class Repl:
         if destination:  # where the key and the conversation go, whenever it is not Moonshot's default
             text = one_line(("⚠ " if warn else "") + destination)
             lines += [("", "\n"), ("class:warning" if warn else "class:banner", text)]
+        origin = settings.key_origin()
+        if origin:  # whose account pays: a project's .env may hold a key of its own
+            lines += [("", "\n"), ("class:banner", one_line(origin))]
         if is_dumb_terminal():  # prompt_toolkit would style it anyway; rich writes plain text there
             for _, text in lines[::2]:
                 context.display.note(text)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kimi_repl.config import DEFAULT_BASE_URL, history_file, load_settings
+from kimi_repl.config import DEFAULT_BASE_URL, Settings, history_file, load_settings
 from kimi_repl.configfile import ConfigFile, read_config
 from kimi_repl.envfile import read_dotenv
 from kimi_repl.errors import ConfigError
@@ -237,3 +237,9 @@ def test_the_key_in_config_toml_is_refused_with_where_it_goes(tmp_path: Path) ->
     path.chmod(0o600)
     with pytest.raises(ConfigError, match=r"never read from config\.toml: set MOONSHOT_API_KEY"):
         read_config(path)
+
+
+def test_the_banner_says_which_dotenv_the_key_came_from() -> None:
+    assert Settings(api_key="k", api_key_source="MOONSHOT_API_KEY").key_origin() is None
+    origin = Settings(api_key="k", api_key_source="MOONSHOT_API_KEY in /work/repo/.env").key_origin()
+    assert origin == "The API key is MOONSHOT_API_KEY in /work/repo/.env."
