@@ -44,9 +44,19 @@ def read_file(path: Path) -> bytes:
     return data
 
 
-def plain_text(data: bytes) -> str | None:
-    """``data`` as text if it is small UTF-8 text, else None."""
+EXTRACTED_KINDS = frozenset({".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".epub", ".rtf", ".odt"})
+"""Formats whose text is what Moonshot extracts, never their bytes, however small and plain they look."""
+
+_DOCUMENT_MAGIC = (b"%PDF", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"{\\rtf")
+"""A PDF, a zip (DOCX, XLSX, PPTX, EPUB, ODT), an old Office file, RTF: whatever the name says."""
+
+
+def plain_text(data: bytes, name: str = "") -> str | None:
+    """``data`` as text if it is small UTF-8 text and not a document format (a PDF can be all ASCII: its source
+    is not its text), else None."""
     if len(data) > MAX_INLINE_BYTES or b"\x00" in data:
+        return None
+    if Path(name).suffix.lower() in EXTRACTED_KINDS or data.lstrip()[:8].startswith(_DOCUMENT_MAGIC):
         return None
     try:
         return data.decode("utf-8")
@@ -83,7 +93,7 @@ def load_document(
         Stopped: Ctrl-C stopped the upload or the extraction (nothing is left on the server if it can help it).
     """
     data = read_file(path)
-    text = plain_text(data)
+    text = plain_text(data, path.name)
     if text is not None:
         text = client.secret.redact(text)  # a .env asked about: the key goes in the Authorization header only
         content = json.dumps({"filename": path.name, "content": text, "type": "file"}, ensure_ascii=False)

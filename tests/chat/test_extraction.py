@@ -182,3 +182,17 @@ def test_another_servers_extraction_is_never_taken_for_moonshots() -> None:
     elsewhere = extraction_source("http://127.0.0.1:8871/v1")
     assert elsewhere and file_key(PDF, elsewhere) != file_key(PDF)
     assert extraction_source("https://user:secret@llm.example.com/v1") == "https://llm.example.com/v1"
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("contract.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n"), ("notes.docx", b"plain looking\n")],
+)
+def test_a_document_format_is_extracted_however_plain_its_bytes(
+    registry: CommandRegistry, session: CommandContext, server: FakeMoonshot, tmp_path: Path, name: str, data: bytes
+) -> None:
+    """Found by a new user: an all-ASCII PDF went to the model as its source."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    registry.dispatch(session, f"/file {path}")
+    assert server.uploads == [name]
