@@ -19,6 +19,7 @@ from kimi_repl.chat.autosave import Autosave
 from kimi_repl.chat.outcomes import (
     ContinueFailed,
     DoesNotFit,
+    LeftBehind,
     MessageReturned,
     NoPictures,
     NothingToContinue,
@@ -218,6 +219,10 @@ class Chat:
         return resumed.pending
 
     def _switch(self, conversation: Conversation, pending: str) -> None:
+        pictures, outputs = len(self.attachments), len(self.conversation.outputs)
+        self.attachments.clear()  # attached for the other conversation: never sent into this one unseen
+        if pictures or outputs:
+            self.tell(LeftBehind(pictures, outputs))
         with self.catalog.choosing():  # a conversation from a file names its model
             self.conversation = conversation
         self.sender.switched(conversation)

@@ -256,6 +256,14 @@ class SessionForked(NamedTuple):
     why: str
 
 
+class LeftBehind(NamedTuple):
+    """Another conversation became current: what was attached for the last one's next message stays with it
+    (``pictures`` dropped, ``outputs``: shell commands' output it keeps)."""
+
+    pictures: int
+    outputs: int
+
+
 class StoreNote(NamedTuple):
     """Something the session store said while reading a session (already a sentence)."""
 
@@ -264,6 +272,7 @@ class StoreNote(NamedTuple):
 
 Outcome = (
     MessageReturned
+    | LeftBehind
     | SendRefused
     | SendFailed
     | RetryFailed

@@ -83,3 +83,15 @@ def test_help_and_completion_know_paste(registry: CommandRegistry, session: Comm
     output = session.display.output  # type: ignore[attr-defined]
     assert "/image [PATH|paste|clear]" in output and "Ctrl-V" in output and "clipboard's picture" in output
     assert completions(registry, session, "/image pa") == ["paste"]
+
+
+def test_pictures_attached_stay_behind_when_another_conversation_becomes_current(
+    registry: CommandRegistry, session: CommandContext, display: CapturedDisplay, tmp_path: Path
+) -> None:
+    """Found by a new user: a screenshot meant for one chat went into the next one, unseen."""
+    picture = tmp_path / "red.png"
+    picture.write_bytes(png_bytes())
+    registry.dispatch(session, f"/image {picture}")
+    registry.dispatch(session, "/new")
+    assert session.chat.attachments == []
+    assert "1 picture attached in the conversation you left was not carried over." in display.output
