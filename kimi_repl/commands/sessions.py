@@ -28,6 +28,10 @@ def resume_path(context: CommandContext, path: Path) -> None:
     """Switch to the session in ``path``, appending to it from now on."""
     context.chat.resume(path)
     describe_switch(context, f"Resumed session {context.chat.conversation.id}")
+    if context.chat.client.models_fetched:  # the list is at hand: say now if the session's model is not on it
+        warning = context.unlisted_warning(context.chat.model)
+        if warning:
+            context.display.warning(warning)
 
 
 def find_session(context: CommandContext, store: SessionStore, key: str) -> Path:

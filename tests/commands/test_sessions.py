@@ -190,3 +190,18 @@ def test_path_completion(registry: CommandRegistry, session: CommandContext, tmp
     (tmp_path / "work" / "nested").mkdir()
     assert completions(registry, session, "/load no") == ["notes.md"]
     assert completions(registry, session, "/save ne") == ["nested/"]
+
+
+def test_resuming_a_session_whose_model_the_server_does_not_list_says_so(
+    registry: CommandRegistry, autosaved_session: CommandContext, display: CapturedDisplay, server: FakeMoonshot
+) -> None:
+    """Found by a new user: -r warned, /resume did not, and the first message failed."""
+    server.models["kimi-old-preview"] = server.models["kimi-k2.6"]
+    autosaved_session.chat.choose(model="kimi-old-preview")
+    autosaved_session.chat.send("on a model that goes away")
+    registry.dispatch(autosaved_session, "/clear")
+    del server.models["kimi-old-preview"]
+    autosaved_session.chat.client._models = None  # the list is asked again, as by a new kimi-repl
+    autosaved_session.chat.client.list_models()
+    registry.dispatch(autosaved_session, "/resume 1")
+    assert "kimi-old-preview is not a model this server lists" in display.output
