@@ -11,8 +11,10 @@ A closed terminal or ``kill`` (SIGHUP, SIGTERM) is delivered the same way, throu
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 
@@ -103,6 +105,20 @@ class allowed:
     def __exit__(self, *exception: object) -> None:
         if self._active:
             _state.allowing = self._allowing
+
+
+@contextlib.contextmanager
+def taken(lock: threading.Lock) -> Iterator[None]:
+    """``lock`` held for the block, taken inside a held one: while another thread has it, Ctrl-C stops the wait
+    at once (and never leaves the lock taken: it is raised only between tries)."""
+    with held():
+        while not lock.acquire(timeout=0.05):
+            with allowed():  # an interrupt that arrived meanwhile is raised here
+                pass
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 def _install() -> None:

@@ -26,6 +26,7 @@ from prompt_toolkit.utils import is_dumb_terminal
 
 from kimi_repl import __version__
 from kimi_repl.chat import Chat, message_text
+from kimi_repl.client import ChatError
 from kimi_repl.commands import CommandContext, CommandRegistry, SlashCompleter, build_registry
 from kimi_repl.commands.shared import describe_switch
 from kimi_repl.commands.shell import is_shell_line, shell_line
@@ -315,6 +316,20 @@ class Repl:
             return False
         return answer.strip().lower() in ("y", "yes")
 
+    def _await_models(self, message: str) -> None:
+        """If the server's list of models is still on its way (a slow server at start-up: the first message may
+        need it), wait for it with a spinner, not a silent prompt; Ctrl-C stops the wait, ↑ brings the message."""
+        chat = self.context.chat
+        client = chat.client
+        if client.models_fetched or not (chat.catalog.from_server or client.models_lock.locked()):
+            return  # the list is here, or the message does not wait for it (a model was chosen)
+        try:
+            with self.context.display.working("Waiting for the server's models"), contextlib.suppress(ChatError):
+                client.list_models(retry_failed=False)
+        except KeyboardInterrupt:
+            self._recall(message)
+            raise
+
     def _recall(self, text: str) -> None:
         """Make ``text`` (a message that got no reply) the latest history entry: ↑ brings it back.
 
@@ -396,6 +411,7 @@ class Repl:
                 message = message_text(text)
                 if first.startswith("//"):
                     message = message.replace("//", "/", 1)
+                self._await_models(message)
                 context.chat.send(message)
             display.gap()
         except UserError as error:

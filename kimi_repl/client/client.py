@@ -37,7 +37,7 @@ from kimi_repl.client.sse import (
     sse_data,
 )
 from kimi_repl.config import Settings
-from kimi_repl.interrupts import allowed, held
+from kimi_repl.interrupts import allowed, held, taken
 from kimi_repl.redaction import Secret
 from kimi_repl.request import BUDGET_FIELD, CACHE_KEY_FIELD, LEGACY_BUDGET_FIELD, ChatRequest
 from kimi_repl.values import public_url
@@ -70,7 +70,7 @@ class MoonshotClient:
         self._models_error: str | None = None
         self._models_failed_at = 0.0
         self._sdk_lock = threading.Lock()
-        self._models_lock = threading.Lock()
+        self.models_lock = threading.Lock()  # held while GET /models is under way
         self.budget_field = BUDGET_FIELD
         """The name the server takes the reply budget under (``max_tokens`` once it refused the other)."""
         self.cache_keys = True  # prompt_cache_key is sent until a server refuses it
@@ -230,7 +230,7 @@ class MoonshotClient:
         models = self._models
         if models is not None:
             return models
-        with held(), self._models_lock:  # the fetch inside is allowed to be interrupted; the lock is let go
+        with taken(self.models_lock):  # Ctrl-C stops a wait for another thread's fetch, or the fetch itself
             if self._models is None:
                 import openai
 

@@ -235,6 +235,16 @@ def test_tab_completion_survives_a_symlink_loop(launch: Launch, server: FakeMoon
     assert term.exit_status() == 0
 
 
+def test_a_first_message_waiting_for_a_slow_model_list_shows_it(launch: Launch, server: FakeMoonshot) -> None:
+    """Found by a new user: 15 s of a silent prompt while the list the first message needs was on its way."""
+    server.get_delay = 3.0
+    term = launch()
+    term.wait_for_prompt(1)
+    term.line("hello slow server")
+    term.wait_for("Waiting for the server's models")
+    term.wait_for("Echo 1: hello slow server", timeout=10)
+
+
 def test_slow_steps_show_progress_and_stop_on_ctrl_c(launch: Launch, server: FakeMoonshot) -> None:
     server.get_delay = 30.0
     term = launch("-m", "moonshot-v1-8k")
@@ -242,7 +252,7 @@ def test_slow_steps_show_progress_and_stop_on_ctrl_c(launch: Launch, server: Fak
     term.line("/models")
     term.wait_for("Asking the server for its models…")
     term.ctrl("c")
-    term.wait_for("Interrupted.", timeout=5)
+    term.wait_for("Interrupted.", timeout=1.5)  # at once, even while the background fetch holds the list
     term.wait_for_prompt(2)
     server.get_delay = 2.0
     term.line("/balance")
