@@ -39,7 +39,7 @@ from kimi_repl.records import (
 )
 from kimi_repl.redaction import MIN_SECRET_CHARS, Secret, unredact
 from kimi_repl.redaction import REDACTED as REDACTED  # where files say the key was
-from kimi_repl.safefiles import read_regular_file, write_file
+from kimi_repl.safefiles import byte_size, read_regular_file, write_file
 from kimi_repl.sanitize import escape_for_file, json_dumps, unescape_from_file
 
 FORMAT = "kimi-repl-transcript"
@@ -234,7 +234,9 @@ def to_markdown(conversation: Conversation) -> str:
         lines.append(f"- **Thinking:** {_on_off(conversation.thinking)} (for models that can switch)")
     if conversation.documents:
         names = ", ".join(f"`{' '.join(escape_for_file(d.name).split())}`" for d in conversation.documents)
-        lines.append(f"- **Documents:** {names}")
+        size = byte_size(sum(len(d.content.encode("utf-8", "replace")) for d in conversation.documents))
+        # Said where a reader sees it: the text rides in the header comment, which rendered Markdown hides.
+        lines.append(f"- **Documents:** {names} (their text, {size}, is in this file's first line, for /load)")
     if conversation.context_start:
         lines.append(f"- **Not sent any more** (dropped to fit the window): turns 1 to {conversation.context_start}")
     if conversation.system:
