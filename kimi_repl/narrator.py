@@ -290,8 +290,12 @@ def switch_warning(outcome: PicturesNamed | WindowLeavesOut) -> str:
         case PicturesNamed(model=model, pictures=count, attached=True):
             return f"⚠ {model} takes no pictures: those attached for your next message cannot go (/image clear)."
         case PicturesNamed(model=model, pictures=count, so_far=True):
-            several = "s" if count != 1 else ""
-            return f"⚠ {model} takes no pictures: the {count} picture{several} so far go as their names."
+            pictures = (
+                "the picture so far goes as its name"
+                if count == 1
+                else f"the {count} pictures so far go as their names"
+            )
+            return f"⚠ {model} takes no pictures: {pictures}."
         case PicturesNamed(model=model, pictures=count):
             return (
                 f"⚠ {model} takes no pictures: the {count} picture{'s' if count != 1 else ''} in this conversation "

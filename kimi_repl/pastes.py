@@ -42,7 +42,7 @@ def command_like(text: str) -> bool:
 def size(text: str) -> str:
     """``2.0 MB, 40,000 lines`` for a message about a paste."""
     amount = byte_size(len(text.encode("utf-8", errors="replace")))
-    lines = text.count("\n") + 1
+    lines = text.count("\n") + (not text.endswith("\n"))  # a last line ending: no line after it
     return f"{amount}, {lines:,} line{'s' if lines != 1 else ''}"
 
 

@@ -129,7 +129,8 @@ def describe_error(error: BaseException, *, settings: Settings, model: str, sdk:
         headers = getattr(getattr(error, "response", None), "headers", None) or {}
         asked = asked_wait(headers, message)
         if asked is not None and asked > MAX_WAIT_SECONDS:
-            return f"Rate limited by Moonshot (429): {message} It asks to wait {asked / 60:.0f} min; send again then."
+            wait = f"{asked // 60:.0f} min" + (f" {asked % 60:.0f} s" if round(asked % 60) else "")
+            return f"Rate limited by Moonshot (429): {message} It asks to wait {wait}; send again then."
         retries = settings.max_retries
         return f"Rate limited by Moonshot (429) after {retries} retries: {message} Wait a moment, then send again."
     if isinstance(error, sdk.BadRequestError):

@@ -75,8 +75,9 @@ def file(context: CommandContext, argument: str) -> None:
     if argument == "clear":
         count = context.chat.attached.forget_documents(conversation)
         ran = context.chat.attached.forget_outputs(conversation)
-        dropped = f" and the output of {ran} command{'s' if ran != 1 else ''}" if ran else ""
-        context.display.info(f"Removed {count} document{'s' if count != 1 else ''}{dropped}.")
+        parts = [f"{count} document{'s' if count != 1 else ''}"] if count or not ran else []
+        parts += [f"the output of {ran} command{'s' if ran != 1 else ''}"] if ran else []
+        context.display.info(f"Removed {' and '.join(parts)}.")
         return
     path = user_path(argument)
     try:

@@ -82,9 +82,9 @@ def copy(context: CommandContext, argument: str) -> None:
     if context.display.copy_to_clipboard(text) and not tool:
         # The terminal never says whether it took it: the one common reason it does not is tmux's default.
         tmux = " (in tmux only with set -g set-clipboard on)" if os.environ.get("TMUX") else ""
-        context.display.info(f"Copied {what} ({len(text)} characters) to the clipboard{tmux}.")
+        context.display.info(f"Copied {what} ({len(text):,} characters) to the clipboard{tmux}.")
     elif tool:
-        context.display.info(f"Copied {what} ({len(text)} characters) to the clipboard ({tool}).")
+        context.display.info(f"Copied {what} ({len(text):,} characters) to the clipboard ({tool}).")
     else:
         context.display.info("Not a terminal: nothing to copy to.")
 

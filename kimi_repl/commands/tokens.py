@@ -52,7 +52,7 @@ def _cost(context: CommandContext) -> str:
     if not total.unpriced:
         return f"{shown} (web search calls not counted)" if chat.conversation.web else shown
     without = f"{total.unpriced} repl{'y' if total.unpriced == 1 else 'ies'} of models without a known price"
-    where = '[prices."MODEL"] in config.toml sets one'
+    where = '[prices."MODEL"] in config.toml sets one; the built-in prices are api.moonshot.ai\'s, in USD'
     return f"{shown} + {without} ({where})" if shown else f"unknown: no price is known for these models ({where})"
 
 

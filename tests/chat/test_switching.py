@@ -32,7 +32,7 @@ def test_a_picture_then_a_text_only_model_names_it_and_every_request_is_accepted
     with_picture(session, registry, tmp_path)
     display.forget()
     registry.dispatch(session, "/model moonshot-v1-8k")
-    assert "moonshot-v1-8k takes no pictures: the 1 picture so far go as their names" in display.output
+    assert "moonshot-v1-8k takes no pictures: the picture so far goes as its name" in display.output
     for text in ("and now?", "again?"):
         reply = session.chat.send(text)
         assert reply is not None and reply.content.startswith("Echo"), display.output

@@ -53,7 +53,7 @@ def test_a_bare_bang_gives_the_usage_and_file_clear_drops_waiting_output(
     assert "Usage: !COMMAND runs COMMAND in your shell" in display.output
     assert "!echo hi  1 line, exit status 0" in display.output  # /file lists it
     assert "Attached for your next message: the output of !echo hi" in display.output  # /history too
-    assert "Removed 0 documents and the output of 1 command." in display.output
+    assert "Removed the output of 1 command." in display.output
     assert user_messages(server) == ["plain"]
 
 
