@@ -10,6 +10,8 @@ The floors (each a process in its own pty, reading the same stream from the same
   memory;
 - **SDK floor** (``bench/sdk_floor.py``): the raw floor with the request and the stream going through the openai
   SDK and its HTTP client, which kimi-repl must use: the floor no such client can beat;
+- **launch floor** (``bench/launch_floor.py``): a prompt loop that sends what is typed through the openai SDK
+  and prints the reply: from launch to the first words of an answer to a message typed at once;
 - **memory floor** (``bench/memory_floor.py``): prompt_toolkit, rich's markdown and an openai client loaded,
   and the reply held twice: what any such client holds after a reply.
 
@@ -169,6 +171,19 @@ def startup(command: str, args: list[str], env: dict[str, str]) -> tuple[float, 
     return prompt, pty.wait_exit() - begin
 
 
+def launch_first_words(command: str, args: list[str], env: dict[str, str], message: str) -> float:
+    """Seconds from spawning ``command`` to the first words of the reply to ``message``, typed at once."""
+    begin = time.perf_counter()
+    pty = Pty(command, args, env)
+    pty.child.send(f"{message}\r".encode())
+    first = pty.read_until(FIRST_WORDS, timeout=60) - begin
+    pty.read_until(BENCH_END.encode(), timeout=60)
+    with contextlib.suppress(OSError):  # kimi-repl's prompt is back; the floor may have ended on its own
+        pty.child.send(b"/exit\r")
+    pty.wait_exit()
+    return first
+
+
 def memory_floor(text: Path) -> float:
     """Peak memory of the memory floor holding the reply in ``text``."""
     found = subprocess.run(
@@ -320,6 +335,20 @@ def main() -> None:
         for index, what in enumerate(("start-up to the prompt", "start-up to exit on /exit")):
             ours, bare = median([r[index] for r in ours_runs]), median([r[index] for r in bare_runs])
             row(what, f"{ours:.3f} s", f"{bare:.3f} s (bare loop)", ratio(ours, bare), "≤ 1.1x")
+
+        launched, launched_floor = [], []
+        for _ in range(max(args.runs, 5)):
+            launched.append(launch_first_words(kimi, ["--thinking", "off"], env, "%bench 2"))
+            floor_args = [str(ROOT / "bench" / "launch_floor.py"), "--base-url", base_url]
+            launched_floor.append(launch_first_words(sys.executable, floor_args, env, "%bench 2"))
+        ours, floor = median(launched), median(launched_floor)
+        row(
+            "first words from launch, a message typed at once",
+            f"{ours:.3f} s",
+            f"{floor:.3f} s (a prompt loop sending through the SDK)",
+            ratio(ours, floor),
+            "≤ 1.1x",
+        )
 
         per_kb: dict[int, float] = {}
         first_words: list[tuple[float, float]] = []

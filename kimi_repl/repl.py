@@ -5,10 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import gc
-import signal
-import sys
 import threading
-from collections.abc import Iterator
 
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.application import get_app, run_in_terminal
@@ -33,11 +30,12 @@ from kimi_repl.commands.shell import is_shell_line, shell_line
 from kimi_repl.display import Display
 from kimi_repl.errorlog import log_internal_error
 from kimi_repl.errors import UserError
-from kimi_repl.interrupts import deliver
 from kimi_repl.narrator import Narrator
 from kimi_repl.pastes import Pastes, clipboard_bindings, gather_pastes_linearly, paste_bindings
+from kimi_repl.profile import built_in
 from kimi_repl.replstate import ReplState
 from kimi_repl.sanitize import one_line
+from kimi_repl.terminal import hangup_ends, typeahead_mode, typed_ahead
 
 PRELOAD_AFTER_SECONDS = 1.0
 STYLE = Style.from_dict(
@@ -88,64 +86,6 @@ def key_bindings(display: Display) -> KeyBindings:
         event.current_buffer.insert_text("\n")
 
     return bindings
-
-
-@contextlib.contextmanager
-def typeahead_mode() -> Iterator[None]:
-    """While a reply streams, keep keys typed ahead unechoed and unaltered until the next prompt reads them.
-
-    Without this the terminal is in cooked mode between prompts: typed keys would be echoed over the
-    reply, and an Enter typed ahead would arrive as a newline (``ICRNL``) instead of sending. Ctrl-C
-    still raises KeyboardInterrupt (``ISIG`` stays on).
-    """
-    if sys.platform == "win32":  # no termios: keys typed ahead are left to the console
-        yield
-        return
-    try:
-        import termios
-
-        fd = sys.stdin.fileno()
-        saved = termios.tcgetattr(fd)
-    except (ImportError, OSError, ValueError):
-        yield
-        return
-    quiet = list(saved)
-    quiet[0] &= ~(termios.ICRNL | termios.INLCR | termios.IGNCR)
-    quiet[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
-    try:
-        termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    except termios.error:
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(termios.error):
-            termios.tcsetattr(fd, termios.TCSANOW, saved)
-
-
-@contextlib.contextmanager
-def _hangup_ends(state: ReplState) -> Iterator[None]:
-    """A closed terminal (SIGHUP) or ``kill`` (SIGTERM) ends the session like Ctrl-C then /exit.
-
-    A reply streaming at that moment is kept, marked interrupted, and saved before the program leaves.
-    """
-
-    def stop(signum: int, frame: object) -> None:
-        state.exit_requested = True
-        deliver()  # now, or once the conversation and its file agree again
-
-    wanted = [getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)]
-    try:
-        previous = {number: signal.signal(number, stop) for number in wanted}
-    except ValueError:  # not the main thread (tests): nothing to install
-        yield
-        return
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 class Repl:
@@ -232,11 +172,12 @@ class Repl:
         # message, not after they send it. Not at once: a quick /exit should not wait for it, and the
         # prompt should appear first.
         variables = contextvars.copy_context()
-        preload = threading.Timer(PRELOAD_AFTER_SECONDS, self._preload, args=(variables,))
+        after = 0.0 if typed_ahead() else PRELOAD_AFTER_SECONDS  # a message waits already: it needs all that now
+        preload = threading.Timer(after, self._preload, args=(variables,))
         preload.daemon = True  # leaving never waits for a slow server's model list
         preload.start()
         try:
-            with _hangup_ends(self.context.state):
+            with hangup_ends(self.context.state):
                 status = self._loop()
         finally:
             preload.cancel()
@@ -250,10 +191,10 @@ class Repl:
             from kimi_repl.markdown import warm_up
 
             context.chat.client.preload()
+            warm_up()  # before the list of models: a message typed ahead is drawn while that is asked
             notice = None
             if context.settings.base_url_trusted:  # else nothing goes out before the user has seen where
                 notice = context.resolve_model() or context.unlisted_warning(context.chat.model, once=True)
-            warm_up()  # before the notice: rich is loaded here, not by the prompt's thread
             self._show_later(notice, variables)
         # What is loaded now stays for good: leave it out of garbage collection. The SDK's many objects would
         # otherwise be scanned by each full collection, and rendering a long reply allocates enough to start some.
@@ -321,8 +262,8 @@ class Repl:
         need it), wait for it with a spinner, not a silent prompt; Ctrl-C stops the wait, ↑ brings the message."""
         chat = self.context.chat
         client = chat.client
-        if client.models_fetched or not (chat.catalog.from_server or client.models_lock.locked()):
-            return  # the list is here, or the message does not wait for it (a model was chosen)
+        if client.models_fetched or not (chat.catalog.from_server or built_in(chat.model) is None):
+            return  # the list is here, or the message does not wait for it (a model the table knows was chosen)
         try:
             with self.context.display.working("Waiting for the server's models"), contextlib.suppress(ChatError):
                 client.list_models(retry_failed=False)

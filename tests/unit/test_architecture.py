@@ -34,6 +34,7 @@ TERMINAL = (
     "clipboard",
     "pastes",
     "history",
+    "terminal",
 )
 """The shell: what reads keys or writes the screen. Everything else is the core and never imports these."""
 
