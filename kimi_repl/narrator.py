@@ -383,5 +383,5 @@ def usage_line(usage: Usage, window: int | None, *, thinking: str = "", searches
         share = f"{100 * usage.total / window:.0f}%"
         parts.append(f"{short_tokens(usage.total)} / {short_tokens(window)} context ({share})")
     if cost:
-        parts.append(cost)
+        parts.append(f"{cost} + search fees" if searches else cost)  # billed per call, at no price known here
     return " · ".join(parts)

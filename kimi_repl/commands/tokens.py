@@ -49,8 +49,9 @@ def _cost(context: CommandContext) -> str:
     price_of = chat.catalog.prices.price
     total = spent(chat.conversation.turns, price_of, chat.conversation.model)
     shown = total.shown()
+    searched = any(turn.searches for turn in chat.conversation.turns)
     if not total.unpriced:
-        return f"{shown} (web search calls not counted)" if chat.conversation.web else shown
+        return f"{shown} (web search calls not counted)" if searched else shown
     without = f"{total.unpriced} repl{'y' if total.unpriced == 1 else 'ies'} of models without a known price"
     where = '[prices."MODEL"] in config.toml sets one; the built-in prices are api.moonshot.ai\'s, in USD'
     return f"{shown} + {without} ({where})" if shown else f"unknown: no price is known for these models ({where})"

@@ -159,3 +159,16 @@ def test_a_model_without_a_known_price_shows_tokens_only(
     assert "¥" not in display.output and "$" not in display.output
     registry.dispatch(session, "/usage")
     assert re.search(r"cost +unknown: no price is known for these models \(\[prices", display.output)
+
+
+def test_a_searched_reply_says_its_cost_leaves_out_the_search_fees(
+    registry: CommandRegistry, settings: Settings, server: FakeMoonshot
+) -> None:
+    display = CapturedDisplay(terminal=True, width=200)
+    session = CommandContext.open(replace(settings, prices={"kimi-k2.6": Price(2.0, 0.5, 8.0, "CNY")}), display)
+    registry.dispatch(session, "/web on")
+    turn = session.chat.send("what is new today?")
+    assert turn is not None and turn.searches
+    assert "+ search fees" in display.output
+    registry.dispatch(session, "/usage")
+    assert "(web search calls not counted)" in re.sub(r"\x1b\[[0-9;]*m", "", display.output)
