@@ -102,6 +102,10 @@ class Capture:
         return start + gap + end
 
 
+QUIET_SECONDS = 3.0
+"""A command silent this long is said to be still running (an editor waiting for a terminal looks hung)."""
+
+
 def run_command(
     command: str,
     show: Callable[[str], None],
@@ -111,6 +115,7 @@ def run_command(
     limit: int = LIMIT,
     head: int = HEAD,
     at_cut: Callable[[str, str], tuple[str, str]] = lambda head, tail: (head, tail),
+    on_quiet: Callable[[], None] = lambda: None,
 ) -> Output:
     """Run ``command`` in the user's shell (:func:`shell_argv`, unless ``argv`` is given) until it ends.
 
@@ -119,6 +124,7 @@ def run_command(
             :func:`~kimi_repl.sanitize.command_output`: a piece may end inside an escape sequence).
         timeout: seconds after which the command is killed (None: no limit).
         at_cut: trims the kept text on either side of a cut (the caller takes out what a cut left of the key).
+        on_quiet: called once if nothing has come out after :data:`QUIET_SECONDS` (the caller says it still runs).
 
     Raises:
         KeyboardInterrupt: Ctrl-C: the command (its process group) was killed first.
@@ -135,6 +141,7 @@ def run_command(
     reader.start()
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     deadline = None if timeout is None else time.monotonic() + timeout
+    quiet_at: float | None = time.monotonic() + QUIET_SECONDS  # None once told, or once output came
     try:
         while True:
             if deadline is not None and time.monotonic() > deadline:
@@ -142,7 +149,11 @@ def run_command(
             try:
                 data = chunks.get(timeout=0.1)
             except queue.Empty:
+                if quiet_at is not None and time.monotonic() > quiet_at:
+                    quiet_at = None
+                    on_quiet()
                 continue
+            quiet_at = None
             if not data:
                 break
             capture.add(data)

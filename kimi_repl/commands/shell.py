@@ -7,6 +7,7 @@ The runner is :mod:`kimi_repl.shellrun`; the output joins the conversation throu
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.conversation import Output
@@ -22,6 +23,7 @@ USAGE = (
 NOT_FOUND = (127, 9009)
 """The status a POSIX shell, and cmd, give a command they cannot find."""
 HELD_BACK = 4096
+QUIET_NOTE = "`{}` is still running, silent (Ctrl-C stops it; it has no terminal, so editors and pagers wait)."
 """Characters of an unfinished line kept back from the screen (an escape sequence may end in the next piece)."""
 
 
@@ -45,7 +47,9 @@ def shell_line(context: CommandContext, text: str) -> None:
     try:
         with held(then_raise=False), allowed():  # Ctrl-C is ours to deliver, even if SIGINT was ignored at start
             argv = shell_argv(command, shell=context.settings.shell)
-            output = run_command(command, feed.write, argv=argv, at_cut=context.chat.client.secret.without_partial)
+            quiet = functools.partial(context.display.note, QUIET_NOTE.format(short(command)))
+            secret = context.chat.client.secret
+            output = run_command(command, feed.write, argv=argv, at_cut=secret.without_partial, on_quiet=quiet)
     except KeyboardInterrupt:
         feed.close()
         context.display.note(f"Stopped `{short(command)}`: nothing attached.")

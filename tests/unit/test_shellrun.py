@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kimi_repl import shellrun
 from kimi_repl.commands.shell import Feed
 from kimi_repl.conversation import Output
 from kimi_repl.shellrun import Capture, Stopped, run_command, shell_argv
@@ -168,3 +169,14 @@ def test_a_command_that_ignores_sigterm_is_killed_all_the_same(tmp_path: Path) -
     with pytest.raises(Stopped):
         run_command(command, lambda text: None, argv=["/bin/sh", "-c", command], timeout=0.5)
     assert _gone(int(pidfile.read_text())) and time.monotonic() - started < 5
+
+
+def test_a_silent_command_is_said_to_be_still_running_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a new user: `!vim` waited with nothing on screen (it has no terminal)."""
+    monkeypatch.setattr(shellrun, "QUIET_SECONDS", 0.2)
+    told: list[str] = []
+    run_command("sleep 0.6", lambda text: None, on_quiet=lambda: told.append("quiet"))
+    assert told == ["quiet"]
+    told.clear()
+    run_command("echo at once; sleep 0.6", lambda text: None, on_quiet=lambda: told.append("quiet"))
+    assert told == [], "it spoke: nothing to say"
