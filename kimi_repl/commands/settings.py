@@ -61,7 +61,10 @@ def role(context: CommandContext, argument: str) -> None:
     if not roles:
         from kimi_repl.configfile import config_path
 
-        context.display.info(f"No roles yet: add [roles.NAME] tables to {config_path()} (the README has an example).")
+        context.display.info(
+            f"No roles yet: add [roles.NAME] tables to {config_path()} (the README has an example); kimi-repl "
+            "reads it when it starts."
+        )
         return
     active = context.chat.role.name if context.chat.role else None
     rows = [(name, roles[name].describe(), "← in force" if name == active else "") for name in sorted(roles)]
