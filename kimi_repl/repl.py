@@ -195,6 +195,7 @@ class Repl:
             notice = None
             if context.settings.base_url_trusted:  # else nothing goes out before the user has seen where
                 notice = context.resolve_model() or context.unlisted_warning(context.chat.model, once=True)
+                notice = notice or context.chat.client.key_refused  # told before the first message, not by it
             self._show_later(notice, variables)
         # What is loaded now stays for good: leave it out of garbage collection. The SDK's many objects would
         # otherwise be scanned by each full collection, and rendering a long reply allocates enough to start some.

@@ -68,6 +68,8 @@ class MoonshotClient:
         self._sdk: OpenAI | None = None
         self._models: list[dict[str, Any]] | None = None
         self._models_error: str | None = None
+        self.key_refused: str | None = None
+        """Why the server refused the API key when the list of models was asked (401), if it did."""
         self._models_failed_at = 0.0
         self._sdk_lock = threading.Lock()
         self.models_lock = threading.Lock()  # held while GET /models is under way
@@ -244,6 +246,8 @@ class MoonshotClient:
                     self._models = _model_entries(body)
                 except openai.APIError as error:
                     self._models_error, self._models_failed_at = self.describe(error), time.monotonic()
+                    if isinstance(error, openai.AuthenticationError):
+                        self.key_refused = self._models_error
                     raise ChatError(self._models_error) from None
                 except ChatError as error:
                     self._models_error, self._models_failed_at = str(error), time.monotonic()

@@ -48,3 +48,11 @@ def test_a_dumb_terminal_gets_the_banner_without_escape_sequences(launch: Launch
     assert "kimi-repl 0." in banner and not re.search(r"\x1b\[[0-9;]*m", banner)  # no colour, no dim, no reset
     term.line("/exit")
     assert term.exit_status() == 0
+
+
+def test_a_key_the_server_refuses_is_told_before_the_first_message(launch: Launch, server: FakeMoonshot) -> None:
+    """Found by a new user: a wrong key showed only after the first message was typed and sent."""
+    term = launch(MOONSHOT_API_KEY="sk-not-the-right-key-0123456789")
+    term.wait_for_prompt(1)
+    term.wait_for("Moonshot rejected the API key (401", timeout=10)
+    assert server.chat_requests() == [], "nothing was sent to find out"
