@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kimi_repl.errors import UserError
-from kimi_repl.safefiles import CHUNK_BYTES, NotPrivate, changeable_by_others, open_regular, write_file
+from kimi_repl.safefiles import CHUNK_BYTES, changeable_by_others, open_regular, trusted_folder, write_file
 
 MAGIC = b"kimi-repl extract 1 "
 SUFFIX = ".extract"
@@ -110,24 +110,6 @@ def decode(raw: bytes, key: str) -> Extract | None:
     return Extract(key=key, name=name, text=text, file_id=file_id, extracted_at=float(at))
 
 
-def trusted_cache_folder(folder: Path) -> Path:
-    """``folder`` as it really is (links resolved), if no one but the user (or root) can change it.
-
-    Raises:
-        NotPrivate: someone else owns it or can write in it (the message says how to fix it).
-    """
-    real = Path(os.path.realpath(folder))
-    try:
-        info = os.stat(real)
-    except OSError:
-        return real
-    why = changeable_by_others(info)
-    if why is None:
-        return real
-    fix = f"chmod 700 {real}" if why.startswith("can") else "remove it or make it yours"
-    raise NotPrivate(f"the document cache {folder} {why}, so it is not used: {fix}")
-
-
 class ExtractCache:
     """Extracted texts by file hash, in one private folder, bounded in total and per entry.
 
@@ -136,7 +118,7 @@ class ExtractCache:
     """
 
     def __init__(self, folder: Path, *, max_total: int = MAX_TOTAL_BYTES, max_entry: int = MAX_ENTRY_BYTES) -> None:
-        self.folder = trusted_cache_folder(folder)
+        self.folder = trusted_folder(folder, what="the document cache", so="it is not used")
         self.max_total = max_total
         self.max_entry = max_entry
 

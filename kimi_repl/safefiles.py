@@ -52,6 +52,36 @@ def changeable_by_others(info: os.stat_result) -> str | None:
     return None
 
 
+def trusted_folder(folder: Path, *, what: str, so: str) -> Path:
+    """``folder`` as it really is (symbolic links resolved), if no one but the user (or root) can change it; a
+    missing folder is taken as it is (writing in it fails, and says so).
+
+    Args:
+        what: the folder, for the message (``the sessions folder``).
+        so: what follows when it cannot be trusted (``sessions there cannot be trusted``).
+
+    Raises:
+        NotPrivate: someone else owns it or can write in it (the message says how to fix it).
+    """
+    import shlex
+
+    real = Path(os.path.realpath(folder))
+    try:
+        info = os.stat(real)
+    except OSError:
+        return real
+    why = changeable_by_others(info)
+    if why is None:
+        return real
+    linked = real != Path(os.path.abspath(folder))
+    shown = f"{folder} (a link to {real})" if linked else str(folder)
+    if why.startswith("belongs"):
+        fix = "point it at a folder of yours" if linked else "remove it or make it yours"
+    else:
+        fix = f"chmod 700 {shlex.quote(str(real))}"
+    raise NotPrivate(f"{what} {shown} {why}, so {so}: {fix}")
+
+
 def kind_of(mode: int) -> str:
     """What a file that is not a regular file is, for messages."""
     if stat.S_ISDIR(mode):

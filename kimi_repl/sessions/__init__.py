@@ -34,7 +34,7 @@ Modules: :mod:`.format` (what the writer and the replay share), :mod:`.lines` (b
 :mod:`.folder` (:class:`SessionStore`).
 """
 
-from kimi_repl.sessions.folder import Found, Listing, Resumed, SessionInfo, SessionStore, trusted_folder
+from kimi_repl.sessions.folder import Found, Listing, Resumed, SessionInfo, SessionStore
 from kimi_repl.sessions.format import SESSION_FORMAT, SESSION_VERSION, SUFFIX, NewerFormat
 from kimi_repl.sessions.replay import Replay, load_file, replay, replay_lines, take_pending
 from kimi_repl.sessions.writer import SessionBusy, SessionLock, SessionLog
@@ -57,5 +57,4 @@ __all__ = [
     "replay",
     "replay_lines",
     "take_pending",
-    "trusted_folder",
 ]

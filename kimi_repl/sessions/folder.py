@@ -15,7 +15,15 @@ from typing import NamedTuple
 from kimi_repl.conversation import Conversation, new_session_id, title_of
 from kimi_repl.records import TranscriptError
 from kimi_repl.redaction import MIN_SECRET_CHARS, REDACTED, Secret
-from kimi_repl.safefiles import CLOEXEC, NOFOLLOW, NotPrivate, changeable_by_others, open_regular, write_all, write_file
+from kimi_repl.safefiles import (
+    CLOEXEC,
+    NOFOLLOW,
+    changeable_by_others,
+    open_regular,
+    trusted_folder,
+    write_all,
+    write_file,
+)
 from kimi_repl.sanitize import escaped_in_json
 from kimi_repl.sessions.format import MARKER, SAFE_ID, SESSION_VERSION, SUFFIX
 from kimi_repl.sessions.lines import chunks_of, line_blocks, split_lines
@@ -88,38 +96,16 @@ def _quoted(path: Path) -> str:
     return shlex.quote(str(path))
 
 
-def trusted_folder(folder: Path) -> Path:
-    """``folder`` as it really is (symbolic links resolved), if no one but the user (or root) can change it; a
-    missing folder is taken as it is (writing in it fails, and says so).
-
-    Raises:
-        NotPrivate: someone else owns it or can write in it (the message says how to fix it).
-    """
-    real = Path(os.path.realpath(folder))
-    try:
-        info = os.stat(real)
-    except OSError:
-        return real
-    why = changeable_by_others(info)
-    if why is None:
-        return real
-    shown = str(folder) if real == Path(os.path.abspath(folder)) else f"{folder} (a link to {real})"
-    if why.startswith("belongs"):
-        fix = "point it at a folder of yours" if real != Path(os.path.abspath(folder)) else "remove it or make it yours"
-    else:
-        fix = f"chmod 700 {_quoted(real)}"
-    raise NotPrivate(f"the sessions folder {shown} {why}, so sessions there cannot be trusted: {fix}")
-
-
 class SessionStore:
-    """The folder of session files: one that no one but the user can change (see :func:`trusted_folder`).
+    """The folder of session files: one that no one but the user can change
+    (:func:`~kimi_repl.safefiles.trusted_folder`).
 
     Raises:
         NotPrivate: the folder is not the user's alone.
     """
 
     def __init__(self, folder: Path, *, secret: str | None, write: Writer = write_all) -> None:
-        self.folder = trusted_folder(folder)
+        self.folder = trusted_folder(folder, what="the sessions folder", so="sessions there cannot be trusted")
         self._secret = secret
         self._key = secret if secret and len(secret) < MIN_SECRET_CHARS else None  # a short key: files to repair
         self._watch = Secret(secret)  # a real key: files that hold it are rewritten without it
