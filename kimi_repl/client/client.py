@@ -6,7 +6,6 @@ The SDK is imported on first use, not at start-up, so the prompt appears before 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -25,7 +24,7 @@ from kimi_repl.client.errors import (
     trace_id,
 )
 from kimi_repl.client.files import ServerFiles
-from kimi_repl.client.http import body_chunks, http_client, read_bounded, transport_errors
+from kimi_repl.client.http import body_chunks, http_client, listed_entries, read_bounded, transport_errors
 from kimi_repl.client.ratelimit import Pause, rate_limit_wait, sleep_through
 from kimi_repl.client.sse import (
     MAX_EVENT_BYTES,
@@ -347,15 +346,7 @@ def _model_entries(body: bytes | None) -> list[dict[str, Any]]:
     """
     from kimi_repl.values import check_model_name
 
-    if body is None:
-        raise ChatError(f"The server's list of models is bigger than {MAX_MODELS_BYTES // 1_048_576} MB: not read.")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ChatError("The server's answer to GET /models is not JSON.") from None
-    entries = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise ChatError("The server's answer to GET /models is not a list of models.")
+    entries = listed_entries(body, path="/models", what="models", limit=MAX_MODELS_BYTES)
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()
     for entry in entries:

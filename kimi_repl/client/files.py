@@ -9,14 +9,13 @@ not be a file id (it goes into a URL path) is left out.
 from __future__ import annotations
 
 import io
-import json
 import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from kimi_repl.client.errors import ChatError
-from kimi_repl.client.http import MAX_EXTRACTED_BYTES, body_chunks, read_bounded
+from kimi_repl.client.http import MAX_EXTRACTED_BYTES, body_chunks, listed_entries, read_bounded
 from kimi_repl.interrupts import allowed, held
 from kimi_repl.values import public_url
 
@@ -235,15 +234,7 @@ def server_files(body: bytes | None) -> tuple[list[ServerFile], int]:
     Raises:
         ChatError: the answer is too big or not a list of files.
     """
-    if body is None:
-        raise ChatError(f"The server's list of files is bigger than {MAX_LIST_BYTES >> 20} MB: not read.")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ChatError("The server's answer to GET /files is not JSON.") from None
-    entries = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise ChatError("The server's answer to GET /files is not a list of files.")
+    entries = listed_entries(body, path="/files", what="files", limit=MAX_LIST_BYTES)
     kept: list[ServerFile] = []
     for entry in entries:
         if len(kept) >= MAX_FILES:

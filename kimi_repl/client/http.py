@@ -110,6 +110,27 @@ def http_client() -> Any:
     return DefaultHttpxClient(event_hooks={"response": [bounded_body]}, follow_redirects=False)
 
 
+def listed_entries(body: bytes | None, *, path: str, what: str, limit: int) -> list[Any]:
+    """The ``data`` list of a ``GET path`` answer (an OpenAI-style list of ``what``), read up to ``limit`` bytes
+    (``body`` None: it was bigger).
+
+    Raises:
+        ChatError: the answer is too big, not JSON, or not a list.
+    """
+    import json
+
+    if body is None:
+        raise ChatError(f"The server's list of {what} is bigger than {limit >> 20} MB: not read.")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ChatError(f"The server's answer to GET {path} is not JSON.") from None
+    entries = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ChatError(f"The server's answer to GET {path} is not a list of {what}.")
+    return entries
+
+
 def read_bounded(chunks: Iterable[bytes], limit: int) -> bytes | None:
     """The bytes of ``chunks``, or None once they pass ``limit`` (what came is dropped)."""
     parts: list[bytes] = []
