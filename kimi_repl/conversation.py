@@ -6,12 +6,13 @@ Markdown transcripts. It knows nothing about files or the network.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from kimi_repl.identity import Origin, Titled, clean_title, new_session_id, title_of
 
 Role = Literal["user", "assistant"]
 
@@ -162,24 +163,6 @@ class Output:
         return f"Output of the shell command `{command}` ({status}{cut}):\n{fence}\n{self.text.rstrip()}\n{fence}"
 
 
-_FIRST_LINE = re.compile("[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*")
-"""A line, up to where :meth:`str.splitlines` would end it."""
-
-
-def title_of(text: str) -> str:
-    """The first line of ``text`` that is not blank, cut to 60 characters (and "…"), for listings."""
-    start = len(text) - len(text.lstrip())  # blank lines are whitespace, and so are line ends
-    first = _FIRST_LINE.match(text, start)
-    line = first.group().strip() if first else ""
-    return line[:60] + ("…" if len(line) > 60 else "")
-
-
-def new_session_id(now: float | None = None) -> str:
-    """A sortable, typeable id such as ``20261125-101112-a3f9``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    return f"{stamp}-{os.urandom(2).hex()}"
-
-
 @dataclass
 class Turn:
     """One message of the conversation, with the settings that were in force when it was sent.
@@ -276,6 +259,8 @@ class Document:
     name: str
     content: str
     file_id: str | None = None
+    turn: int = 0
+    """How many turns the conversation had when the document was added (a branch made before it leaves it out)."""
 
 
 @dataclass(init=False)
@@ -298,6 +283,9 @@ class Conversation:
     context_start: int
     id: str
     created: float
+    named: str
+    named_by: Titled | None
+    origin: Origin | None
 
     def __init__(
         self,
@@ -314,6 +302,9 @@ class Conversation:
         context_start: int = 0,
         id: str | None = None,
         created: float | None = None,
+        named: str = "",
+        named_by: Titled | None = None,
+        origin: Origin | None = None,
     ) -> None:
         self.in_force = in_force or InForce(model, temperature, system, thinking, web)
         self.turns = turns if turns is not None else []
@@ -322,6 +313,11 @@ class Conversation:
         self.context_start = context_start
         self.id = new_session_id() if id is None else id
         self.created = time.time() if created is None else created
+        self.named = named
+        """A title given by the user (/title) or asked of the model; empty: :attr:`title` is derived."""
+        self.named_by = named_by
+        self.origin = origin
+        """The session this one branched from (/rewind, /fork); None for one started afresh."""
 
     @property
     def model(self) -> str:
@@ -427,5 +423,16 @@ class Conversation:
 
     @property
     def title(self) -> str:
-        """The first words of the first message, for session listings."""
+        """The title given to the conversation, else the first words of its first message."""
+        return self.named or self.derived_title
+
+    @property
+    def derived_title(self) -> str:
+        """The title made locally from the first message (no request, no cost)."""
         return next((title_of(turn.content) for turn in self.turns if turn.role == "user"), "")
+
+    def name(self, title: str, by: Titled) -> str:
+        """Give the conversation ``title`` (cleaned; empty: go back to the derived one); return what it now is."""
+        self.named = clean_title(title)
+        self.named_by = by if self.named else None
+        return self.title

@@ -156,7 +156,7 @@ def search_from_record(data: Any, where: str) -> dict[str, str]:
 
 def document_record(document: Document) -> dict[str, Any]:
     """A document of the conversation, as JSON-ready data."""
-    return {"name": document.name, "content": document.content, "file_id": document.file_id}
+    return {"name": document.name, "content": document.content, "file_id": document.file_id, "turn": document.turn}
 
 
 def document_from_record(data: Any, where: str) -> Document:
@@ -171,6 +171,7 @@ def document_from_record(data: Any, where: str) -> Document:
         name=read_field(data, "name", (str,), "", where),
         content=read_field(data, "content", (str,), "", where),
         file_id=read_field(data, "file_id", (str,), None, where),
+        turn=max(0, read_field(data, "turn", (int,), 0, where)),
     )
 
 

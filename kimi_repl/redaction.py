@@ -18,9 +18,10 @@ MIN_SECRET_CHARS = 16
 
 REDACTED = "[API key removed]"
 
-STRUCTURE = frozenset({"event", "format", "version", "id", "role", "mime", "data", "model", "type"})
+STRUCTURE = frozenset({"event", "format", "version", "id", "role", "mime", "data", "model", "type", "origin"})
 """Record fields that kimi-repl itself fills with ids or structure: never redacted (an image's base64 ``data``
-included). What a server chose (a finish reason, a file id) is cleaned like any text."""
+included; a branch's ``origin``: a session id and a number). What a server chose (a finish reason, a file id)
+is cleaned like any text."""
 
 
 _GAP_CHARS = 8

@@ -128,6 +128,7 @@ class Attached:
         window, tokens = self.catalog.profile(conversation.model).window, document_tokens(document)
         if window is not None and tokens > window - reply_reserve(window):
             raise Refused(DocumentTooBig(path.name, tokens, conversation.model, window))
+        document.turn = len(conversation.turns)
         conversation.documents.append(document)
         self.autosave.record(lambda log: log.document(document))
         return loaded

@@ -40,7 +40,8 @@ from kimi_repl.chat.sender import Sender
 from kimi_repl.chat.tools import Tool, WebSearch
 from kimi_repl.client import MoonshotClient
 from kimi_repl.config import Role, Settings
-from kimi_repl.conversation import Conversation, InForce, Turn, new_session_id
+from kimi_repl.conversation import Conversation, InForce, Turn
+from kimi_repl.identity import new_session_id
 from kimi_repl.interrupts import allowed, held
 from kimi_repl.planner import Plan
 from kimi_repl.prices import PriceBook

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from kimi_repl.conversation import Conversation, new_session_id, title_of
+from kimi_repl.conversation import Conversation
+from kimi_repl.identity import Origin, new_session_id, title_of
 from kimi_repl.records import TranscriptError
 from kimi_repl.redaction import MIN_SECRET_CHARS, REDACTED, Secret
 from kimi_repl.safefiles import (
@@ -40,6 +41,25 @@ class SessionInfo(NamedTuple):
     title: str
     turns: int
     model: str
+    system: str = ""
+    origin: Origin | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        """What a quick filter looks at (see :func:`matches`): the title, the system prompt, the id, the model."""
+        return [self.title, self.system, self.id, self.model]
+
+
+def needles_of(words: list[str]) -> list[str]:
+    """The words a search looks for, as :func:`matches` compares them."""
+    return [word.casefold() for word in words if word.strip()]
+
+
+def matches(needles: list[str], texts: list[str]) -> bool:
+    """Whether every one of ``needles`` (from :func:`needles_of`) is in some of ``texts``, ignoring case: the one
+    matching rule of /sessions WORDS, ``--sessions WORDS`` and the session picker."""
+    folded = [text.casefold() for text in texts]
+    return all(any(needle in text for text in folded) for needle in needles)
 
 
 class Listing(NamedTuple):
@@ -60,7 +80,15 @@ def _info(path: Path, result: Replay, modified: float) -> SessionInfo:
     conversation, pending = result.conversation, result.pending
     title = conversation.title or title_of(pending)
     turns = len(conversation.turns)  # answered turns: a message that got no reply is not one (as /sessions delete says)
-    return SessionInfo(conversation.id, path, modified, title, turns, conversation.model)
+    system = conversation.system or ""
+    return SessionInfo(conversation.id, path, modified, title, turns, conversation.model, system, conversation.origin)
+
+
+def _searched(conversation: Conversation, pending: str) -> list[str]:
+    """What a search of a session looks in: its title, system prompts, messages and replies."""
+    systems = dict.fromkeys(turn.system for turn in conversation.turns if turn.system)
+    texts = [turn.content for turn in conversation.turns] + [pending]
+    return [conversation.title, conversation.system or "", *systems, *texts]
 
 
 def _matching_line(texts: list[str], needle: str, width: int = 70) -> str:
@@ -235,7 +263,7 @@ class SessionStore:
         for _, name in sorted(found, reverse=True):
             yield self.folder / name
 
-    def scan(self, limit: int = 20) -> Listing:
+    def scan(self, limit: int | None = 20) -> Listing:
         """The ``limit`` most recent sessions that hold something, and why each file before the last of them
         was passed over, unless it holds nothing at all (a session left empty)."""
         sessions: list[SessionInfo] = []
@@ -251,7 +279,7 @@ class SessionStore:
                     problems.append(f"{path} is damaged at line {result.damaged_line}, before anything in it")
                 continue
             sessions.append(_info(path, result, modified))
-            if len(sessions) >= limit:
+            if limit is not None and len(sessions) >= limit:
                 break
         return Listing(sessions, problems)
 
@@ -284,18 +312,19 @@ class SessionStore:
         return matches[0]
 
     def search(self, words: list[str], limit: int = 20) -> list[tuple[SessionInfo, str]]:
-        """The ``limit`` most recent sessions in which every word appears in some turn, each with a line that does
-        (see :meth:`scan_for`)."""
+        """The ``limit`` most recent sessions in which every word appears, each with a line that does (see
+        :meth:`scan_for`)."""
         return self.scan_for(words, limit).sessions
 
-    def scan_for(self, words: list[str], limit: int = 20) -> Found:
-        """The ``limit`` most recent sessions in which every word appears in some turn (case-insensitive), each
-        with a line that matches; and why each file that could not be searched was not.
+    def scan_for(self, words: list[str], limit: int | None = 20) -> Found:
+        """The ``limit`` most recent sessions in which every word appears in the title, a system prompt or a turn
+        (case-insensitive; see :func:`matches`), each with a line that matches; and why each file that could not be
+        searched was not.
 
         Files are first read line by line as raw text (every word must be there somewhere: most sessions stop
         here); only those left are replayed and checked turn by turn.
         """
-        needles = [word.casefold() for word in words if word.strip()]
+        needles = needles_of(words)
         plain = [n for n in needles if not escaped_in_json(n)]  # written as they are: look for them in the raw file
         found: list[tuple[SessionInfo, str]] = []
         problems: list[str] = []
@@ -315,12 +344,11 @@ class SessionStore:
             except TranscriptError as error:
                 problems.append(str(error))
                 continue
-            texts = [turn.content for turn in result.conversation.turns] + [result.pending]
-            folded = [text.casefold() for text in texts]
-            if not all(any(needle in text for text in folded) for needle in needles):
+            texts = _searched(result.conversation, result.pending)
+            if not matches(needles, texts):
                 continue
             found.append((_info(path, result, info.st_mtime), _matching_line(texts, needles[0] if needles else "")))
-            if len(found) >= limit:
+            if limit is not None and len(found) >= limit:
                 break
         return Found(found, problems)
 

@@ -22,10 +22,22 @@ TURN_SETTINGS = ("model", "temperature", "system", "thinking")
 SETTINGS = (*TURN_SETTINGS, "web")
 """What a settings record sets (web search is the conversation's alone, not a turn's)."""
 EVENTS = frozenset(
-    {"settings", "turn", "withdraw", "undo", "document", "documents_cleared", "context", "output", "outputs_cleared"}
+    {
+        "settings",
+        "turn",
+        "withdraw",
+        "undo",
+        "document",
+        "documents_cleared",
+        "context",
+        "output",
+        "outputs_cleared",
+        "title",
+    }
 )
 """Events a session file holds. An older kimi-repl passes over the ones it does not know ("output",
-"outputs_cleared": shell output waiting for the next message), so none of them needs a new version."""
+"outputs_cleared": shell output waiting for the next message; "title"), so none of them needs a new version;
+nor does the header's "origin" (where a branch came from)."""
 MARKER = REDACTED.encode()
 """What an older kimi-repl's redaction put in place of the key, as it is in a file's bytes."""
 

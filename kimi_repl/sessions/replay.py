@@ -13,7 +13,8 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from kimi_repl.conversation import Conversation, Turn, title_of
+from kimi_repl.conversation import Conversation, Turn
+from kimi_repl.identity import Origin, title_of
 from kimi_repl.profile import DEFAULT_MODEL
 from kimi_repl.records import (
     TranscriptError,
@@ -25,7 +26,7 @@ from kimi_repl.records import (
 )
 from kimi_repl.redaction import MIN_SECRET_CHARS, REDACTED, Secret, unredact
 from kimi_repl.safefiles import CHUNK_BYTES, open_regular
-from kimi_repl.sessions.format import EVENTS, MARKER, SESSION_FORMAT, SESSION_VERSION, NewerFormat, in_force
+from kimi_repl.sessions.format import EVENTS, MARKER, SAFE_ID, SESSION_FORMAT, SESSION_VERSION, NewerFormat, in_force
 from kimi_repl.sessions.lines import Line, chunks_of, limit_text, split_lines
 from kimi_repl.transcript import MAX_FILE_BYTES, OLD_REDACTION, from_json, from_markdown
 
@@ -213,7 +214,20 @@ def _read_header(conversation: Conversation, record: dict[str, Any], where: str)
     created = record.get("created")
     if isinstance(created, (int, float)) and not isinstance(created, bool):
         conversation.created = moment(created)
+    conversation.origin = _origin(record.get("origin"))
     return version
+
+
+def _origin(data: Any) -> Origin | None:
+    """Where a header says the session branched from; None when it says nothing that can be trusted."""
+    if not isinstance(data, dict):
+        return None
+    parent, turn, how = data.get("id"), data.get("turn"), data.get("how")
+    if not (isinstance(parent, str) and SAFE_ID.fullmatch(parent)) or how not in ("rewind", "fork"):
+        return None
+    if not isinstance(turn, int) or isinstance(turn, bool) or not 0 <= turn <= 10**9:
+        return None
+    return Origin(parent, turn, how)
 
 
 def _turn_defaults(conversation: Conversation) -> dict[str, Any]:
@@ -275,6 +289,11 @@ def _apply(conversation: Conversation, record: dict[str, Any], place: str, pendi
         conversation.remove_last(count)
     elif event == "document":
         conversation.documents.append(document_from_record(record, place))
+    elif event == "title":
+        title, by = record.get("title"), record.get("by")
+        if not isinstance(title, str) or by not in ("user", "model", None):
+            raise ValueError("a damaged title")
+        conversation.name(title, by or "user")
     elif event == "documents_cleared":
         conversation.documents.clear()
     elif event == "output":

@@ -130,6 +130,10 @@ def _change_before(turn: Turn, settings: Settings) -> tuple[dict[str, Any], Sett
     return _settings_change(_turn_settings(turn), settings)
 
 
+def _title_line(conversation: Conversation) -> dict[str, Any]:
+    return {"event": "title", "title": conversation.named, "by": conversation.named_by}
+
+
 # -- the log ---------------------------------------------------------------------------------------
 
 
@@ -259,7 +263,11 @@ class SessionLog:
         if settings is None:
             first, settings = current, put_in_force(current, BEFORE_ANY) or in_force(conversation)
         header = {"format": SESSION_FORMAT, "version": SESSION_VERSION, "id": conversation.id}
+        if conversation.origin is not None:
+            header["origin"] = conversation.origin._asdict()
         records = [{"event": "session", **header, "created": conversation.created}, {"event": "settings", **first}]
+        if conversation.named:
+            records.append(_title_line(conversation))
         records.extend({"event": "document", **document_record(d)} for d in conversation.documents)
         for turn in turns:
             change = _change_before(turn, settings)
@@ -330,6 +338,11 @@ class SessionLog:
         self._pending = text
         if self._started:
             self._append({"event": "withdraw", "pending": text})
+
+    def title(self) -> None:
+        """Record the title given to the conversation (or that it was taken back)."""
+        if self._started:
+            self._append(_title_line(self.conversation))
 
     def undo(self, count: int) -> None:
         """Record that the last ``count`` turns were removed."""

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings, sessions_dir, state_dir
-from kimi_repl.conversation import Conversation, Document, Turn, title_of
+from kimi_repl.conversation import Conversation, Document, Turn
+from kimi_repl.identity import title_of
 from kimi_repl.listing import show_sessions
 from kimi_repl.redaction import Secret
 from kimi_repl.safefiles import NotPrivate, changeable_by_others

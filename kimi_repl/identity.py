@@ -1,0 +1,48 @@
+"""What a session is called and where it came from: its id, its title (given, or derived from the first
+message), and the session it branched from."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Literal, NamedTuple
+
+_FIRST_LINE = re.compile("[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*")
+"""A line, up to where :meth:`str.splitlines` would end it."""
+
+
+def title_of(text: str) -> str:
+    """The first line of ``text`` that is not blank, cut to 60 characters (and "…"), for listings."""
+    start = len(text) - len(text.lstrip())  # blank lines are whitespace, and so are line ends
+    first = _FIRST_LINE.match(text, start)
+    line = first.group().strip() if first else ""
+    return line[:60] + ("…" if len(line) > 60 else "")
+
+
+TITLE_CHARS = 80
+"""The most a title keeps (a title given or asked of the model; a derived one is shorter)."""
+
+Titled = Literal["user", "model"]
+"""Who gave a session its title (a title nobody gave is derived from the first message)."""
+
+
+class Origin(NamedTuple):
+    """Where a session branched from: the session ``id``, before its user turn ``turn`` (1-based; /rewind), or
+    after all of its ``turn`` turns (/fork, ``how`` "fork")."""
+
+    id: str
+    turn: int
+    how: Literal["rewind", "fork"]
+
+
+def clean_title(text: str) -> str:
+    """``text`` as a title: one line, spaces squeezed, at most :data:`TITLE_CHARS` characters."""
+    line = " ".join(text.split())
+    return line[:TITLE_CHARS].rstrip() + ("…" if len(line) > TITLE_CHARS else "")
+
+
+def new_session_id(now: float | None = None) -> str:
+    """A sortable, typeable id such as ``20261125-101112-a3f9``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{stamp}-{os.urandom(2).hex()}"
