@@ -283,6 +283,10 @@ class SessionStore:
                 break
         return Listing(sessions, problems)
 
+    def catalog(self) -> Listing:
+        """Every session that holds something, most recent first (for the session picker)."""
+        return self.scan(None)
+
     def recent(self, limit: int = 20) -> list[SessionInfo]:
         """The ``limit`` most recent sessions that can be read and hold something."""
         return self.scan(limit).sessions
