@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from kimi_repl.errors import UserError
-from kimi_repl.safefiles import CHUNK_BYTES, changeable_by_others, open_regular, trusted_folder, write_file
+from kimi_repl.safefiles import read_own, sealed, trusted_folder, unsealed, write_file
 
 MAGIC = b"kimi-repl extract 1 "
 SUFFIX = ".extract"
@@ -83,14 +83,13 @@ def extraction_source(base_url: str) -> str:
 def encode(extract: Extract) -> bytes:
     """An entry's bytes: the checksum line, the header, the text."""
     header = {"key": extract.key, "name": extract.name, "file_id": extract.file_id, "at": extract.extracted_at}
-    rest = json.dumps(header).encode() + b"\n" + extract.text.encode("utf-8", "replace")
-    return MAGIC + hashlib.sha256(rest).hexdigest().encode() + b"\n" + rest
+    return sealed(MAGIC, json.dumps(header).encode() + b"\n" + extract.text.encode("utf-8", "replace"))
 
 
 def decode(raw: bytes, key: str) -> Extract | None:
     """The extract ``raw`` holds for ``key``, or None if it is cut short, damaged or another key's."""
-    first, newline, rest = raw.partition(b"\n")
-    if not newline or not first.startswith(MAGIC) or first[len(MAGIC) :] != hashlib.sha256(rest).hexdigest().encode():
+    rest = unsealed(MAGIC, raw)
+    if rest is None:
         return None
     header_bytes, newline, body = rest.partition(b"\n")
     if not newline or len(header_bytes) > MAX_HEADER_BYTES:
@@ -148,19 +147,12 @@ class ExtractCache:
         """The cached extract for ``key`` (marked as just used), or None: missing, not the user's own regular
         file, too big, cut short or damaged (such an entry is removed)."""
         path = self.path(key)
-        try:
-            fd, info = open_regular(path, kind="a cached extract", error=CacheError, follow_symlinks=False)
-        except CacheError:
+        if not os.path.lexists(path):
             return None
-        try:
-            if changeable_by_others(info) or info.st_size > self.max_entry + MAX_HEADER_BYTES + 256:
-                return None
-            raw = _read_all(fd, self.max_entry + MAX_HEADER_BYTES + 256)
-        except OSError:
+        raw = read_own(path, limit=self.max_entry + MAX_HEADER_BYTES + 256)
+        if raw is None:
             return None
-        finally:
-            os.close(fd)
-        extract = decode(raw, key) if raw is not None else None
+        extract = decode(raw, key)
         if extract is None:
             with contextlib.suppress(OSError):
                 os.unlink(path)
@@ -223,15 +215,3 @@ class ExtractCache:
             items = [item for item in os.scandir(self.folder) if item.name.endswith(SUFFIX)]
             return sum(item.stat(follow_symlinks=False).st_size for item in items)
         return 0
-
-
-def _read_all(fd: int, limit: int) -> bytes | None:
-    """The bytes from ``fd``, or None past ``limit``."""
-    chunks: list[bytes] = []
-    total = 0
-    while chunk := os.read(fd, CHUNK_BYTES):
-        total += len(chunk)
-        if total > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -163,6 +163,53 @@ def open_regular(
     return fd, info
 
 
+def read_own(path: Path, *, limit: int) -> bytes | None:
+    """The bytes of a file kimi-repl keeps for itself (a cache entry, an index): None if it is missing, a
+    symbolic link, not a regular file, changeable by someone else, or over ``limit`` bytes (a cache then
+    starts afresh)."""
+
+    class _Unusable(UserError):
+        pass
+
+    try:
+        fd, info = open_regular(path, kind="a file kimi-repl keeps", error=_Unusable, follow_symlinks=False)
+    except _Unusable:
+        return None
+    try:
+        if changeable_by_others(info) or info.st_size > limit:
+            return None
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := os.read(fd, CHUNK_BYTES):
+            total += len(chunk)
+            if total > limit:  # it grew while it was read
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def sealed(magic: bytes, body: bytes) -> bytes:
+    """``body`` behind a first line of ``magic`` and the SHA-256 of ``body``: see :func:`unsealed`."""
+    import hashlib  # not at start-up
+
+    return magic + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def unsealed(magic: bytes, raw: bytes) -> bytes | None:
+    """The body :func:`sealed` put in ``raw``; None if ``raw`` is cut short, damaged, or not such a file: a file
+    torn at any byte, or with any byte changed, never passes."""
+    import hashlib
+
+    first, newline, body = raw.partition(b"\n")
+    if not newline or not first.startswith(magic) or first[len(magic) :] != hashlib.sha256(body).hexdigest().encode():
+        return None
+    return body
+
+
 def write_file(
     path: Path,
     data: bytes | Iterable[bytes],
