@@ -31,7 +31,8 @@ is repaired when the key is known (:func:`replay_lines`), and rewritten as versi
 
 Modules: :mod:`.format` (what the writer and the replay share), :mod:`.lines` (bounded line reading),
 :mod:`.writer` (:class:`SessionLog`, :class:`SessionLock`), :mod:`.replay` (:func:`replay_lines`, :func:`load_file`),
-:mod:`.folder` (:class:`SessionStore`).
+:mod:`.folder` (:class:`SessionStore`), :mod:`.index` (what each file lists as, kept so that listings of thousands
+of sessions are quick; a cache never believed over the files).
 """
 
 from kimi_repl.sessions.folder import Found, Listing, Resumed, SessionInfo, SessionStore

@@ -27,6 +27,7 @@ from kimi_repl.safefiles import (
 )
 from kimi_repl.sanitize import escaped_in_json
 from kimi_repl.sessions.format import MARKER, SAFE_ID, SESSION_VERSION, SUFFIX
+from kimi_repl.sessions.index import Listed, SessionIndex, Stamp, listed
 from kimi_repl.sessions.lines import chunks_of, line_blocks, split_lines
 from kimi_repl.sessions.replay import Replay, replay_lines
 from kimi_repl.sessions.writer import SessionBusy, SessionLock, SessionLog, Writer
@@ -76,12 +77,17 @@ class Found(NamedTuple):
     problems: list[str]
 
 
-def _info(path: Path, result: Replay, modified: float) -> SessionInfo:
-    conversation, pending = result.conversation, result.pending
-    title = conversation.title or title_of(pending)
+def _listed(result: Replay) -> Listed:
+    """What a listing shows of a replayed session."""
+    conversation = result.conversation
+    title = conversation.title or title_of(result.pending)
     turns = len(conversation.turns)  # answered turns: a message that got no reply is not one (as /sessions delete says)
     system = conversation.system or ""
-    return SessionInfo(conversation.id, path, modified, title, turns, conversation.model, system, conversation.origin)
+    return listed(conversation.id, title, turns, conversation.model, system, conversation.origin)
+
+
+def _info(path: Path, shown: Listed, modified: float) -> SessionInfo:
+    return SessionInfo(shown.id, path, modified, shown.title, shown.turns, shown.model, shown.system, shown.origin)
 
 
 def _searched(conversation: Conversation, pending: str) -> list[str]:
@@ -166,8 +172,8 @@ class SessionStore:
         fix = f"chmod 600 {_quoted(path)} if it is yours" if why.startswith("can") else "remove it if it is not yours"
         raise TranscriptError(f"{path} {why}, so kimi-repl does not trust it ({fix})")
 
-    def _read(self, path: Path, *, slim: bool = False) -> tuple[Replay, float]:
-        """Replay ``path`` (see :meth:`_open`); return what it holds and when it was last changed.
+    def _read(self, path: Path, *, slim: bool = False) -> tuple[Replay, os.stat_result]:
+        """Replay ``path`` (see :meth:`_open`); return what it holds and what ``fstat`` said of it.
 
         Raises:
             TranscriptError: it cannot be read.
@@ -179,7 +185,7 @@ class SessionStore:
             raise TranscriptError(f"{path} cannot be read: {error.strerror or error}") from None
         finally:
             os.close(fd)
-        return result, info.st_mtime
+        return result, info
 
     def resume(self, path: Path) -> Resumed:
         """Take up the session in ``path``: lock it, load it, and put the file right before anything is appended.
@@ -247,11 +253,12 @@ class SessionStore:
 
     def paths(self) -> list[Path]:
         """Whatever in the folder is named like a session file, most recently changed first."""
-        return list(self._newest_first())
+        return [path for path, _ in self._newest_first()]
 
-    def _newest_first(self) -> Iterator[Path]:
-        """:meth:`paths`, each made only when it is wanted (a big folder's listing wants a few)."""
-        found: list[tuple[float, str]] = []
+    def _newest_first(self) -> Iterator[tuple[Path, os.stat_result]]:
+        """:meth:`paths`, each with what ``lstat`` says of it, made only when wanted (a big folder's listing
+        wants a few)."""
+        found: list[tuple[float, str, os.stat_result]] = []
         try:
             entries = list(os.scandir(self.folder))
         except OSError:
@@ -259,28 +266,42 @@ class SessionStore:
         for entry in entries:
             if entry.name.endswith(SUFFIX):
                 with contextlib.suppress(OSError):
-                    found.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
-        for _, name in sorted(found, reverse=True):
-            yield self.folder / name
+                    info = entry.stat(follow_symlinks=False)
+                    found.append((info.st_mtime, entry.name, info))
+        found.sort(key=lambda item: item[:2], reverse=True)
+        for _, name, info in found:
+            yield self.folder / name, info
 
     def scan(self, limit: int | None = 20) -> Listing:
         """The ``limit`` most recent sessions that hold something, and why each file before the last of them
         was passed over, unless it holds nothing at all (a session left empty)."""
         sessions: list[SessionInfo] = []
         problems: list[str] = []
-        for path in self._newest_first():
-            try:
-                result, modified = self._read(path, slim=True)
-            except TranscriptError as error:
-                problems.append(str(error))
-                continue
-            if not result.conversation.turns and not result.pending:
-                if result.damaged_line is not None:
+        index = SessionIndex(self.folder)
+        seen: set[str] = set()
+        for path, info in self._newest_first():
+            seen.add(path.name)
+            known, shown = index.get(path.name, Stamp(info.st_size, info.st_mtime_ns))
+            if not known:
+                try:
+                    result, read = self._read(path, slim=True)
+                except TranscriptError as error:
+                    problems.append(str(error))
+                    continue
+                empty = not result.conversation.turns and not result.pending
+                if empty and result.damaged_line is not None:
                     problems.append(f"{path} is damaged at line {result.damaged_line}, before anything in it")
+                    continue
+                shown = None if empty else _listed(result)
+                index.put(path.name, Stamp(read.st_size, read.st_mtime_ns), shown)
+            if shown is None:
                 continue
-            sessions.append(_info(path, result, modified))
+            sessions.append(_info(path, shown, info.st_mtime))
             if limit is not None and len(sessions) >= limit:
                 break
+        else:
+            index.keep_only(seen)
+        index.save()
         return Listing(sessions, problems)
 
     def catalog(self) -> Listing:
@@ -332,7 +353,7 @@ class SessionStore:
         plain = [n for n in needles if not escaped_in_json(n)]  # written as they are: look for them in the raw file
         found: list[tuple[SessionInfo, str]] = []
         problems: list[str] = []
-        for path in self._newest_first():
+        for path, _ in self._newest_first():
             try:
                 fd, info = self._open(path)
                 try:
@@ -351,7 +372,8 @@ class SessionStore:
             texts = _searched(result.conversation, result.pending)
             if not matches(needles, texts):
                 continue
-            found.append((_info(path, result, info.st_mtime), _matching_line(texts, needles[0] if needles else "")))
+            line = _matching_line(texts, needles[0] if needles else "")
+            found.append((_info(path, _listed(result), info.st_mtime), line))
             if limit is not None and len(found) >= limit:
                 break
         return Found(found, problems)
