@@ -70,6 +70,9 @@ class Settings:
     allow_http: bool = False
     shell: str | None = None
     """The program ``!COMMAND`` runs in (config.toml's ``shell``; None: ``$SHELL`` or ``%COMSPEC%``)."""
+    titles: str = "local"
+    """How a session gets its title: "local", from its first message; "model", asked of the model after the first
+    reply (config.toml's ``titles``)."""
     notes: list[str] = field(default_factory=list)
     """Warnings found while reading the settings (a ``.env`` passed over, and why), to show at start-up."""
 
@@ -248,6 +251,7 @@ def load_settings(
         roles=dict(config.roles),
         prices=dict(config.prices),
         shell=config.values.get("shell"),
+        titles=config.values.get("titles", "local"),
         notes=list(found_dotenv.notes),
     )
 

@@ -224,6 +224,12 @@ def _string(value: Any) -> str:
     return value
 
 
+def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{key} is one of {', '.join(repr(c) for c in choices)}, not {_shown(str(value))}")
+    return str(value)
+
+
 CONFIG_KEYS: dict[str, Callable[[Any], Any]] = {
     "model": lambda value: check_model_name(_string(value)),
     "temperature": _text(parse_temperature),
@@ -236,5 +242,6 @@ CONFIG_KEYS: dict[str, Callable[[Any], Any]] = {
     "max_retries": _text(lambda text: parse_retries(text, "max_retries")),
     "allow_http": _text(lambda text: parse_on_off(text, "allow_http")),
     "shell": _string,
+    "titles": lambda value: _choice(value, "titles", ("local", "model")),
 }
 ROLE_KEYS = ("system", "model", "temperature", "thinking")

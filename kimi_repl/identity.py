@@ -28,11 +28,11 @@ Titled = Literal["user", "model"]
 
 
 class Origin(NamedTuple):
-    """Where a session branched from: the session ``id``, before its user turn ``turn`` (1-based; /rewind), or
-    after all of its ``turn`` turns (/fork, ``how`` "fork")."""
+    """Where a session branched from: the session ``id``, of whose turns it took the first ``turns``; ``how``:
+    "rewind" (it went back to before turn ``turns + 1`` to change it) or "fork" (a copy, to go on apart)."""
 
     id: str
-    turn: int
+    turns: int
     how: Literal["rewind", "fork"]
 
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from kimi_repl.display import Display
-from kimi_repl.sessions import SessionStore
+from kimi_repl.sessions import SessionInfo, SessionStore
 
 SESSIONS_SHOWN = 20
 
@@ -21,6 +21,16 @@ def report_passed_over(display: Display, problems: list[str], what: str) -> None
             display.warning(f"⚠ {what}: {problem}")
     else:
         display.warning(f"⚠ {what}: {len(problems)} session files, such as this one: {problems[0]}")
+
+
+def relation(info: SessionInfo) -> str:
+    """Where a session branched from, in a few words ("" for one started afresh)."""
+    origin = info.origin
+    if origin is None:
+        return ""
+    if origin.how == "fork":
+        return f"fork of {origin.id}"
+    return f"from {origin.id} at turn {origin.turns + 1}"
 
 
 def show_sessions(
@@ -55,6 +65,8 @@ def show_sessions(
     for number, (info, line) in enumerate(zip(infos, lines, strict=True), 1):
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
         mark = " ←" if info.id == current else ""
+        branch = relation(info)
+        line = f"{line} ({branch})" if branch else line
         rows.append((str(number).rjust(width), info.id + mark, when, f"{info.turns} turns", info.model, line))
     display.rows(rows, title=title)
     if not words and len(infos) == SESSIONS_SHOWN:

@@ -23,6 +23,7 @@ from prompt_toolkit.utils import is_dumb_terminal
 
 from kimi_repl import __version__
 from kimi_repl.chat import Chat, message_text
+from kimi_repl.chat.titles import ModelTitles
 from kimi_repl.client import ChatError
 from kimi_repl.commands import CommandContext, CommandRegistry, SlashCompleter, build_registry
 from kimi_repl.commands.shared import describe_switch
@@ -107,6 +108,7 @@ class Repl:
         self._input, self._output = input, output
         self.pastes = Pastes()
         context.state.confirm = self._confirm
+        self.titles = ModelTitles(context.chat) if context.settings.titles == "model" else None
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history if history is not None else InMemoryHistory(),
             auto_suggest=AutoSuggestFromHistory(),
@@ -225,11 +227,15 @@ class Repl:
             if pending:
                 self._recall(pending)
             draft, context.state.edit_request = context.state.edit_request, None
+            prefill, context.state.prefill = context.state.prefill, None
+            if self.titles is not None:
+                self.titles.tick()
             try:
-                if draft is None:
-                    text = self.prompt_session.prompt(self._message)
-                else:  # /edit: the prompt opens with the editor on the draft
+                if draft is not None:  # /edit: the prompt opens with the editor on the draft
                     text = self.prompt_session.prompt(self._message, default=draft, pre_run=self._compose)
+                else:
+                    line = self.pastes.shorten(prefill) if prefill else ""  # a long one behind a marker
+                    text = self.prompt_session.prompt(self._message, default=line)
                 failures = 0
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt clears the line
@@ -303,7 +309,8 @@ class Repl:
         latest = context.store is not None and context.store.latest() == context.chat.log.path
         how = f"kimi-repl -c (or kimi-repl -r {cid})" if latest else f"kimi-repl -r {cid}"
         with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
-            context.display.note(f"Session {cid} is saved. Resume it with: {how}")
+            title = context.chat.conversation.title
+            context.display.note(f"Session {cid} “{title}” is saved. Resume it with: {how}")
 
     def _attach_pasted(self, picture: bytes) -> None:
         """Ctrl-V found a picture in the clipboard: attach it now, as ``/image paste`` does; say so above the

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from kimi_repl.chat.outcomes import MessageReturned, Outcome
 
+Chooser = Callable[[str, list[tuple[str, ...]], int], int | None]
+"""Shows ``rows`` under a question, starting at row ``start``; returns the index chosen, or None."""
+
 
 def _no(question: str) -> bool:
     return False
@@ -20,6 +23,9 @@ class ReplState:
     Attributes:
         pending_input: a message that got no reply, to bring back at the next prompt (↑).
         edit_request: text to open in the editor at the next prompt (/edit), or None.
+        prefill: text to put in the input line at the next prompt (the message /rewind went back to), or None.
+        choose: shows a list and returns the index of the row chosen, or None (in a terminal only; else None):
+            ``choose(question, rows, start)``.
         confirm: asks a yes/no question (the REPL answers it at the terminal; elsewhere the answer is no).
         exit_requested: set by /exit, or when the terminal goes away.
         listed: the sessions /sessions showed last, in order: what /resume NUMBER names.
@@ -28,6 +34,8 @@ class ReplState:
 
     pending_input: str = ""
     edit_request: str | None = None
+    prefill: str | None = None
+    choose: Chooser | None = None
     confirm: Callable[[str], bool] = _no
     exit_requested: bool = False
     listed: list[Path] = field(default_factory=list)

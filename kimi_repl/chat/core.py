@@ -122,9 +122,6 @@ class Chat:
         """What ``model`` (the current one by default) accepts."""
         return self.catalog.profile(model or self.conversation.model, fetch=fetch)
 
-    def window(self, model: str | None = None) -> int | None:
-        return self.profile(model).window
-
     def resolve_model(self) -> DefaultChosen | None:
         """Choose the default model from the server's list, if no model was configured."""
         return self.catalog.resolve_default(lambda: self.conversation.model, self._chosen_by_server)
@@ -185,18 +182,21 @@ class Chat:
         """A new, empty conversation with the same settings, saved in a new session file."""
         self.adopt(self.conversation.fresh())
 
-    def adopt(self, conversation: Conversation, *, pending: str = "") -> None:
-        """Make ``conversation`` (new, or loaded from a transcript) the current one, saved as a new session.
+    def adopt(self, conversation: Conversation, *, pending: str = "", new_id: bool = True) -> None:
+        """Make ``conversation`` (new, loaded from a transcript, or a branch) the current one, saved as a new
+        session (under a new id, unless ``new_id`` is false: a branch's is new already).
 
         Args:
-            pending: a message that never got its reply: it goes back to the user.
+            pending: a message that never got its reply: it goes back to the user (and the file keeps it).
         """
-        if conversation.turns:
+        if conversation.turns and new_id:
             conversation.id, conversation.created = new_session_id(), time.time()
         self._switch(conversation, pending)
         self.autosave.start(conversation)
         if conversation.turns:
             self.autosave.record(lambda log: log.turn(*conversation.turns))
+        if pending:
+            self.autosave.record(lambda log: log.withdraw(pending))
 
     def resume(self, path: Path) -> str:
         """Take up the saved session in ``path`` and append to it from now on; return its unanswered message.
@@ -220,7 +220,8 @@ class Chat:
         return resumed.pending
 
     def _switch(self, conversation: Conversation, pending: str) -> None:
-        pictures, outputs = len(self.attachments), len(self.conversation.outputs)
+        kept = {id(output) for output in conversation.outputs}  # a branch takes some along
+        pictures, outputs = len(self.attachments), sum(id(o) not in kept for o in self.conversation.outputs)
         self.attachments.clear()  # attached for the other conversation: never sent into this one unseen
         if pictures or outputs:
             self.tell(LeftBehind(pictures, outputs))

@@ -8,6 +8,7 @@ from kimi_repl.commands import (
     account,
     attachments,
     basics,
+    branches,
     conversation,
     files,
     models,
@@ -21,7 +22,7 @@ from kimi_repl.commands.registry import Command, CommandError, CommandRegistry, 
 
 __all__ = ["Command", "CommandContext", "CommandError", "CommandRegistry", "SlashCompleter", "build_registry"]
 
-TOPICS = (basics, models, settings, conversation, sessions, attachments, files, tokens, modes, account)
+TOPICS = (basics, models, settings, conversation, branches, sessions, attachments, files, tokens, modes, account)
 """The command groups, in the order /help lists them."""
 
 

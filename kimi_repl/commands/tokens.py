@@ -30,7 +30,7 @@ def usage(context: CommandContext, argument: str) -> None:
     last = next((t for t in reversed(conversation.turns) if t.usage), None)
     if last is not None:
         model = last.model or conversation.model  # the model that replied, whatever is chosen now
-        window = context.chat.window(model)
+        window = context.chat.profile(model).window
         used = last.usage or Usage()
         of = f" of {short_tokens(window)} ({100 * used.total / window:.0f}%)" if window else ""
         rows.append(("context at the last reply", f"{short_tokens(used.total)}{of} for {model}"))

@@ -222,7 +222,7 @@ def _origin(data: Any) -> Origin | None:
     """Where a header says the session branched from; None when it says nothing that can be trusted."""
     if not isinstance(data, dict):
         return None
-    parent, turn, how = data.get("id"), data.get("turn"), data.get("how")
+    parent, turn, how = data.get("id"), data.get("turns"), data.get("how")
     if not (isinstance(parent, str) and SAFE_ID.fullmatch(parent)) or how not in ("rewind", "fork"):
         return None
     if not isinstance(turn, int) or isinstance(turn, bool) or not 0 <= turn <= 10**9:

@@ -86,10 +86,10 @@ def test_usage_totals_for_the_session(
 
 def test_window_comes_from_models_when_the_server_reports_it(session: CommandContext, server: FakeMoonshot) -> None:
     server.models["kimi-custom"] = FakeModel(65_536)
-    assert session.chat.window("kimi-custom") == 65_536  # unknown to the table: asked the server
-    assert session.chat.window("moonshot-v1-8k") == 8_192
-    assert session.chat.window("kimi-k3") == 1_048_576
-    assert session.chat.window("no-such-model") is None
+    assert session.chat.profile("kimi-custom").window == 65_536  # unknown to the table: asked the server
+    assert session.chat.profile("moonshot-v1-8k").window == 8_192
+    assert session.chat.profile("kimi-k3").window == 1_048_576
+    assert session.chat.profile("no-such-model").window is None
 
 
 @pytest.mark.parametrize("style", ["top", "details"])

@@ -10,6 +10,7 @@ from prompt_toolkit.output import DummyOutput
 
 from kimi_repl.commands import build_registry
 from kimi_repl.commands.context import CommandContext
+from kimi_repl.config import Settings
 from kimi_repl.repl import Repl
 from tests.fake import FakeMoonshot, Script
 from tests.helpers import (
@@ -21,6 +22,7 @@ from tests.helpers import (
     CapturedDisplay,
     bracketed,
     run_repl,
+    saved_session,
     type_when,
     user_messages,
 )
@@ -138,3 +140,12 @@ def test_a_long_message_given_back_comes_back_behind_a_marker(
     run_repl(session, keys, bracketed(long) + "y" + ENTER + UP + ENTER + CTRL_D)
     sent = user_messages(server)
     assert sent and all(message == long for message in sent)
+
+
+def test_rewind_puts_the_message_in_the_input_line_to_edit(
+    settings: Settings, display: CapturedDisplay, keys: PipeInput, server: FakeMoonshot
+) -> None:
+    saved_repl_session = saved_session(settings, display)
+    run_repl(saved_repl_session, keys, "one" + ENTER + "two" + ENTER + "/rewind 3" + ENTER + " edited" + ENTER + CTRL_D)
+    assert user_messages(server) == ["one", "two", "two edited"]
+    assert [t.content for t in saved_repl_session.chat.conversation.turns][::2] == ["one", "two edited"]
