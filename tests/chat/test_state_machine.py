@@ -215,6 +215,27 @@ class ChatMachine(RuleBasedStateMachine):
         assert [(r, c) for r, c, _ in snapshot(self.session)] == [(r, c) for r, c, _ in self.before]
         assert self.session.chat.conversation.model == model
 
+    @precondition(lambda self: bool(self.session.chat.conversation.turns))
+    @rule(at=st.integers(0, 20), fork=st.booleans())
+    def branch(self, at: int, fork: bool) -> None:
+        """/rewind to one of the user's messages, or /fork: the conversation goes on in a new session, and the one
+        left still loads with every turn it had."""
+        self.before = snapshot(self.session)
+        log = self.session.chat.log
+        parent = log.path if log is not None and log.started and not log.dirty else None
+        users = [n for n, turn in enumerate(self.session.chat.conversation.turns) if turn.role == "user"]
+        index = users[at % len(users)]
+        self.command("/fork" if fork else f"/rewind {index + 1}")
+        after = snapshot(self.session)
+        if fork:
+            assert after == self.before
+        else:
+            assert after == self.before[:index] and self.session.state.prefill == self.before[index][1]
+            self.session.state.prefill = None
+        if parent is not None:
+            kept, _ = load_file(parent)
+            assert [(t.role, t.content) for t in kept.turns] == [(r, c) for r, c, _ in self.before]
+
     # -- after every step --------------------------------------------------------------------------
     @invariant()
     def every_request_was_accepted(self) -> None:
