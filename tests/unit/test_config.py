@@ -210,6 +210,7 @@ def test_a_role_sets_what_no_flag_sets(isolated_user: Path) -> None:
         ('web = "sometimes"\n', "line 1: web takes on or off"),
         ('base_url = "ftp://x"\n', "line 1: base_url must be an http"),
         ("roles = 3\n", "roles must be tables"),
+        ('titles = "ai"\n', "line 1: titles is one of 'local', 'model', not 'ai'"),
     ],
 )
 def test_a_broken_config_file_is_one_line_naming_the_file_and_the_line(
@@ -243,3 +244,10 @@ def test_the_banner_says_which_dotenv_the_key_came_from() -> None:
     assert Settings(api_key="k", api_key_source="MOONSHOT_API_KEY").key_origin() is None
     origin = Settings(api_key="k", api_key_source="MOONSHOT_API_KEY in /work/repo/.env").key_origin()
     assert origin == "The API key is MOONSHOT_API_KEY in /work/repo/.env."
+
+
+def test_titles_come_from_the_config_file(isolated_user: Path) -> None:
+    environ = {"MOONSHOT_API_KEY": "sk-x"}
+    assert load_settings(environ=environ, dotenv={}).titles == "local"
+    write_config(isolated_user, 'titles = "model"\n')
+    assert load_settings(environ=environ, dotenv={}).titles == "model"
