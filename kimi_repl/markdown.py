@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 
-from kimi_repl.highlight import CODE_THEME, PLAIN_LEXERS, SlowHighlight, fence_lexers, highlight_limit, lexer_of
+from kimi_repl.highlight import CODE_THEME, fence_lexers
+from kimi_repl.lexing import PLAIN_LEXERS, SlowHighlight, highlight_limit, lexer_of
 from kimi_repl.sanitize import for_terminal, marked, may_change
 from kimi_repl.segments import is_blank, lines_of, note_lines, without_padding, yield_lines
 
@@ -245,7 +246,7 @@ def markdown_lines(console: Console, text: str, options: ConsoleOptions) -> list
 
 def _markdown_lines(console: Console, text: str, options: ConsoleOptions) -> tuple[list[list[Segment]], str]:
     """:func:`markdown_lines` as markdown; or no lines, and why rich would not draw all of ``text``. Code is
-    highlighted within :data:`~kimi_repl.highlight.HIGHLIGHT_SECONDS`, or drawn plain."""
+    highlighted within :data:`~kimi_repl.lexing.HIGHLIGHT_SECONDS`, or drawn plain."""
     if "```" not in text and "~~~" not in text and "    " not in text:  # no code: nothing to highlight
         return _markdown_lines_once(console, text, options)
     try:

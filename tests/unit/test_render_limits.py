@@ -533,11 +533,11 @@ def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain(
 
     from rich.console import Console
 
-    from kimi_repl import highlight
+    from kimi_repl import lexing
     from kimi_repl.render import MarkdownReplyView
 
-    monkeypatch.setattr(highlight, "TIMER_SIGNAL", timer_signal)
-    monkeypatch.setattr(highlight, "ARM_INTERRUPT", interrupt_as_windows_would)
+    monkeypatch.setattr(lexing, "TIMER_SIGNAL", timer_signal)
+    monkeypatch.setattr(lexing, "ARM_INTERRUPT", interrupt_as_windows_would)
 
     console = Console(file=io.StringIO(), force_terminal=True, width=100, height=40)
     view = MarkdownReplyView(console)
@@ -547,9 +547,9 @@ def test_code_a_lexer_would_take_for_ever_on_is_drawn_plain(
             view.content(text[at : at + 6])
         view.close()
         assert "after it" in console.file.getvalue()  # type: ignore[attr-defined]
-        assert "scala" in highlight.PLAIN_LEXERS
+        assert "scala" in lexing.PLAIN_LEXERS
     finally:
-        highlight.PLAIN_LEXERS.discard("scala")
+        lexing.PLAIN_LEXERS.discard("scala")
 
 
 def interrupt_as_windows_would(seconds: float) -> Callable[[], None]:
@@ -572,22 +572,22 @@ def test_the_windows_timer_never_turns_into_a_ctrl_c(monkeypatch: pytest.MonkeyP
     import signal
     import time
 
-    from kimi_repl import highlight
+    from kimi_repl import lexing
 
-    monkeypatch.setattr(highlight, "HIGHLIGHT_SECONDS", 0.01)
-    monkeypatch.setattr(highlight, "TIMER_SIGNAL", False)
-    monkeypatch.setattr(highlight, "ARM_INTERRUPT", interrupt_as_windows_would)
+    monkeypatch.setattr(lexing, "HIGHLIGHT_SECONDS", 0.01)
+    monkeypatch.setattr(lexing, "TIMER_SIGNAL", False)
+    monkeypatch.setattr(lexing, "ARM_INTERRUPT", interrupt_as_windows_would)
     before = signal.getsignal(signal.SIGINT)
     for _ in range(50):  # the timer fires during, at or after the end of the block
         try:
-            with highlight.highlight_limit():
+            with lexing.highlight_limit():
                 time.sleep(0.01)
-        except highlight.SlowHighlight:
+        except lexing.SlowHighlight:
             pass
         for _ in range(1000):
             pass  # a pending interrupt would be delivered here, as a KeyboardInterrupt
     assert signal.getsignal(signal.SIGINT) is before
-    monkeypatch.setattr(highlight, "HIGHLIGHT_SECONDS", 5.0)
-    with pytest.raises(KeyboardInterrupt), highlight.highlight_limit():
+    monkeypatch.setattr(lexing, "HIGHLIGHT_SECONDS", 5.0)
+    with pytest.raises(KeyboardInterrupt), lexing.highlight_limit():
         signal.raise_signal(signal.SIGINT)
         time.sleep(1)
