@@ -16,7 +16,8 @@ from kimi_repl.conversation import Conversation, Document, Turn, Usage
 from kimi_repl.records import document_record, settings_record, turn_record
 from kimi_repl.redaction import REDACTED
 from kimi_repl.sanitize import json_dumps
-from kimi_repl.transcript import to_json, to_markdown
+from kimi_repl.transcript import to_json
+from tests.old_markdown import to_markdown
 
 
 def old_redact(text: str, key: str | None) -> str:
@@ -92,7 +93,8 @@ class OldSessionLog:
 
 
 def old_transcript(conversation: Conversation, *, as_json: bool, key: str | None) -> str:
-    """A /save file as it was written before: no ``redaction`` in its header, the key replaced in the raw text."""
+    """A /save file as it was written before: no ``redaction`` in its header, the key replaced in the raw text (the
+    Markdown form also in format version 2, its metadata above every turn)."""
     if as_json:
         text = to_json(conversation)
         old = text.replace(' "redaction": "values",\n', "", 1)

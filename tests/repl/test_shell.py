@@ -93,7 +93,7 @@ def test_transcripts_keep_the_output_a_message_carried(
     run_repl(session, keys, "!printf 'a --> b\\n```\\n'" + ENTER + "look" + ENTER + CTRL_D)
     conversation = session.chat.conversation
     markdown = to_markdown(conversation)
-    assert "### You · " in markdown and "· $ output of `printf 'a --> b\\n```\\n'`" in markdown
+    assert "## You · " in markdown and "· $ output of ````printf 'a --> b\\n```\\n'````" in markdown
     for loaded_back in (from_markdown(markdown, "chat.md"), from_json(to_json(conversation), "chat.json")):
         assert (
             loaded_back.turns[0].outputs

@@ -6,108 +6,19 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from kimi_repl.commands.context import CommandContext
-from kimi_repl.conversation import Conversation, Document, Image, Turn, Usage
+from kimi_repl.conversation import Conversation, Image, Turn
 from kimi_repl.records import redacted
 from kimi_repl.redaction import Secret, unredact
 from kimi_repl.sessions import SessionLog, load_file
 from kimi_repl.transcript import REDACTED, TranscriptError, from_json, from_markdown, save, to_json, to_markdown
 from tests.old_format import old_transcript
-
-# Text a model or a user could produce: any unicode but lone surrogates, plus markdown and our own markers.
-plain = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=120)
-
-
-tricky = st.sampled_from(
-    [
-        "# Heading\n",
-        "```python\nprint('hi')\n```\n",
-        "<!-- kimi-repl:turn {} -->",
-        "\n<!-- kimi-repl:answer -->\n",
-        "\\<!-- kimi-repl:transcript {} -->",
-        "<details><summary>Thinking</summary>\n\n",
-        "\n\n</details>\n",
-        "| a | b |\n|---|---|\n",
-        "中文，日本語、한국어",
-        "\r\n",
-        "\n\n",
-        " ",
-        "-->",
-        "",
-    ]
-)
-
-
-texts = st.lists(st.one_of(plain, tricky), max_size=8).map("".join)
-
-
-numbers = st.floats(min_value=0, max_value=4e9, allow_nan=False)
-
-
-temperatures = st.one_of(st.none(), st.floats(min_value=0, max_value=1))
-
-
-models = st.one_of(st.sampled_from(["kimi-k2-turbo-preview", "moonshot-v1-8k", "kimi-k2-thinking"]), plain)
-
-
-usages = st.one_of(  # as kimi-repl keeps usage: the counts it read, in Moonshot's shape
-    st.none(),
-    st.builds(
-        lambda *counts: Usage(*counts),
-        st.integers(0, 10**6),
-        st.integers(0, 10**6),
-        st.integers(0, 10**3),
-        st.integers(0, 10**3),
-    ),
-)
-
-
-@st.composite
-def conversations(draw: Any) -> Conversation:
-    count = draw(st.integers(0, 6))
-    turns = []
-    for index in range(count):
-        common = {
-            "content": draw(texts),
-            "model": draw(st.one_of(st.none(), models)),
-            "temperature": draw(temperatures),
-            "system": draw(st.one_of(st.none(), texts)),
-            "created": draw(numbers),
-        }
-        if index % 2 == 0:
-            turns.append(Turn(role="user", **common))
-        else:
-            turns.append(
-                Turn(
-                    role="assistant",
-                    reasoning_content=draw(texts),
-                    finish_reason=draw(st.sampled_from([None, "stop", "length"])),
-                    interrupted=draw(st.booleans()),
-                    incomplete=draw(st.booleans()),
-                    usage=draw(usages),
-                    finished=draw(st.one_of(st.none(), numbers)),
-                    **common,
-                )
-            )
-    documents = draw(
-        st.lists(st.builds(Document, name=plain, content=texts, file_id=st.one_of(st.none(), plain)), max_size=2)
-    )
-    return Conversation(
-        model=draw(st.sampled_from(["kimi-k2-turbo-preview", "moonshot-v1-32k", "kimi-latest"])),
-        temperature=draw(temperatures),
-        system=draw(st.one_of(st.none(), texts.filter(bool))),
-        turns=turns,
-        documents=documents,
-        context_start=draw(st.integers(0, len(turns) // 2)) * 2,
-        id=draw(st.text(alphabet="0123456789abcdef-", min_size=1, max_size=24)),
-        created=draw(numbers),
-    )
+from tests.strategies import conversations
 
 
 @settings(max_examples=150, deadline=None)
@@ -144,31 +55,36 @@ def test_huge_and_empty_turns_round_trip(tmp_path: Path) -> None:
 
 
 def test_markdown_is_readable(tmp_path: Path) -> None:
+    def turn(role: Literal["user", "assistant"], content: str, model: str, **rest: Any) -> Turn:
+        return Turn(role=role, content=content, model=model, temperature=0.3, system="Answer in 中文.", **rest)
+
     conversation = Conversation(
-        model="moonshot-v1-8k",
+        model="kimi-latest",
         temperature=0.3,
         system="Answer in 中文.",
         turns=[
-            Turn(role="user", content="What is **Rust**?", model="moonshot-v1-8k"),
-            Turn(role="assistant", content="A language.", model="moonshot-v1-8k", reasoning_content="Hmm."),
-            Turn(role="user", content="And Go?", model="kimi-latest"),
-            Turn(role="assistant", content="Another.", model="kimi-latest", interrupted=True),
+            turn("user", "What is **Rust**?", "moonshot-v1-8k"),
+            turn("assistant", "A language.", "moonshot-v1-8k", reasoning_content="Hmm."),
+            turn("user", "And Go?", "kimi-latest"),
+            turn("assistant", "Another.", "kimi-latest", interrupted=True),
         ],
     )
     text = to_markdown(conversation)
     for expected in (
-        "# Conversation with Kimi",
-        "**Models:** moonshot-v1-8k, kimi-latest",
-        "**Temperature:**",
-        "> Answer in 中文.",
-        "### You",
-        "What is **Rust**?",
-        "### Kimi · moonshot-v1-8k",
-        "<details><summary>Thinking</summary>\n\nHmm.\n\n</details>",
+        "\n# What is \\*\\*Rust\\*\\*?\n",
+        "\n- **Models:** moonshot-v1-8k, kimi-latest\n",
+        "\n- **Temperature:** 0.3\n",
+        "\n> Answer in 中文.\n",
+        "\n## You · ",
+        "\n\nWhat is **Rust**?\n\n",
+        "\n## Kimi · moonshot-v1-8k · ",
+        "\n\n<details><summary>Thinking</summary>\n\nHmm.\n\n</details>\n\nA language.\n\n",
         "model → kimi-latest",
         "**interrupted**",
     ):
         assert expected in text
+    assert "kimi-repl:turn" not in text and text.count("<!--") == 2  # the first line, and the metadata at the end
+    assert len(text.split("\n", 1)[0]) < 100 and text.index("<!-- kimi-repl:metadata") > text.index("Another.")
 
 
 def test_a_forged_marker_in_content_cannot_inject_a_turn() -> None:

@@ -24,6 +24,7 @@ from kimi_repl.sanitize import (
 )
 from kimi_repl.transcript import from_json, from_markdown, to_json, to_markdown
 from tests.helpers import CapturedDisplay
+from tests.old_markdown import to_markdown as old_markdown
 
 HOSTILE = "a\x1b]0;pwned\x07b\x1b[2Jc\x9b31md\re\x08f\x1b]52;c;ZXZpbA==\x07g\tt\nn\x1b[201~x"
 
@@ -103,7 +104,7 @@ def test_a_saved_transcript_runs_nothing_when_printed_and_loads_back_exactly(tmp
 
 def test_a_version_1_markdown_transcript_still_loads_verbatim() -> None:
     conversation = Conversation(model="kimi-k2.6", turns=[Turn(role="user", content="⟨U+0041⟩ literally")])
-    text = to_markdown(conversation).replace('"version": 2', '"version": 1').replace("⟨⟨", "⟨")
+    text = old_markdown(conversation, version=1).replace("⟨⟨", "⟨")
     assert from_markdown(text, "t").turns[0].content == "⟨U+0041⟩ literally"
 
 
