@@ -22,6 +22,7 @@ from rich.segment import Segment
 
 from kimi_repl.highlight import CODE_THEME, fence_lexers
 from kimi_repl.lexing import PLAIN_LEXERS, SlowHighlight, highlight_limit, lexer_of
+from kimi_repl.markdown_loss import LINE_BREAK, row_cells
 from kimi_repl.sanitize import for_terminal, marked, may_change
 from kimi_repl.segments import is_blank, lines_of, note_lines, without_padding, yield_lines
 
@@ -188,24 +189,12 @@ def _why_not_drawn(tokens: list[Token], text: str, width: int) -> str:
             if 3 * columns >= width - indents[-1]:
                 return _WIDE
         elif kind == "tr_open" and columns and token.map:
-            lines = lines or _LINE_BREAK.split(text)
-            if _cells(lines[token.map[0]]) > columns:
+            lines = lines or LINE_BREAK.split(text)
+            if row_cells(lines[token.map[0]]) > columns:
                 return _EXTRA_CELLS
         elif kind == "table_close":
             columns = 0
     return ""
-
-
-_LINE_BREAK = re.compile(r"\r\n?|\n")
-"""Where the parser ends a line (its token maps count lines so)."""
-
-
-def _cells(line: str) -> int:
-    """How many cells a table row's line holds, as the parser counts them (at most: a quote's ``>`` is left)."""
-    from markdown_it.rules_block.table import escapedSplit
-
-    cells = escapedSplit(line.strip().lstrip(">").strip())
-    return len(cells) - (cells[0] == "") - (len(cells) > 1 and cells[-1] == "")
 
 
 def code_blocks(text: str) -> list[str]:

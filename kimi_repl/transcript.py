@@ -1,7 +1,7 @@
-"""Conversations on disk: the lossless JSON form and the Markdown form to read.
+"""Conversations on disk: the lossless JSON form, the Markdown form to read, the HTML page to share.
 
-Both forms load back to the same turns (the Markdown form keeps pictures' names, not their data:
-:mod:`kimi_repl.transcript_markdown`). Files are
+The JSON and Markdown forms load back to the same turns (the Markdown form keeps pictures' names, not their
+data: :mod:`kimi_repl.transcript_markdown`); the page is for people only (:mod:`kimi_repl.page`). Files are
 untrusted input: everything read is checked (:mod:`kimi_repl.transcript_format`), and a bad file is refused with
 one line, leaving the current conversation alone.
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kimi_repl.conversation import Conversation
+from kimi_repl.page import to_html
 from kimi_repl.records import TranscriptError as TranscriptError  # where the other modules find it
 from kimi_repl.records import encode, redacted, turn_record
 from kimi_repl.redaction import REDACTED as REDACTED  # where files say the key was
@@ -82,15 +83,19 @@ def read_text(path: Path) -> str:
         raise TranscriptError(f"{path} is not a text file (not UTF-8)") from None
 
 
+FORMS = {".json": ("JSON", to_json), ".html": ("HTML", to_html), ".htm": ("HTML", to_html)}
+"""The form each file suffix saves in (any other: Markdown), and its name."""
+
+
 def save(conversation: Conversation, path: Path, *, overwrite: bool, secret: str | None) -> str:
-    """Write ``conversation`` to ``path``: JSON for ``.json``, Markdown otherwise; return the format's name."""
-    as_json = path.suffix.lower() == ".json"
-    shown = redacted(conversation, Secret(secret))
-    text = to_json(shown) if as_json else to_markdown(shown)
+    """Write ``conversation`` to ``path`` in the form its suffix names (:data:`FORMS`; Markdown for any other),
+    without the API key ``secret``; return the form's name."""
+    kind, write = FORMS.get(path.suffix.lower(), ("Markdown", to_markdown))
+    text = write(redacted(conversation, Secret(secret)))
     try:
         write_file(path, encode(text), overwrite=overwrite, error=TranscriptError)
     except TranscriptError as error:
         if not overwrite and str(error).endswith("already exists"):
             raise TranscriptError(f"{error}; use /save! to replace it") from None
         raise
-    return "JSON" if as_json else "Markdown"
+    return kind

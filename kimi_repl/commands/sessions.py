@@ -66,7 +66,7 @@ commands = CommandTable()
 
 @commands.command(
     "save",
-    "Save the conversation: PATH.md readable, PATH.json lossless; never overwrites.",
+    "Save the conversation: PATH.md to read, PATH.json lossless, PATH.html a page to share; never overwrites.",
     usage="[PATH]",
     arguments=path_candidates,
 )

@@ -16,7 +16,8 @@ Faults are injected two ways:
   as ``!`` now is): ``%error 500``, ``%error 429``, ``%cut``, ``%drop``, ``%limit N`` (a 429 asking to wait N
   seconds, then the answer), ``%slow``, ``%markdown``, ``%long N`` (N KB of markdown), ``%code N`` (one N KB
   code block, at a pace), ``%think``, ``%chinese``, ``%hostile`` (escape sequences, bidi and invisible
-  characters, a spoofed link); and for the benchmark ``%bench N`` (N KB of markdown, as fast as it can),
+  characters, a spoofed link), ``%page`` (raw HTML, links and pictures against a page saved with
+  ``/save NAME.html``); and for the benchmark ``%bench N`` (N KB of markdown, as fast as it can),
   ``%benchcode N`` (one N KB code block), ``%pace N`` (200 chunks/s) and ``%drip`` (a short reply at 20
   chunks/s);
 - hostile replies and streams, ``%attack NAME N`` (N times the size; each reply ends with a blank line and
@@ -63,6 +64,8 @@ from tests.fake.samples import (
     DRIP_CHUNKS_PER_SECOND,
     HOSTILE_REPLY,
     PACE_CHUNKS_PER_SECOND,
+    PAGE_ATTACKS,
+    PAGE_HOSTILE_REPLY,
     attack_brackets,
     attack_code,
     attack_line,
@@ -112,6 +115,8 @@ __all__ = [
     "LEGACY_MODELS",
     "MODELS_BODIES",
     "PACE_CHUNKS_PER_SECOND",
+    "PAGE_ATTACKS",
+    "PAGE_HOSTILE_REPLY",
     "PING_SECONDS",
     "SSE_LINE_FIRST",
     "TEST_KEY",

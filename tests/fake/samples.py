@@ -39,6 +39,34 @@ HOSTILE_REPLY = (
 """A reply that tries every trick a reply can try on a terminal, a clipboard and a file."""
 
 
+PAGE_ATTACKS = (
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="http://evil.example/a">a link</a>',
+    '<meta http-equiv="refresh" content="0;url=http://evil.example/m">',
+    '<base href="http://evil.example/">',
+    "<style>body { background: url(http://evil.example/s) }</style>",
+    '<iframe src="http://evil.example/f"></iframe>',
+    '<form action="http://evil.example/p"><button formaction="http://evil.example/b">go</button></form>',
+    "<svg onload=alert(1)><math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "</details></div></article><script>alert(2)</script>",
+    "<!-- never closed",
+    "<![CDATA[ ]]> <?php ?>",
+)
+"""Raw HTML a reply may hold to attack a saved page: each must show as the text it is."""
+PAGE_HOSTILE_REPLY = (
+    "Here is a page-breaking reply.\n\n"
+    + "\n\n".join(PAGE_ATTACKS)
+    + "\n\n[click me](javascript:alert(1)) [spoof](http://evil.example/l) [x](&#106;avascript:alert(1)) "
+    "<http://evil.example/auto> ![pixel](http://evil.example/p.png) "
+    "[data](data:text/html,<script>alert(3)</script>)\n\n"
+    "| 列 | `<script>` |\n|---|---|\n| 中文 | <b>bold?</b> |\n\n"
+    '```html\n<script src="http://evil.example/c.js"></script>\n```\n\n'
+    "Hidden: \u202eelif.exe\u202c and a NUL \x00 here; entities &lt;script&gt; &#x202E;.\n"
+)
+"""A reply that tries every trick a reply can try on a saved HTML page (``%page``); its reasoning holds some too."""
+
+
 PACE_CHUNKS_PER_SECOND = 200
 DRIP_CHUNKS_PER_SECOND = 20
 """A model writing slowly, for the first words' delay: they should show as soon as they arrive."""

@@ -13,6 +13,8 @@ from tests.fake.samples import (
     DRIP_CHUNKS_PER_SECOND,
     HOSTILE_REPLY,
     PACE_CHUNKS_PER_SECOND,
+    PAGE_ATTACKS,
+    PAGE_HOSTILE_REPLY,
     _ended,
     bench_reply,
     code_sample,
@@ -209,6 +211,10 @@ def directive_script(message: str) -> Script | None:
         return Script(reasoning="Let me think about this step by step. " * 12, text="**Answer:** 42.", delay=0.03)
     if word == "hostile":
         return Script(text=HOSTILE_REPLY)
+    if word == "page":  # a reply (and reasoning) hostile to a page saved with /save NAME.html
+        return Script(
+            reasoning="Thinking </details><script>alert(4)</script> " + " ".join(PAGE_ATTACKS), text=PAGE_HOSTILE_REPLY
+        )
     if word == "attack" and args:  # a hostile reply or stream: %attack NAME N
         scale = int(args[1]) if len(args) > 1 and args[1].isdigit() else 1
         return attack_script(args[0], max(1, scale))
