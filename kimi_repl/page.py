@@ -51,6 +51,7 @@ h3, h4, h5, h6 { line-height: 1.3; margin: 1.2rem 0 .5rem; }
 .turn.user .plain { background: var(--user); border-radius: .5rem; padding: .5rem .75rem; }
 .plain { white-space: pre-wrap; }
 .note, .searched, .image, .url { color: var(--muted); }
+.link { text-decoration: underline dotted; }
 .note { font-size: .9rem; font-style: italic; }
 .mark { color: var(--mark); font-weight: 600; }
 details { margin: .5rem 0; border-left: 3px solid var(--line); padding: 0 .75rem; }
@@ -136,7 +137,8 @@ def _turn(
         cut = f"; {output.cut:,} bytes left out of the middle" if output.cut else ""
         summary = f"$ {escaped(' '.join(output.command.split()))} ({status}{cut})"
         parts.append(f'<details class="output"><summary>{summary}</summary>\n')
-        parts.append(f'<pre class="output">{escaped(output.text)}</pre></details>\n')
+        # A newline right after <pre> is dropped by HTML parsers: this one, not the output's own first.
+        parts.append(f'<pre class="output">\n{escaped(output.text)}</pre></details>\n')
     if turn.reasoning_content:
         parts.append(
             f'<details class="thinking"><summary>Thinking</summary>\n{plain_text(turn.reasoning_content)}</details>\n'

@@ -167,3 +167,60 @@ def test_saving_and_loading_a_huge_hostile_reply_is_linear(tmp_path: Path) -> No
     save(conversation, tmp_path / "big.md", overwrite=False, secret=None)
     assert load_file(tmp_path / "big.md") == (conversation, "")
     assert time.monotonic() - began < 20  # quadratic work on a million characters would take hours
+
+
+VERSION_2_FILE = """\
+<!-- kimi-repl:transcript {"format": "kimi-repl-transcript", "version": 2, "redaction": "values", \
+"id": "20261125-101112-a3f9", "created": 1764061872.0, "model": "kimi-k2.6", "temperature": null, "system": null, \
+"thinking": null, "web": false, "context_start": 0, \
+"documents": [{"name": "notes.txt", "content": "some notes", "file_id": null}]} -->
+# Conversation with Kimi
+
+- **Date:** 2025-11-25 09:11:13
+- **Model:** kimi-k2.6
+- **Temperature:** model default
+- **Session:** `20261125-101112-a3f9`
+- **Documents:** `notes.txt` (their text, 10 bytes, is in this file's first line, for /load)
+
+---
+
+<!-- kimi-repl:turn {"role": "user", "model": "kimi-k2.6", "temperature": null, "system": null, "thinking": null, \
+"created": 1764061873.0, "has_reasoning": false} -->
+### You · 09:11:13
+
+hi ⟨U+200B⟩
+
+<!-- kimi-repl:turn {"role": "assistant", "model": "kimi-k2.6", "temperature": null, "system": null, \
+"thinking": null, "created": 1764061874.0, "finish_reason": "stop", "interrupted": false, "incomplete": false, \
+"usage": null, "spent": null, "finished": 1764061875.0, "has_reasoning": true} -->
+### Kimi · kimi-k2.6 · 09:11:14
+
+<details><summary>Thinking</summary>
+
+hmm
+
+</details>
+<!-- kimi-repl:answer -->
+
+\\<!-- kimi-repl:turn {} -->
+```
+open
+```
+<!-- kimi-repl:closed -->
+"""
+"""A file as kimi-repl 0.1.0 wrote it in format version 2, byte for byte."""
+
+
+def test_a_file_written_in_version_2_loads_and_saves_again_as_version_3(tmp_path: Path) -> None:
+    (tmp_path / "old.md").write_text(VERSION_2_FILE, encoding="utf-8")
+    conversation, pending = load_file(tmp_path / "old.md")
+    assert (
+        pending == ""
+        and conversation.id == "20261125-101112-a3f9"
+        and conversation.documents == [Document("notes.txt", "some notes")]
+    )
+    assert [t.content for t in conversation.turns] == ["hi \u200b", "<!-- kimi-repl:turn {} -->\n```\nopen"]
+    assert conversation.turns[1].reasoning_content == "hmm" and conversation.turns[1].finished == 1764061875.0
+    save(conversation, tmp_path / "new.md", overwrite=False, secret=None)
+    assert '"version": 3' in (tmp_path / "new.md").read_text().split("\n", 1)[0]
+    assert load_file(tmp_path / "new.md") == (conversation, "")

@@ -38,7 +38,7 @@ def test_a_page_shows_the_whole_conversation() -> None:
     conversation = chat(
         Turn("user", "第一个问题\n  indented <b>", model="kimi-k2.6", images=[Image("猫.png", "image/png", PNG)]),
         Turn("assistant", reply, model="kimi-k2.6", reasoning_content="想一想…", searches=[{"query": "kimi 新闻"}]),
-        Turn("user", "and now", model="kimi-k2.6", outputs=[Output("ls -la", "total 0\n", 0)]),
+        Turn("user", "and now", model="kimi-k2.6", outputs=[Output("ls -la", "\ntotal 0\n", 0)]),
         Turn("assistant", "Done.", model="kimi-k2.6", interrupted=True),
     )
     conversation.documents = [Document("报告.pdf", "the document's own text")]
@@ -58,6 +58,7 @@ def test_a_page_shows_the_whole_conversation() -> None:
     assert [t.text for t in elements(page, "th")] == ["a", "b"] and elements(page, "td")[1].attrib == {"class": "right"}
     assert re.search(r'<meta name="viewport" content="width=device-width, initial-scale=1">', page)
     assert 'class="nb">print</span>' in page  # highlighted by pygments, into classes the style sheet colours
+    assert [pre.text for pre in elements(page, "pre") if pre.attrib == {"class": "output"}] == ["\ntotal 0\n"]
 
 
 def test_the_header_is_the_same_summary_as_the_markdown() -> None:
