@@ -41,13 +41,16 @@ OLD_REDACTION = (
 
 
 def header_record(conversation: Conversation, version: int) -> dict[str, Any]:
-    """Everything about ``conversation`` but its turns, as JSON-ready data, in a file of ``version``."""
+    """Everything about ``conversation`` but its turns, as JSON-ready data, in a file of ``version`` (a title only
+    when one was given: older files have none, and an older kimi-repl reads the rest)."""
+    title = {"title": conversation.named, "titled_by": conversation.named_by} if conversation.named else {}
     return {
         "format": FORMAT,
         "version": version,
         "redaction": REDACTION,
         "id": conversation.id,
         "created": conversation.created,
+        **title,
         **settings_record(conversation),
         **context_record(conversation),
     }
@@ -104,6 +107,8 @@ def conversation_from_document(data: Any, where: str) -> Conversation:
     apply_settings(conversation, data, where)
     conversation.id = read_field(data, "id", (str,), conversation.id, where)
     conversation.created = moment(read_field(data, "created", (int, float), conversation.created, where))
+    title, by = read_field(data, "title", (str,), "", where), data.get("titled_by")
+    conversation.name(title, by if by in ("user", "model") else "user")
     conversation.turns = [turn_from_record(item, f"{where}, turn {n}") for n, item in enumerate(raw_turns, 1)]
     check_alternation(conversation.turns, where)
     raw_documents = data.get("documents", [])

@@ -14,9 +14,10 @@ reasoning, ``</details`` is written ``⟨U+003C⟩/details``. The metadata's JSO
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kimi_repl import facts
 from kimi_repl.conversation import Conversation, Turn
@@ -24,6 +25,9 @@ from kimi_repl.records import TranscriptError, turn_record
 from kimi_repl.sanitize import escape_for_file, json_dumps, unescape_from_file
 from kimi_repl.transcript_format import VERSION, conversation_from_document, header_record
 from kimi_repl.transcript_markdown_v2 import read_v2
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 HEAD = "<!-- kimi-repl:transcript "
 """How the first line of every Markdown transcript begins."""
@@ -62,36 +66,42 @@ def _unescape(text: str) -> str:
     return unescape_from_file(text)
 
 
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-_RAW_HTML = re.compile(r" {0,3}<(?:(script|pre|style|textarea)(?=[\s>]|$)|(!--)|(\?)|(!\[CDATA\[)|(![A-Za-z]))", re.I)
-_RAW_HTML_ENDS = ("</pre>", "-->", "?>", "]]>", ">")
-"""What ends each kind of raw HTML block that runs on past blank lines (CommonMark's kinds 1 to 5)."""
-_KIND_1_END = re.compile(r"</(?:script|pre|style|textarea)>", re.I)
+_MAY_STAY_OPEN = re.compile(r"^ {0,3}(?:```|~~~|<)", re.MULTILINE)
+"""A line that may begin what runs on to the end of the text: a code fence, or raw HTML."""
+_RAW_HTML = re.compile(
+    r" {0,3}<(?:(script|pre|style|textarea)(?=[\s>]|$)|(!--)|(\?)|(!\[CDATA\[)|(![A-Za-z]))", re.IGNORECASE
+)
+_RAW_HTML_ENDS = ("", "-->", "?>", "]]>", ">")
+"""What ends each kind of raw HTML that runs on past blank lines (CommonMark's kinds 2 to 5; kind 1 by its tag)."""
+
+
+@functools.cache
+def _block_parser() -> MarkdownIt:
+    """A CommonMark parser of blocks, raw HTML on, as GitHub reads a Markdown file."""
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": True})
+    parser.core.ruler.disable("inline")
+    return parser
 
 
 def _left_open(text: str) -> str:
-    """The line that closes what ``text`` leaves open at its end (a code fence, or raw HTML that runs on until
-    its end marker: a reply cut short), so that rendered Markdown shows the turns after it as turns; "" when
-    nothing is left open."""
-    fence, html = "", -1
-    for line in text.split("\n"):
-        if html >= 0:
-            html = -1 if _html_ends(html, line) else html
-            continue
-        found = _FENCE.match(line)
-        if fence:
-            if found and found.group(1)[0] == fence[0] and len(found.group(1)) >= len(fence):
-                fence = "" if not line[found.end() :].strip() else fence
-        elif found:
-            fence = found.group(1) if found.group(1)[0] == "~" or "`" not in line[found.end() :] else ""
-        elif "<" in line[:4] and (raw := _RAW_HTML.match(line)):
-            kind = next(n for n in range(1, 6) if raw.group(n))
-            html = -1 if _html_ends(kind - 1, line[raw.end() :]) else kind - 1
-    return fence or ("" if html < 0 else _RAW_HTML_ENDS[html])
-
-
-def _html_ends(kind: int, line: str) -> bool:
-    return _KIND_1_END.search(line) is not None if kind == 0 else _RAW_HTML_ENDS[kind] in line
+    """The line that closes what ``text`` leaves open at its end, as a renderer reads it (a code fence, or raw HTML
+    that runs on until its end marker: a reply cut short), so that the turns after it still show as turns; ""
+    when nothing is left open. One parse of ``text``, and only when a line may begin such a thing."""
+    if not _MAY_STAY_OPEN.search(text):
+        return ""
+    tokens = _block_parser().parse(text + "\n\n## .\n")  # a heading as the next turn's
+    if len(tokens) >= 3 and tokens[-3].type == "heading_open" and tokens[-3].level == 0:
+        return ""
+    last = next((token for token in reversed(tokens) if token.level == 0), None)
+    if last is not None and last.type == "fence":
+        return last.markup
+    raw = _RAW_HTML.match(last.content) if last is not None and last.type == "html_block" else None
+    kind = raw.lastindex if raw is not None else None
+    if raw is None or kind is None:
+        return ""
+    return f"</{raw.group(1).lower()}>" if kind == 1 else _RAW_HTML_ENDS[kind - 1]
 
 
 def _closed(text: str, name: str, closers: dict[str, str]) -> str:

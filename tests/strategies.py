@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from kimi_repl.conversation import Conversation, Document, Image, Output, Turn, Usage
+from kimi_repl.identity import clean_title
 
 # Text a model or a user could produce: any unicode but lone surrogates, plus markdown and our own markers.
 plain = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=120)
@@ -34,6 +35,9 @@ tricky = st.sampled_from(
         "⟨U+003C⟩/details>",
         "<!--\n",
         "<pre>\n",
+        "<details>\n",
+        "\n- item\n\n  ```\n",
+        "> ```\n",
         "<script>alert(1)</script>",
         "<![CDATA[\n",
         "<?php\n",
@@ -128,7 +132,10 @@ def conversations(draw: Any, *, extras: bool = True) -> Conversation:
     documents = draw(
         st.lists(st.builds(Document, name=plain, content=texts, file_id=st.one_of(st.none(), plain)), max_size=2)
     )
+    named = draw(plain.map(clean_title)) if extras else ""
     return Conversation(
+        named=named,
+        named_by=draw(st.sampled_from(["user", "model"])) if named else None,
         model=draw(st.sampled_from(["kimi-k2-turbo-preview", "moonshot-v1-32k", "kimi-latest", "kimi-k2.6"])),
         temperature=draw(temperatures),
         system=draw(st.one_of(st.none(), texts.filter(bool))),

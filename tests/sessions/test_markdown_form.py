@@ -49,7 +49,36 @@ def test_a_renderer_shows_every_turn_under_its_own_heading(conversation: Convers
 @settings(max_examples=100, deadline=None)
 @given(conversations())
 def test_a_version_2_file_still_loads(conversation: Conversation) -> None:
+    conversation.named, conversation.named_by = "", None  # version 2 kept no title
     assert from_markdown(version_2_markdown(conversation), "old.md") == conversation
+
+
+@pytest.mark.parametrize(
+    ("reply", "closer"),
+    [
+        ("Here:\n\n```python\nx = 1", "```"),
+        ("````\n```\nstill code", "````"),
+        ("~~~\ncode\n~~~", None),
+        ("- a list\n\n  ```\n  code in the item", None),  # the item ends at the next heading, and its code
+        ("> ```\n> quoted code", None),
+        ("<DETAILS\n```\n", None),  # raw HTML up to a blank line: the ``` is in it, no fence
+        ("<!-- a comment never closed", "-->"),
+        ("<pre>\nx\n\ny", "</pre>"),
+        ("<Script>\nx", "</script>"),
+        ("<?php\n\necho", "?>"),
+        ("<![CDATA[\n\nx", "]]>"),
+        ("<!DOCTYPE\n\nx", ">"),
+        ("<!--\n```\n", "-->"),
+        ("```\n<!--\n", "```"),
+    ],
+)
+def test_what_a_reply_leaves_open_is_closed_as_a_renderer_reads_it(reply: str, closer: str | None) -> None:
+    conversation = Conversation(model="kimi-latest", turns=exchange("hi", reply) + exchange("next", "ok"))
+    markdown = to_markdown(conversation)
+    assert len(turn_headings(markdown)) == 4
+    metadata = [json.loads(line) for line in markdown.rsplit("<!-- kimi-repl:metadata", 1)[1].split("\n")[1:-2]]
+    assert metadata[2].get("closed") == ({"content": closer} if closer else None)
+    assert from_markdown(markdown, "t.md") == conversation
 
 
 def test_a_reply_cannot_fake_the_metadata_or_a_turn() -> None:
@@ -224,3 +253,14 @@ def test_a_file_written_in_version_2_loads_and_saves_again_as_version_3(tmp_path
     save(conversation, tmp_path / "new.md", overwrite=False, secret=None)
     assert '"version": 3' in (tmp_path / "new.md").read_text().split("\n", 1)[0]
     assert load_file(tmp_path / "new.md") == (conversation, "")
+
+
+def test_a_title_given_is_the_heading_and_comes_back(tmp_path: Path) -> None:
+    conversation = Conversation(model="kimi-latest", turns=exchange("hi", "hello"))
+    conversation.name("Trip <plans> 旅行", "model")
+    markdown = to_markdown(conversation)
+    assert "\n# Trip \\<plans\\> 旅行\n" in markdown and from_markdown(markdown, "t.md") == conversation
+    for name in ("t.json", "t.md"):
+        save(conversation, tmp_path / name, overwrite=False, secret=None)
+        loaded = load_file(tmp_path / name)[0]
+        assert (loaded.named, loaded.named_by) == ("Trip <plans> 旅行", "model")

@@ -184,3 +184,10 @@ def test_every_word_of_a_reply_is_on_the_page(pieces: list[tuple[str, str]]) -> 
     text = visible_text(to_html(chat(Turn("user", "q"), Turn("assistant", reply))))
     for word in re.findall(r"[^\W\d_]+", reply):
         assert word in text
+
+
+def test_a_title_given_is_the_pages_title() -> None:
+    conversation = chat(Turn("user", "first words"), Turn("assistant", "ok"))
+    conversation.name("</title><script>alert(1)</script>", "user")
+    page = to_html(conversation)
+    assert problems(page) == [] and title_of(page) == "</title><script>alert(1)</script>"
