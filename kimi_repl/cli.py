@@ -24,9 +24,14 @@ if TYPE_CHECKING:
 
     from kimi_repl.chat import Chat
     from kimi_repl.conversation import InForce
+    from kimi_repl.display import Display
     from kimi_repl.narrator import Narrator
+    from kimi_repl.sessions import SessionStore
 
 T = TypeVar("T")
+
+PICK = "\x00pick"
+"""What ``-r`` without an id stands for: no argument can hold a NUL, so no id is mistaken for it."""
 
 
 def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -92,7 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("words", nargs="*", metavar="QUESTION", help="the same as -p QUESTION (quote it)")
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument("-c", "--continue", dest="continue_", action="store_true", help="resume the latest session")
-    resume.add_argument("-r", "--resume", metavar="ID", help="resume the session ID (see /sessions)")
+    resume.add_argument(
+        "-r",
+        "--resume",
+        metavar="ID",
+        nargs="?",
+        const=PICK,
+        help="resume the session ID (see /sessions); without ID, pick it from a list",
+    )
     parser.add_argument(
         "--sessions",
         nargs="*",
@@ -142,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.resume is not None and not args.resume.strip():
             raise UsageError("-r needs a session id (or its number in /sessions); -c takes the latest")
+        if args.resume == PICK and not _can_pick():
+            raise UsageError(
+                "-r without an id shows a list to pick from, which needs a terminal: give the session's id "
+                "(kimi-repl --sessions lists them), or -c for the latest"
+            )
         settings = load_settings(
             model=args.model,
             temperature=args.temperature,
@@ -222,7 +239,11 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
                 if store is None:
                     raise TranscriptError("there are no saved sessions to resume")
                 path: Path | None
-                if args.resume is not None:
+                if args.resume == PICK:
+                    path = _picked(store, display)
+                    if path is None:
+                        return 0  # the user left the list: nothing to do
+                elif args.resume is not None:
                     path = store.find(args.resume, listing="kimi-repl --sessions")
                 else:
                     listing = store.scan(1)
@@ -248,6 +269,35 @@ def _run(args: argparse.Namespace, settings: Settings, question: str | None) -> 
         chat.close()
         if display.gone:
             _silence_stdout()
+
+
+def _can_pick() -> bool:
+    from kimi_repl.picker import terminal_can_draw
+
+    return terminal_can_draw()
+
+
+def _picked(store: SessionStore, display: Display) -> Path | None:
+    """``-r`` without an id: the session chosen from the list, or None if the user left it.
+
+    Raises:
+        TranscriptError: there is no session to choose.
+    """
+    import time
+
+    from kimi_repl.sessionpicker import SessionPicker
+    from kimi_repl.transcript import TranscriptError
+
+    sessions = SessionPicker(store, secret=display.secret)
+    if not sessions.sessions:
+        from kimi_repl.listing import report_passed_over
+
+        report_passed_over(display, sessions.problems, "Not listed")
+        raise TranscriptError("there are no saved sessions to resume yet")
+    chosen = sessions.picker(time.time()).run()
+    for line in sessions.deleted:
+        display.info(line)
+    return None if chosen is None else sessions.path(chosen)
 
 
 def _list_sessions(words: list[str]) -> int:

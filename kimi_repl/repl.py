@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import gc
 import threading
+from typing import TYPE_CHECKING
 
 from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.application import get_app, run_in_terminal
@@ -37,6 +38,9 @@ from kimi_repl.profile import built_in
 from kimi_repl.replstate import ReplState
 from kimi_repl.sanitize import one_line
 from kimi_repl.terminal import hangup_ends, typeahead_mode, typed_ahead
+
+if TYPE_CHECKING:
+    from kimi_repl.picker import Picker
 
 PRELOAD_AFTER_SECONDS = 1.0
 STYLE = Style.from_dict(
@@ -108,6 +112,8 @@ class Repl:
         self._input, self._output = input, output
         self.pastes = Pastes()
         context.state.confirm = self._confirm
+        context.state.pick = None if is_dumb_terminal() else self._pick
+        context.state.choose = None if is_dumb_terminal() else self._choose
         self.titles = ModelTitles(context.chat) if context.settings.titles == "model" else None
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history if history is not None else InMemoryHistory(),
@@ -263,6 +269,16 @@ class Repl:
         except (KeyboardInterrupt, EOFError):
             return False
         return answer.strip().lower() in ("y", "yes")
+
+    def _pick(self, picker: Picker) -> int | None:
+        """Show ``picker`` full-screen on this terminal; the index of the row chosen, or None."""
+        return picker.run(input=self._input, output=self._output)
+
+    def _choose(self, question: str, rows: list[tuple[str, ...]], start: int) -> int | None:
+        """A plain list to choose from (/rewind's messages), shown as :meth:`_pick` shows one."""
+        from kimi_repl.picker import Picker
+
+        return self._pick(Picker.plain(question, rows, start))
 
     def _await_models(self, message: str) -> None:
         """If the server's list of models is still on its way (a slow server at start-up: the first message may

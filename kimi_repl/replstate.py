@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimi_repl.chat.outcomes import MessageReturned, Outcome
 
 Chooser = Callable[[str, list[tuple[str, ...]], int], int | None]
 """Shows ``rows`` under a question, starting at row ``start``; returns the index chosen, or None."""
+
+if TYPE_CHECKING:
+    from kimi_repl.picker import Picker
 
 
 def _no(question: str) -> bool:
@@ -27,6 +31,8 @@ class ReplState:
         choose: shows a list and returns the index of the row chosen, or None (in a terminal only; else None):
             ``choose(question, rows, start)``.
         confirm: asks a yes/no question (the REPL answers it at the terminal; elsewhere the answer is no).
+        pick: shows a full-screen list and returns the index of the row chosen (None: none); None where there is
+            no terminal to show it on.
         exit_requested: set by /exit, or when the terminal goes away.
         listed: the sessions /sessions showed last, in order: what /resume NUMBER names.
         saved_to: the file /save wrote last (what /save! alone replaces).
@@ -37,6 +43,7 @@ class ReplState:
     prefill: str | None = None
     choose: Chooser | None = None
     confirm: Callable[[str], bool] = _no
+    pick: Callable[[Picker], int | None] | None = None
     exit_requested: bool = False
     listed: list[Path] = field(default_factory=list)
     saved_to: Path | None = None

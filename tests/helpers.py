@@ -196,7 +196,7 @@ def _unwrapped(text: str) -> str:
 
 def clean_environment(home: Path, **values: str) -> dict[str, str]:
     """An environment with only what a fresh user has, plus ``values``."""
-    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")
+    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR", "PYTHONPATH")  # PYTHONPATH: a checkout under test
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env.update({"HOME": str(home), "TERM": "xterm-256color", "LANG": env.get("LANG", "C.UTF-8")})
     env.update(values)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import CommandError, CommandTable
 from kimi_repl.commands.shared import describe_switch, path_candidates, user_path
-from kimi_repl.listing import SESSIONS_SHOWN, show_sessions
+from kimi_repl.listing import SESSIONS_SHOWN, report_passed_over, show_sessions
 from kimi_repl.sessions import SessionStore, load_file
 from kimi_repl.transcript import save
 
@@ -32,6 +33,29 @@ def resume_path(context: CommandContext, path: Path) -> None:
         warning = context.unlisted_warning(context.chat.model)
         if warning:
             context.display.warning(warning)
+
+
+def pick_and_resume(context: CommandContext, store: SessionStore) -> None:
+    """/resume alone: choose the session from a full-screen list, then resume it as /resume ID does."""
+    if context.state.pick is None:
+        raise CommandError("/resume alone shows a list, which needs a terminal: give a number in /sessions or an id.")
+    from kimi_repl.sessionpicker import SessionPicker  # the full-screen machinery, loaded when it is wanted
+
+    current = context.chat.log.path if context.chat.log is not None else None
+    sessions = SessionPicker(store, current=current, secret=context.display.secret)
+    if not sessions.sessions:
+        context.display.info("No saved sessions yet." if not sessions.problems else "No saved session can be listed.")
+        report_passed_over(context.display, sessions.problems, "Not listed")
+        return
+    chosen = context.state.pick(sessions.picker(time.time()))
+    for line in sessions.deleted:
+        context.display.info(line)
+    if chosen is None:
+        return
+    if sessions.path(chosen) == current:
+        context.display.info("That is the session open here already.")
+        return
+    resume_path(context, sessions.path(chosen))
 
 
 def find_session(context: CommandContext, store: SessionStore, key: str) -> Path:
@@ -122,12 +146,16 @@ def session_ids(context: CommandContext, argument: str) -> Iterable[str]:
 
 
 @commands.command(
-    "resume", "Switch to a saved session, by its number in /sessions or its id.", usage="ID", arguments=session_ids
+    "resume",
+    "Switch to a saved session: alone, pick it from a list (type to filter); or by its number in /sessions or its id.",
+    usage="[ID]",
+    arguments=session_ids,
 )
 def resume(context: CommandContext, argument: str) -> None:
     if context.store is None:
         raise CommandError("Sessions are not saved in this mode.")
-    if not argument:
-        raise CommandError("/resume needs a session number or id; /sessions lists them.")
+    if not argument.strip():
+        pick_and_resume(context, context.store)
+        return
     path = find_session(context, context.store, argument)
     resume_path(context, path)

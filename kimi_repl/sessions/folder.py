@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -341,10 +341,11 @@ class SessionStore:
         :meth:`scan_for`)."""
         return self.scan_for(words, limit).sessions
 
-    def scan_for(self, words: list[str], limit: int | None = 20) -> Found:
+    def scan_for(self, words: list[str], limit: int | None = 20, *, stop: Callable[[], bool] | None = None) -> Found:
         """The ``limit`` most recent sessions in which every word appears in the title, a system prompt or a turn
         (case-insensitive; see :func:`matches`), each with a line that matches; and why each file that could not be
-        searched was not.
+        searched was not. ``stop`` is asked before each file: True ends the search there (the picker's, when the
+        words typed change).
 
         Files are first read line by line as raw text (every word must be there somewhere: most sessions stop
         here); only those left are replayed and checked turn by turn.
@@ -354,6 +355,8 @@ class SessionStore:
         found: list[tuple[SessionInfo, str]] = []
         problems: list[str] = []
         for path, _ in self._newest_first():
+            if stop is not None and stop():
+                break
             try:
                 fd, info = self._open(path)
                 try:

@@ -35,6 +35,9 @@ TERMINAL = (
     "pastes",
     "history",
     "terminal",
+    "choosing",
+    "picker",
+    "sessionpicker",
 )
 """The shell: what reads keys or writes the screen. Everything else is the core and never imports these."""
 
