@@ -23,6 +23,8 @@ from kimi_repl.sessions.folder import needles_of
 MAX_CELL_CHARS = 500
 """What is kept of a cell before it is cleaned: more never fits on a line."""
 GAP = "  "
+MIN_FLEXIBLE_WIDTH = 20
+"""The flexible column (a title) keeps at least this many terminal columns while others can be left out."""
 
 
 class Column(NamedTuple):
@@ -201,9 +203,15 @@ class Choosing:
 
     def _layout(self, width: int) -> list[tuple[int, int]]:
         """The columns drawn on a line ``width`` wide and their widths: the flexible one takes what the others
-        leave, a column with nothing in it (no heading, empty cells) is left out."""
+        leave; a column with nothing in it (no heading, empty cells) is left out, and so are the last ones when
+        the flexible one would be narrower than :data:`MIN_FLEXIBLE_WIDTH`."""
         drawn = [(at, self.widths[at]) for at, column in enumerate(self.columns) if self.widths[at] or not column.width]
-        fixed = sum(w for _, w in drawn) + len(GAP) * (len(drawn) - 1) + 1
+        while True:
+            fixed = sum(w for _, w in drawn) + len(GAP) * (len(drawn) - 1) + 1
+            rightmost = [place for place, (at, _) in enumerate(drawn) if self.columns[at].width][-1:]
+            if width - fixed >= MIN_FLEXIBLE_WIDTH or not rightmost or len(drawn) == 1:
+                break
+            del drawn[rightmost[0]]  # a narrow terminal: the last columns go before the flexible one is cut to nothing
         return [(at, w if self.columns[at].width else max(1, width - fixed)) for at, w in drawn]
 
     def headings(self, width: int) -> StyleAndTextTuples:

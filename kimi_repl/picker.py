@@ -199,23 +199,17 @@ def _run(picker: Picker, input: Input | None, output: Output | None) -> int | No
         )
 
     query = Buffer(multiline=False, on_text_changed=typed)
-    layout = Layout(
-        HSplit(
-            [
-                Window(FormattedTextControl(header), height=1),
-                Window(
-                    BufferControl(query, input_processors=[]),
-                    height=1,
-                    get_line_prefix=lambda line, wrap: [("class:dim", " › ")],
-                    style="class:query",
-                ),
-                Window(FormattedTextControl(lambda: state.headings(app.output.get_size().columns)), height=1),
-                Window(_RowsControl(state)),
-                Window(FormattedTextControl(footer), height=1),
-            ]
-        ),
-        focused_element=query,
+    headings = Window(FormattedTextControl(lambda: state.headings(app.output.get_size().columns)), height=1)
+    prompt = Window(
+        BufferControl(query, input_processors=[]),
+        height=1,
+        get_line_prefix=lambda line, wrap: [("class:dim", " › ")],
+        style="class:query",
     )
+    windows = [Window(FormattedTextControl(header), height=1), prompt]
+    windows += [headings] if any(column.heading for column in picker.columns) else []
+    windows += [Window(_RowsControl(state)), Window(FormattedTextControl(footer), height=1)]
+    layout = Layout(HSplit(windows), focused_element=query)
     app = Application(
         layout=layout, key_bindings=_keys(state), style=STYLE, full_screen=True, input=input, output=output
     )

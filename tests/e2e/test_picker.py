@@ -25,6 +25,8 @@ def a_few(home: Path) -> None:
     write_session(folder, "20261130-100000-aaaa", ["Tell me about kernels"], modified=now - 60)
     write_session(folder, "20261129-100000-bbbb", ["排序算法有哪些？"], title="中文标题：排序", modified=now - 86400)
     write_session(folder, "20261128-100000-cccc", ["Kernel modules, part two", "and then?"], modified=now - 86400 * 9)
+    hostile = "\x1b]0;pwned\x07\x1b[2J evil \u202etitle " + "x" * 10_000
+    write_session(folder, "20261127-100000-dddd", [hostile], modified=now - 86400 * 10)
 
 
 def test_r_alone_filters_by_a_word_and_enter_resumes(launch: Launch, isolated_user: Path) -> None:
@@ -36,9 +38,10 @@ def test_r_alone_filters_by_a_word_and_enter_resumes(launch: Launch, isolated_us
     heading = next(line for line in term.lines() if "When" in line)
     dates = [found for line in term.lines() if (found := WHEN.search(line))]
     starts = {get_cwidth(found.string[: found.start(1)]) for found in dates}
-    assert len(dates) == 3 and starts == {get_cwidth(heading[: heading.index("When")])}  # the 中文 row's too
+    assert len(dates) == 4 and starts == {get_cwidth(heading[: heading.index("When")])}  # the 中文 row's too
     term.type("KERNEL")
-    term.wait_for("2 of 3")
+    assert "⟨U+001B⟩]0;pwned⟨U+0007⟩⟨U+001B⟩[2J evil ⟨U+202E⟩title xxx" in term.text() and term.screen.title != "pwned"
+    term.wait_for("2 of 4")
     term.type(DOWN)
     term.settle()
     term.type("\r")
@@ -58,7 +61,7 @@ def test_resume_alone_in_the_repl_then_escape_and_ctrl_c_change_nothing(launch: 
     term.line("/resume")
     term.wait_for("Resume a session")
     term.type("排序")
-    term.wait_for("1 of 3")
+    term.wait_for("1 of 4")
     term.type(ESC)
     term.wait_for_prompt(2)
     term.line("/resume")

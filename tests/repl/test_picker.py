@@ -14,7 +14,7 @@ from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings, sessions_dir
 from kimi_repl.identity import Origin
 from kimi_repl.sessionpicker import BRANCHED, OPEN_HERE, SessionPicker, when
-from kimi_repl.sessions import SessionStore
+from kimi_repl.sessions import SessionLock, SessionStore
 from tests.fake import FakeMoonshot
 from tests.helpers import CTRL_D, ENTER, UP, CapturedDisplay, run_repl, user_messages
 from tests.sessionfiles import write_session
@@ -145,3 +145,22 @@ def test_rewind_alone_chooses_the_message_from_the_same_list(
 ) -> None:
     run_repl(saved, keys, "one" + ENTER + "two" + ENTER + "/rewind" + ENTER + UP + ENTER + " edited" + ENTER + CTRL_D)
     assert user_messages(server) == ["one", "two", "one edited"]
+
+
+def test_a_session_open_in_another_kimi_repl_is_not_deleted_and_the_picker_says_why(
+    saved: CommandContext,
+) -> None:
+    assert saved.store is not None
+    paths = three_sessions(saved.store.folder)
+    elsewhere = SessionLock(paths[1])  # as another process holds it
+    try:
+        sessions = SessionPicker(saved.store)
+        shown = sessions.picker(time.time())
+        state = Choosing(shown.columns, shown.rows, removal=shown.removal, clean=shown.clean)
+        state.move(1)
+        state.ask()
+        state.answer(True)
+        assert paths[1].exists() and "open in another kimi-repl" in state.message and "close it there" in state.message
+        assert len(state.shown) == 3 and sessions.deleted == []
+    finally:
+        elsewhere.release()

@@ -285,3 +285,11 @@ def test_a_plain_list_lets_the_widest_column_take_the_room_and_starts_where_aske
     assert typed(plain, UP + "\r") == 1
     assert typed(plain, "SECOND\r") == 1
     assert Picker.plain("Nothing", []).run is not None and Choosing((), []).current() is None
+
+
+def test_a_narrow_terminal_leaves_out_the_last_columns_before_the_title() -> None:
+    state = Choosing(COLUMNS, rows("A title that deserves some room"))
+    assert texts(state.headings(80)).split() == ["Title", "When", "N"]
+    assert texts(state.headings(30)).split() == ["Title", "When"]
+    assert texts(state.headings(24)).split() == ["Title"]
+    assert "A title that deserve" in texts(state.lines(24, 1)[0])
