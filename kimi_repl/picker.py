@@ -216,6 +216,8 @@ def _run(picker: Picker, input: Input | None, output: Output | None) -> int | No
     app.ttimeoutlen = ESCAPE_WAIT
     try:
         return app.run()
+    except EOFError:  # the terminal went away (its input closed): nothing was chosen
+        return None
     finally:
         if searcher is not None:
             searcher.close()

@@ -293,3 +293,10 @@ def test_a_narrow_terminal_leaves_out_the_last_columns_before_the_title() -> Non
     assert texts(state.headings(30)).split() == ["Title", "When"]
     assert texts(state.headings(24)).split() == ["Title"]
     assert "A title that deserve" in texts(state.lines(24, 1)[0])
+
+
+def test_input_that_ends_leaves_with_nothing_chosen(keys: PipeInput) -> None:
+    keys.send_text("app")
+    keys.close()
+    with create_app_session(input=keys, output=DummyOutput()):
+        assert Picker("Pick", COLUMNS, rows("apple")).run() is None
