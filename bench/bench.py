@@ -85,6 +85,7 @@ class Pty:
 
     def __init__(self, command: str, args: list[str], env: dict[str, str]) -> None:
         self.child = pexpect.spawn(command, args, env=env, dimensions=(50, 120), echo=False)
+        self.child.delaybeforesend = None  # pexpect sleeps 50 ms before each send otherwise: in every measure
         self.output = bytearray()
         self.mark = 0  # where the last match ended: the next one is looked for after it
 
