@@ -17,7 +17,23 @@ def title_of(text: str) -> str:
     start = len(text) - len(text.lstrip())  # blank lines are whitespace, and so are line ends
     first = _FIRST_LINE.match(text, start)
     line = first.group().strip() if first else ""
-    return line[:60] + ("…" if len(line) > 60 else "")
+    return shortened(line, 60)
+
+
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def shortened(line: str, limit: int) -> str:
+    """``line`` cut to ``limit`` characters (and "…"), never inside a word of Latin letters, digits, ``_`` and
+    ``-``: such a word is left out whole, so a title never keeps part of a key or a token, which no redaction
+    could recognise once cut."""
+    if len(line) <= limit:
+        return line
+    end = limit
+    if line[limit] in _WORD:
+        while end > 0 and line[end - 1] in _WORD:
+            end -= 1
+    return line[:end].rstrip() + "…"
 
 
 TITLE_CHARS = 80
@@ -38,8 +54,7 @@ class Origin(NamedTuple):
 
 def clean_title(text: str) -> str:
     """``text`` as a title: one line, spaces squeezed, at most :data:`TITLE_CHARS` characters."""
-    line = " ".join(text.split())
-    return line[:TITLE_CHARS].rstrip() + ("…" if len(line) > TITLE_CHARS else "")
+    return shortened(" ".join(text.split()), TITLE_CHARS)
 
 
 def new_session_id(now: float | None = None) -> str:

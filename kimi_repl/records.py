@@ -249,7 +249,8 @@ def check_alternation(turns: list[Turn], where: str) -> None:
 
 
 def redacted(conversation: Conversation, secret: Secret) -> Conversation:
-    """``conversation`` with the key removed from its text values (ids, model names and pictures' data untouched):
+    """``conversation`` with the key removed from its text values (ids, model names and pictures' data untouched),
+    even where it is disguised as markdown would show it (a transcript is rendered: ``&#115;k-…``, ``s**k-…**``):
     a copy where something changed, else ``conversation`` itself."""
     return _redacted(conversation, secret) if secret else conversation
 
@@ -267,7 +268,7 @@ def _redacted(value: Any, secret: Secret) -> Any:
     if isinstance(value, list) and any(is_dataclass(item) for item in value):
         items = [_redacted(item, secret) for item in value]
         return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
-    return secret.redact_value(value)
+    return secret.redact_value(value, shown=True)
 
 
 def encode(text: str) -> bytes:

@@ -75,8 +75,11 @@ class Secret:
         screen does not show (control and invisible characters) or markdown takes away (``*``, ``_``, a backtick,
         a backslash: a few)."""
         text = self._redact_disguised(self.redact(text))
-        if "&" in text and self._forms:  # markdown decodes character references: &#115;k-... shows as the key
-            decoded = html.unescape(text)
+        if self._forms and ("&" in text or "%" in text):
+            # markdown decodes character references (&#115;k-... shows as the key) and percent-escapes in links
+            from urllib.parse import unquote  # not at start-up
+
+            decoded = unquote(html.unescape(text))
             shown = self._redact_disguised(self.redact(decoded))
             if shown != decoded:
                 return shown
@@ -108,33 +111,39 @@ class Secret:
         found = self._started.search(text, window)
         return found.start() if found else len(text)
 
-    def redact_value(self, value: Any, *, structure: Iterable[str] = STRUCTURE) -> Any:
+    def redact_value(self, value: Any, *, structure: Iterable[str] = STRUCTURE, shown: bool = False) -> Any:
         """``value`` (JSON-ready data) with the key removed from its text values; keys, ids and structure kept.
+
+        Args:
+            shown: also where it is disguised (:meth:`redact_shown`): for what will be rendered as markdown.
 
         Returns the same object when nothing needed redacting (no copy for the common case).
         """
         if not self:
             return value
-        return _redact(value, self, frozenset(structure))
+        return _redact(value, self, frozenset(structure), shown=shown)
 
 
 MAX_DEPTH = 32
 """Records are a few levels deep; deeper data is none of kimi-repl's own (and recursion must stay bounded)."""
 
 
-def _redact(value: Any, secret: Secret, structure: frozenset[str], depth: int = 0) -> Any:
+def _redact(value: Any, secret: Secret, structure: frozenset[str], depth: int = 0, *, shown: bool = False) -> Any:
     if isinstance(value, str):
+        if shown:
+            cleaned = secret.redact_shown(value)
+            return value if cleaned == value else cleaned
         return secret.redact(value) if secret.found_in(value) else value
     if depth >= MAX_DEPTH:
         return value
     if isinstance(value, dict):
         changed = {
-            key: item if key in structure else _redact(item, secret, _NESTED & structure, depth + 1)
+            key: item if key in structure else _redact(item, secret, _NESTED & structure, depth + 1, shown=shown)
             for key, item in value.items()
         }
         return value if all(changed[key] is value[key] for key in value) else changed
     if isinstance(value, (list, tuple)):
-        items = [_redact(item, secret, _NESTED & structure, depth + 1) for item in value]
+        items = [_redact(item, secret, _NESTED & structure, depth + 1, shown=shown) for item in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
 

@@ -32,11 +32,26 @@ class Autosave:
         self.tell = tell
         self.log: SessionLog | None = None
         self.failed = False
+        self.left: list[SessionLog] = []
+        """Files of conversations left (/rewind, /new, /resume...) while a write had failed: each still holds its
+        conversation and its lock, and is saved whole as soon as writing works again, or before the end."""
+
+    def _leave(self) -> None:
+        """Let go of the current file: closed, unless a failed write left it short; then kept in :attr:`left`."""
+        log, self.log = self.log, None
+        if log is None:
+            return
+        if log.dirty:
+            with contextlib.suppress(TranscriptError):
+                log.save_whole()
+        if log.dirty:
+            self.left.append(log)
+        else:
+            log.close()
 
     def start(self, conversation: Conversation) -> None:
-        """Close the current file; ``conversation`` is saved in a new one (created with its first record)."""
-        self.close()
-        self.log = None
+        """Let go of the current file; ``conversation`` is saved in a new one (created with its first record)."""
+        self._leave()
         if self.store is not None:
             self.log = self.store.new_log(conversation)
 
@@ -60,7 +75,7 @@ class Autosave:
 
     def continue_in(self, log: SessionLog) -> None:
         """Append to ``log`` (a resumed session's) from now on; it becomes the one ``-c`` continues."""
-        self.close()
+        self._leave()
         self.log = log
         with contextlib.suppress(OSError):
             os.utime(log.path)
@@ -71,7 +86,7 @@ class Autosave:
         log = self.log
         if log is None:
             return
-        was_dirty = log.dirty
+        was_dirty = log.dirty or bool(self.left)
         try:
             action(log)
         except TranscriptError as error:
@@ -79,23 +94,40 @@ class Autosave:
                 self.failed = True
                 self.tell(AutosaveFailed(error))
             return
-        if was_dirty and self.failed:
+        self._save_left()
+        if was_dirty and self.failed and not self.left:
             self.failed = False
             self.tell(AutosaveRecovered(str(log.path)))
 
+    def _save_left(self) -> None:
+        """Save the files left short, now that writing works (best effort: the rest wait for the next try)."""
+        for left in list(self.left):
+            with contextlib.suppress(TranscriptError):
+                left.save_whole()
+            if not left.dirty:
+                self.left.remove(left)
+                left.close()
+
     def flush(self) -> str | None:
-        """Save whatever an earlier failure left unsaved; return why it still cannot be saved, or None."""
+        """Save whatever an earlier failure left unsaved (in the current file and the ones left); return why it
+        still cannot be saved, or None."""
+        problem = None
+        self._save_left()
+        if self.left:
+            problem = f"{self.left[0].path} could not be written"
         log = self.log
-        if log is None or not log.dirty:
-            return None
-        try:
-            log.save_whole()
-        except TranscriptError as error:
-            return str(error)
-        self.failed = False
-        return None
+        if log is not None and log.dirty:
+            try:
+                log.save_whole()
+            except TranscriptError as error:
+                problem = str(error)
+        if problem is None:
+            self.failed = False
+        return problem
 
     def close(self) -> None:
-        """The session ends: its lock goes, and a session this run made but left empty is removed."""
-        if self.log is not None:
-            self.log.close()
+        """The session ends: its lock goes (and the locks of files left), and a session this run made but left
+        empty is removed."""
+        for log in [*self.left, *([self.log] if self.log is not None else [])]:
+            log.close()
+        self.left.clear()

@@ -28,7 +28,7 @@ THINKING_BUDGET = 2000
 def give_title(chat: Chat, text: str) -> str:
     """Title the conversation ``text`` (the user's choice: a title asked of the model never replaces it); ""
     goes back to the derived title. Return the title now in force."""
-    title = chat.conversation.name(text, "user")
+    title = chat.conversation.name(chat.client.secret.redact_shown(text), "user")
     chat.autosave.record(lambda log: log.title())
     return title
 

@@ -33,12 +33,13 @@ def _choose_message(context: CommandContext) -> int | None:
     """The user's message to go back to, chosen from a list of them (None: none chosen)."""
     conversation = context.chat.conversation
     indexes = user_turns(conversation)
-    choose = context.state.choose
+    choose, secret = context.state.choose, context.chat.client.secret
     if choose is None:  # no terminal to choose in: show the numbers to type
-        rows = [row for row in turn_rows(conversation.turns) if conversation.turns[int(row[0]) - 1].role == "user"]
+        every = turn_rows(conversation.turns, secret)
+        rows = [row for row in every if conversation.turns[int(row[0]) - 1].role == "user"]
         context.display.rows(rows, title="Your messages (/rewind N goes back to before message N)")
         return None
-    rows = [turn_rows([conversation.turns[i]], first_number=i + 1)[0][::2] for i in indexes]
+    rows = [turn_rows([conversation.turns[i]], secret, first_number=i + 1)[0][::2] for i in indexes]
     picked = choose("Go back to before which message? (Enter: go back, Esc: stay)", rows, len(rows) - 1)
     return None if picked is None else indexes[picked]
 

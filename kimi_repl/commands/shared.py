@@ -11,6 +11,7 @@ from prompt_toolkit.utils import get_cwidth
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.commands.registry import CommandError
 from kimi_repl.conversation import Turn
+from kimi_repl.redaction import Secret
 from kimi_repl.values import check_model_name as checked_model_name
 
 
@@ -74,11 +75,14 @@ def check_model_name(name: str) -> str:
 PREVIEW_CHARS = 70
 
 
-def turn_rows(turns: list[Turn], *, first_number: int = 1, context_start: int = 0) -> list[tuple[str, ...]]:
-    """One compact row per turn: number, who, first line, marks (turns up to ``context_start`` are not sent)."""
+def turn_rows(
+    turns: list[Turn], secret: Secret, *, first_number: int = 1, context_start: int = 0
+) -> list[tuple[str, ...]]:
+    """One compact row per turn: number, who, first line (without the key ``secret``: taken out before the line
+    is cut), marks (turns up to ``context_start`` are not sent)."""
     rows: list[tuple[str, ...]] = []
     for number, turn in enumerate(turns, first_number):
-        line = turn.first_line
+        line = secret.redact_shown(turn.first_line)
         cut = _cut_to_width(line, PREVIEW_CHARS)
         if cut != line or len(turn.content.strip().splitlines()) > 1:
             line = cut.rstrip() + "…"
@@ -115,7 +119,7 @@ def show_history(context: CommandContext, *, last: int | None = None) -> None:
     title = "Conversation" if len(shown) == len(turns) else f"Conversation (last {len(shown)} of {len(turns)} turns)"
     first = len(turns) - len(shown) + 1
     left_out = max(context.chat.conversation.context_start, context.chat.sent_from)
-    rows = turn_rows(shown, first_number=first, context_start=left_out)
+    rows = turn_rows(shown, context.chat.client.secret, first_number=first, context_start=left_out)
     context.display.rows(rows, title=title)
     _waiting_outputs(context)
 

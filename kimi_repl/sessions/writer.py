@@ -66,6 +66,15 @@ class SessionBusy(Exception):
         self.pid = pid
 
 
+def _still_there(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the one at ``path`` (not removed, or replaced, since it was opened)."""
+    try:
+        mine, there = os.fstat(fd), os.lstat(path)
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
+
 class SessionLock:
     """An exclusive ``flock`` on ``<id>.lock`` beside the session, held until :meth:`release` (or the process ends).
 
@@ -76,15 +85,21 @@ class SessionLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path.with_suffix(LOCK_SUFFIX)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | CLOEXEC | NOFOLLOW, 0o600)
-        try:
-            _try_lock(fd)
-        except BlockingIOError:
-            holder = ""
-            with contextlib.suppress(OSError):
-                holder = os.read(fd, 32).decode("ascii", "replace").strip()
-            os.close(fd)
-            raise SessionBusy(int(holder) if holder.isdigit() else None) from None
+        for _ in range(100):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | CLOEXEC | NOFOLLOW, 0o600)
+            try:
+                _try_lock(fd)
+            except BlockingIOError:
+                holder = ""
+                with contextlib.suppress(OSError):
+                    holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                raise SessionBusy(int(holder) if holder.isdigit() and holder.isascii() else None) from None
+            if _still_there(fd, self.path):
+                break
+            os.close(fd)  # its holder removed it as we locked it: a lock on a file no one else will open
+        else:
+            raise BlockingIOError(f"{self.path} keeps being replaced")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd: int | None = fd

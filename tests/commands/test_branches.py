@@ -218,3 +218,54 @@ def test_a_title_the_user_gave_is_never_replaced_by_the_model(
     time.sleep(0.3)
     titles.tick()
     assert saved.chat.conversation.title == "Mine" and len(server.chat_requests()) == 1
+
+
+@pytest.mark.parametrize("leave", ["/rewind 1", "/fork", "/new"])
+def test_leaving_a_session_while_the_disk_is_full_loses_nothing(
+    settings: Settings,
+    display: CapturedDisplay,
+    tmp_path: Path,
+    commands: CommandRegistry,
+    leave: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+    import os
+
+    from kimi_repl.safefiles import write_all, write_file
+    from kimi_repl.sessions import SessionStore
+    from kimi_repl.transcript import TranscriptError
+
+    full = [False]
+
+    def disk(fd: int, data: bytes) -> None:
+        if full[0]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write_all(fd, data)
+
+    whole = write_file
+
+    def whole_file(*args: object, **kwargs: object) -> None:
+        if full[0]:
+            raise TranscriptError("cannot write: No space left on device")
+        whole(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("kimi_repl.sessions.writer.write_file", whole_file)
+
+    folder = tmp_path / "sessions"
+    folder.mkdir(mode=0o700)
+    session = CommandContext.open(settings, display, store=SessionStore(folder, secret=None, write=disk))
+    session.chat.send("one")
+    assert session.chat.log is not None
+    first = session.chat.log.path
+    full[0] = True
+    session.chat.send("two")
+    session.chat.send("three")
+    assert "No space left" in display.output
+    commands.dispatch(session, leave)
+    assert session.chat.flush() is not None  # still full: leaving now would be warned of
+    full[0] = False
+    session.chat.send("four")  # writing works again: what was left short is saved too
+    assert [t.content for t in load_file(first)[0].turns][::2] == ["one", "two", "three"]
+    assert session.chat.flush() is None
+    session.chat.close()

@@ -25,13 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kimi_repl.conversation import Conversation, Document, Turn
 from kimi_repl.redaction import REDACTED
 from kimi_repl.safefiles import write_all
-from kimi_repl.sessions import SESSION_VERSION, SessionLock, SessionLog, SessionStore, load_file, replay
+from kimi_repl.sessions import SESSION_VERSION, SessionBusy, SessionLock, SessionLog, SessionStore, load_file, replay
 from kimi_repl.transcript import TranscriptError
 from tests.old_format import OldSessionLog
 
@@ -435,3 +436,27 @@ def test_a_second_process_reads_an_old_file_it_cannot_lock_repaired_and_leaves_i
         assert log.path.read_bytes() == data
     finally:
         holder.release()
+
+
+def test_a_lock_taken_as_its_holder_lets_go_is_never_held_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kimi_repl.sessions import writer
+
+    path = tmp_path / "s.jsonl"
+    first = SessionLock(path)
+    real = writer._try_lock
+    calls = [0]
+
+    def let_go_first(fd: int) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            first.release()  # the holder removes the lock file between this open and this lock
+        real(fd)
+
+    monkeypatch.setattr(writer, "_try_lock", let_go_first)
+    second = SessionLock(path)
+    monkeypatch.setattr(writer, "_try_lock", real)
+    with pytest.raises(SessionBusy):
+        SessionLock(path)  # a third copy finds the second's lock, not a fresh file of its own
+    second.release()
