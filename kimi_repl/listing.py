@@ -23,6 +23,13 @@ def report_passed_over(display: Display, problems: list[str], what: str) -> None
         display.warning(f"⚠ {what}: {len(problems)} session files, such as this one: {problems[0]}")
 
 
+def _when(modified: float) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(modified))
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds (a file's, set by anyone)
+        return "?"
+
+
 def relation(info: SessionInfo) -> str:
     """Where a session branched from, in a few words ("" for one started afresh)."""
     origin = info.origin
@@ -63,7 +70,7 @@ def show_sessions(
     rows = []
     width = len(str(len(infos)))
     for number, (info, line) in enumerate(zip(infos, lines, strict=True), 1):
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+        when = _when(info.modified)
         mark = " ←" if info.id == current else ""
         branch = relation(info)
         line = f"{line} ({branch})" if branch else line

@@ -1,5 +1,5 @@
 """The session picker: every saved session in a full-screen list, newest first, for ``/resume`` and ``kimi-repl -r``
-without an id. Typing filters it by title, system prompt, id and model at once, and by the messages once typing
+without an id. Typing filters it by title and system prompt at once, and by the messages once typing
 pauses; Ctrl-D deletes a session after asking (never the one open here)."""
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ COLUMNS = (
 
 def when(modified: float, now: float) -> str:
     """When a session last changed, as a person says it: "14:02" today, "yesterday", else its date."""
-    moment = datetime.datetime.fromtimestamp(modified)
+    try:
+        moment = datetime.datetime.fromtimestamp(modified)
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds (a file's, set by anyone)
+        return "?"
     today = datetime.date.fromtimestamp(now)
     if moment.date() == today:
         return moment.strftime("%H:%M")

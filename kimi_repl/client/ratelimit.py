@@ -89,7 +89,13 @@ def rate_limit_wait(
     if seconds > MAX_WAIT_SECONDS:
         return None
     limit = next((str(value)[:12] for name, value in headers.items() if name.lower() == "x-ratelimit-limit"), "")
-    return RateLimitWait(seconds, attempt, retries, limit if limit.isdigit() else "", kind == "engine_overloaded_error")
+    return RateLimitWait(
+        seconds,
+        attempt,
+        retries,
+        limit if limit.isdecimal() and limit.isascii() else "",
+        kind == "engine_overloaded_error",
+    )
 
 
 def backoff(attempt: int) -> float:

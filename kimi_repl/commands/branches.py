@@ -20,7 +20,7 @@ def _turn_index(context: CommandContext, argument: str) -> int | None:
     turns = context.chat.conversation.turns
     if not argument:
         return None
-    if not argument.isdigit() or not 1 <= int(argument) <= len(turns):
+    if not (argument.isdecimal() and argument.isascii()) or not 1 <= int(argument) <= len(turns):
         raise CommandError(f"/rewind takes a turn number from /history, 1 to {len(turns)}, not {argument[:20]!r}.")
     index = int(argument) - 1
     if turns[index].role == "assistant":

@@ -61,7 +61,7 @@ def pick_and_resume(context: CommandContext, store: SessionStore) -> None:
 def find_session(context: CommandContext, store: SessionStore, key: str) -> Path:
     """The session ``key`` names: a number in the list shown last (a search's, too), else the store's way."""
     key = key.strip()
-    if key.isdigit() and context.state.listed:
+    if key.isdecimal() and key.isascii() and context.state.listed:
         if not 1 <= int(key) <= len(context.state.listed):
             count = len(context.state.listed)
             raise CommandError(f"The list shown last has {count} sessions: give a number from 1 to {count}.")

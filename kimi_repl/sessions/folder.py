@@ -47,8 +47,9 @@ class SessionInfo(NamedTuple):
 
     @property
     def labels(self) -> list[str]:
-        """What a quick filter looks at (see :func:`matches`): the title, the system prompt, the id, the model."""
-        return [self.title, self.system, self.id, self.model]
+        """What a quick filter looks at (see :func:`matches`): the title and the system prompt, as /sessions WORDS
+        does (not the id or the model: digits typed would match nearly every session by its date)."""
+        return [self.title, self.system]
 
 
 def needles_of(words: list[str]) -> list[str]:
@@ -321,7 +322,7 @@ class SessionStore:
         key = key.strip()
         if not key:
             raise TranscriptError(f"no session named: give its number in {listing} or its id")
-        if key.isdigit() and len(key) <= 3:
+        if key.isdecimal() and key.isascii() and len(key) <= 3:
             recent = self.recent()
             if not 1 <= int(key) <= len(recent):
                 raise TranscriptError(f"there is no session number {key}; {listing} lists them")

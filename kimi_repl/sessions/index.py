@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from kimi_repl.errors import UserError
 from kimi_repl.identity import TITLE_CHARS, Origin
 from kimi_repl.safefiles import read_own, sealed, unsealed, write_file
+from kimi_repl.sanitize import json_dumps
 from kimi_repl.sessions.format import SAFE_ID, SUFFIX
 
 NAME = "sessions.index"
@@ -57,7 +59,7 @@ def _origin(data: Any) -> Origin | None:
     parent, turn, how = data
     if not (isinstance(parent, str) and SAFE_ID.fullmatch(parent)) or how not in ("rewind", "fork"):
         raise ValueError("origin")
-    if not isinstance(turn, int) or isinstance(turn, bool) or turn < 0:
+    if not isinstance(turn, int) or isinstance(turn, bool) or not 0 <= turn <= 10**9:
         raise ValueError("origin")
     return Origin(parent, turn, how)
 
@@ -78,14 +80,14 @@ def _entry(data: Any) -> tuple[Stamp, Listed | None]:
         raise ValueError("entry")
     size, mtime_ns, listed = data
     for number in (size, mtime_ns):
-        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < 2**63:
             raise ValueError("stamp")
     if listed is None:
         return Stamp(size, mtime_ns), None
     if not isinstance(listed, list) or len(listed) != 6:
         raise ValueError("listed")
     session_id, title, turns, model, system, origin = listed
-    if not isinstance(turns, int) or isinstance(turns, bool) or turns < 0:
+    if not isinstance(turns, int) or isinstance(turns, bool) or not 0 <= turns <= 10**9:
         raise ValueError("turns")
     return Stamp(size, mtime_ns), Listed(
         _text(session_id, 200),
@@ -155,11 +157,19 @@ class SessionIndex:
             del self._entries[name]
         self._changed = self._changed or bool(gone)
 
+    def _sweep(self) -> None:
+        """Remove what a write of the index cut short by a crash left (its temporary files, a minute old)."""
+        for left in self.path.parent.glob(f".{NAME}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if time.time() - left.lstat().st_mtime > 60:
+                    left.unlink()
+
     def save(self) -> None:
         """Write the index if it changed (best effort: a folder that cannot be written is listed all the same)."""
         if not self._changed:
             return
-        body = json.dumps({name: _encoded(*entry) for name, entry in self._entries.items()}, ensure_ascii=False)
+        self._sweep()
+        body = json_dumps({name: _encoded(*entry) for name, entry in self._entries.items()})
         with contextlib.suppress(_Unwritable, OSError):
             write_file(self.path, sealed(MAGIC, body.encode("utf-8", "replace")), overwrite=True, error=_Unwritable)
             self._changed = False

