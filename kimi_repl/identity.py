@@ -12,12 +12,24 @@ _FIRST_LINE = re.compile("[^\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*")
 """A line, up to where :meth:`str.splitlines` would end it."""
 
 
+_BLANK = re.compile(r"\s*")
+_FENCE = re.compile(r"(`{3,}|~{3,})[^`]*")
+_MARKUP = re.compile(r"(?:#{1,6}\s+|>\s*|[-*+]\s+)+")
+"""What markdown puts before a line's words: a heading's hashes, a quote's ``>``, a list item's mark."""
+
+
 def title_of(text: str) -> str:
-    """The first line of ``text`` that is not blank, cut to 60 characters (and "…"), for listings."""
-    start = len(text) - len(text.lstrip())  # blank lines are whitespace, and so are line ends
-    first = _FIRST_LINE.match(text, start)
-    line = first.group().strip() if first else ""
-    return shortened(line, 60)
+    """The first line of ``text`` with words in it, without its markdown marks (a code fence is passed over),
+    cut to 60 characters (and "…"), for listings."""
+    at = 0
+    for _ in range(8):
+        at = _BLANK.match(text, at).end()  # type: ignore[union-attr]  # blank lines are whitespace, line ends too
+        first = _FIRST_LINE.match(text, at)
+        line = first.group().strip() if first else ""
+        if not (line and _FENCE.fullmatch(line)):
+            break
+        at += len(first.group()) if first else 0
+    return shortened(_MARKUP.sub("", line, count=1) or line, 60)
 
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")

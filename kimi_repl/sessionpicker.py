@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kimi_repl.choosing import Column, Hits, Removal, Row
 from kimi_repl.errors import UserError
+from kimi_repl.listing import relation
 from kimi_repl.picker import Picker
 from kimi_repl.redaction import Secret
 from kimi_repl.sanitize import one_line
@@ -40,6 +41,12 @@ def when(modified: float, now: float) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
+def _titled(info: SessionInfo) -> str:
+    """The title, and where a branch came from (branches share their parent's title)."""
+    branch = relation(info)
+    return f"{info.title or '(no title)'}{f' ({branch})' if branch else ''}"
+
+
 class SessionPicker:
     """The saved sessions (the store's catalog) as a picker's rows, and what Ctrl-D deleted meanwhile.
 
@@ -64,7 +71,7 @@ class SessionPicker:
             Row(
                 (
                     OPEN_HERE if info.path == self.current else BRANCHED if info.origin else "",
-                    info.title or "(no title)",
+                    _titled(info),
                     when(info.modified, now),
                     str(info.turns),
                     info.model,

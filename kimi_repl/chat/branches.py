@@ -67,8 +67,9 @@ def rewind(chat: Chat, index: int) -> Branched:
     branch = _branch(old, index, in_force, "rewind")
     branch.outputs = list(message.outputs)
     chat.adopt(branch, pending=message.content, new_id=False)
-    chat.attachments[:] = message.images
-    return Branched(old.id, branch.id, index, message.content, len(message.images))
+    pictures = [image for image in message.images if image.data]  # a transcript may have kept only the name
+    chat.attachments[:] = pictures
+    return Branched(old.id, branch.id, index, message.content, len(pictures))
 
 
 def fork(chat: Chat) -> Branched:

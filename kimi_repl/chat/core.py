@@ -41,7 +41,7 @@ from kimi_repl.chat.tools import Tool, WebSearch
 from kimi_repl.client import MoonshotClient
 from kimi_repl.config import Role, Settings
 from kimi_repl.conversation import Conversation, InForce, Turn
-from kimi_repl.identity import new_session_id
+from kimi_repl.identity import Origin, new_session_id
 from kimi_repl.interrupts import allowed, held
 from kimi_repl.planner import Plan
 from kimi_repl.prices import PriceBook
@@ -210,6 +210,7 @@ class Chat:
         resumed = self.autosave.take_up(path)
         if resumed.log is None:
             source = resumed.conversation.id
+            resumed.conversation.origin = Origin(source, len(resumed.conversation.turns), "fork")
             self.adopt(resumed.conversation, pending=resumed.pending)
             self.tell(SessionForked(source, self.conversation.id, resumed.why))
             return resumed.pending

@@ -40,7 +40,8 @@ def _tidy(text: str) -> str:
 
 
 class ModelTitles:
-    """Asks the model for a title once a conversation has its first reply, without ever holding up the prompt.
+    """Asks the model for a title once a conversation untitled has a reply (its first, in a new one), without ever
+    holding up the prompt.
 
     :meth:`tick` is called before each prompt: it gives the conversation a title that has arrived (if it is still
     current and untitled) and starts the request for one that needs it. The request runs in a daemon thread and
@@ -50,6 +51,9 @@ class ModelTitles:
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
         self._asked: set[str] = set()
+        self._found_with: dict[str, int] = {}
+        """How many turns each conversation had when first seen: one is titled only once a reply arrives here
+        (opening, loading or branching an untitled session costs nothing)."""
         self._lock = threading.Lock()
         self._arrived: dict[str, str] = {}
 
@@ -61,7 +65,9 @@ class ModelTitles:
             conversation.name(title, "model")
             self.chat.autosave.record(lambda log: log.title())
             return
-        wanted = len(conversation.turns) >= 2 and not conversation.named and conversation.id not in self._asked
+        found_with = self._found_with.setdefault(conversation.id, len(conversation.turns))
+        replied = len(conversation.turns) >= 2 and len(conversation.turns) > found_with
+        wanted = replied and not conversation.named and conversation.id not in self._asked
         if wanted and not conversation.turns[1].unfinished:
             self._asked.add(conversation.id)
             first, reply = conversation.turns[0].content, conversation.turns[1].content

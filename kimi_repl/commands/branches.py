@@ -45,9 +45,9 @@ def _choose_message(context: CommandContext) -> int | None:
 
 
 def _branched(context: CommandContext, done: Branched, what: str) -> None:
-    kept = f"turns 1 to {done.turns}" if done.turns > 1 else "turn 1" if done.turns else "no turns"
+    kept = f"turns 1 to {done.turns} go on" if done.turns > 1 else "turn 1 goes on" if done.turns else "you start"
     context.display.info(
-        f"{what}: {kept} go on in a new session, {done.session}; session {done.parent} keeps every turn it had."
+        f"{what}: {kept} in a new session, {done.session}; session {done.parent} keeps every turn it had."
     )
     if done.pictures:
         count = done.pictures
@@ -68,11 +68,23 @@ def rewind_(context: CommandContext, argument: str) -> None:
         index = _choose_message(context)
         if index is None:
             return
+    before = context.chat.conversation.in_force
     done = rewind(context.chat, index)
     context.state.pending_input = ""  # it goes in the input line, not only behind ↑
     context.state.prefill = done.message
     _branched(context, done, f"Back to before turn {index + 1}")
-    context.display.note("Your message is in the input line: edit it, then Enter sends it.")
+    now = context.chat.conversation.in_force
+    if (now.model, now.temperature, now.system, now.thinking) != (
+        before.model,
+        before.temperature,
+        before.system,
+        before.thinking,
+    ):
+        thinking = context.chat.profile(fetch=False).thinking_label(now.thinking)
+        context.display.note(
+            f"The settings are that message's again: {', '.join(filter(None, [now.model, thinking]))}."
+        )
+    context.display.note("Your message is in the input line: edit it and press Enter (Ctrl-C clears the line).")
 
 
 @commands.command("fork", "Copy this conversation into a new session and go on there (this one stays as it is).")
@@ -85,9 +97,15 @@ def fork_(context: CommandContext, argument: str) -> None:
     _branched(context, fork(context.chat), "Forked")
 
 
-@commands.command("title", "Show the session's title; with TEXT, set it (/sessions shows titles).", usage="[TEXT]")
+@commands.command(
+    "title", "Show the session's title; with TEXT, set it; 'clear': from the first message again.", usage="[TEXT|clear]"
+)
 def title(context: CommandContext, argument: str) -> None:
     conversation = context.chat.conversation
+    if argument.strip() == "clear":
+        shown = give_title(context.chat, "")
+        context.display.info(f"Title: {shown or 'none yet'} (from your first message)")
+        return
     if argument.strip():
         context.display.info(f"Title: {give_title(context.chat, argument)}")
         return

@@ -28,7 +28,8 @@ def save_command(context: CommandContext, argument: str, *, overwrite: bool) -> 
 def resume_path(context: CommandContext, path: Path) -> None:
     """Switch to the session in ``path``, appending to it from now on."""
     context.chat.resume(path)
-    describe_switch(context, f"Resumed session {context.chat.conversation.id}")
+    conversation = context.chat.conversation
+    describe_switch(context, f"Resumed session {conversation.id} “{conversation.title}”")
     if context.chat.client.models_fetched:  # the list is at hand: say now if the session's model is not on it
         warning = context.unlisted_warning(context.chat.model)
         if warning:
@@ -100,14 +101,12 @@ def save_(context: CommandContext, argument: str) -> None:
 
 @commands.command(
     "save!",
-    "Save like /save, replacing PATH if it exists (alone: the file saved last).",
+    "Save like /save, replacing PATH if it exists (alone: the file saved last, or /save's own name).",
     usage="[PATH]",
     arguments=path_candidates,
 )
 def save_over(context: CommandContext, argument: str) -> None:
-    if not argument and context.state.saved_to is None:
-        raise CommandError("/save! needs the PATH to replace (alone, it replaces the file saved last).")
-    save_command(context, argument or str(context.state.saved_to), overwrite=True)
+    save_command(context, argument or str(context.state.saved_to or ""), overwrite=True)
 
 
 @commands.command(

@@ -103,6 +103,8 @@ def _matching_line(texts: list[str], needle: str, width: int = 70) -> str:
     for text in texts:
         for line in text.splitlines():
             at = line.casefold().find(needle)
+            if at >= 0 and len(line.strip()) <= width:
+                return line.strip()
             if at >= 0:
                 start = max(0, at - width // 3)
                 piece = line[start : start + width].strip()

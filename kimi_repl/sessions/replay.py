@@ -355,6 +355,8 @@ def load_file(path: Path, *, key: str | None = None) -> tuple[Conversation, str]
         conversation = from_json(text, where, key=key)
     elif kind == "markdown":
         conversation = from_markdown(text.lstrip("\ufeff"), where, key=key)
+    elif path.suffix.lower() in (".html", ".htm"):
+        raise TranscriptError(f"{where} is a page to read, not to load: /load the .md or .json /save wrote")
     else:
         raise TranscriptError(f"{where} is not a kimi-repl transcript (a .json or .md from /save, or a session)")
     return conversation, take_pending(conversation)

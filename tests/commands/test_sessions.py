@@ -112,8 +112,12 @@ def test_resume_by_number_names_the_row_of_the_list_shown_last(
 def test_save_bang_alone_replaces_the_file_saved_last(
     registry: CommandRegistry, session: CommandContext, display: CapturedDisplay, tmp_path: Path
 ) -> None:
-    with pytest.raises(CommandError, match="needs the PATH"):
-        registry.dispatch(session, "/save!")
+    session.chat.send("hi")
+    registry.dispatch(session, "/save")
+    with pytest.raises(TranscriptError, match="use /save! to replace it"):
+        registry.dispatch(session, "/save")  # /save's own name exists now: /save! alone replaces it
+    registry.dispatch(session, "/save!")
+    assert f"Saved 2 turns to kimi-{session.chat.conversation.id}.md" in display.output
     session.chat.send("hello")
     path = tmp_path / "chat.md"
     registry.dispatch(session, f"/save {path}")

@@ -9,13 +9,13 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kimi_repl.commands.context import CommandContext
 from kimi_repl.config import Settings, sessions_dir, state_dir
 from kimi_repl.conversation import Conversation, Document, Turn
-from kimi_repl.identity import title_of
+from kimi_repl.identity import shortened, title_of
 from kimi_repl.listing import show_sessions
 from kimi_repl.redaction import Secret
 from kimi_repl.safefiles import NotPrivate, changeable_by_others
@@ -631,5 +631,17 @@ def test_without_posix_owners_nothing_is_refused(monkeypatch: pytest.MonkeyPatch
     | st.text()
 )
 def test_a_title_is_the_first_line_that_is_not_blank_cut_to_60_characters(text: str) -> None:
+    assume(not any(mark in text for mark in "#>-*+`~"))  # markdown's marks are taken off: tested apart
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    assert title_of(text) == first[:60] + ("…" if len(first) > 60 else "")
+    title = title_of(text)
+    assert title == shortened(first, 60)
+    body = title.removesuffix("…") if len(first) > 60 else title
+    assert first.startswith(body) and len(body) <= 60
+    if len(first) > 60:  # never cut inside a word of letters and digits (it would be a piece of a key)
+        assert not (body and body[-1].isascii() and body[-1].isalnum() and first[len(body)].isalnum())
+
+
+def test_a_title_leaves_markdown_marks_and_code_fences_out() -> None:
+    assert title_of("```python\nprint(1)\n```") == "print(1)"
+    assert title_of("\n# 标题 Heading\nbody") == "标题 Heading"
+    assert title_of("> - quoted item") == "quoted item"
