@@ -84,13 +84,14 @@ class Narrator:
             case MessageReturned():
                 pass  # the prompt takes it back; the failure that caused it is told on its own
             case LeftBehind(pictures=pictures, outputs=outputs):
-                left = [f"{pictures} picture{'s' if pictures != 1 else ''}"] if pictures else []
-                left += [f"the output of {outputs} command{'s' if outputs != 1 else ''}"] if outputs else []
-                verb = "was" if pictures + outputs == 1 else "were"
-                what = " and ".join(left)
-                display.note(
-                    f"{what[0].upper()}{what[1:]} attached in the conversation you left {verb} not carried over."
-                )
+                if pictures:
+                    count = f"{pictures} picture{'s' if pictures != 1 else ''}"
+                    display.note(f"{count} waiting for your next message there stayed behind (/image attaches here).")
+                if outputs:
+                    count = f"the output of {outputs} command{'s' if outputs != 1 else ''}"
+                    display.note(
+                        f"{count[0].upper()}{count[1:]} stays with the conversation you left, for its next message."
+                    )
             case SendRefused(why=why):
                 text = self.refusal(why) if isinstance(why, NoPictures) else self.why(why)
                 display.error(self.with_recall(text))

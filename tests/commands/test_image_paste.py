@@ -94,4 +94,4 @@ def test_pictures_attached_stay_behind_when_another_conversation_becomes_current
     registry.dispatch(session, f"/image {picture}")
     registry.dispatch(session, "/new")
     assert session.chat.attachments == []
-    assert "1 picture attached in the conversation you left was not carried over." in display.output
+    assert "1 picture waiting for your next message there stayed behind" in display.output
