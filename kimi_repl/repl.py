@@ -24,7 +24,6 @@ from prompt_toolkit.utils import is_dumb_terminal
 
 from kimi_repl import __version__
 from kimi_repl.chat import Chat, message_text
-from kimi_repl.chat.titles import ModelTitles
 from kimi_repl.client import ChatError
 from kimi_repl.commands import CommandContext, CommandRegistry, SlashCompleter, build_registry
 from kimi_repl.commands.shared import describe_switch
@@ -40,6 +39,7 @@ from kimi_repl.sanitize import one_line
 from kimi_repl.terminal import hangup_ends, typeahead_mode, typed_ahead
 
 if TYPE_CHECKING:
+    from kimi_repl.chat.titles import ModelTitles
     from kimi_repl.picker import Picker
 
 PRELOAD_AFTER_SECONDS = 1.0
@@ -114,7 +114,11 @@ class Repl:
         context.state.confirm = self._confirm
         context.state.pick = None if is_dumb_terminal() else self._pick
         context.state.choose = None if is_dumb_terminal() else self._choose
-        self.titles = ModelTitles(context.chat) if context.settings.titles == "model" else None
+        self.titles: ModelTitles | None = None
+        if context.settings.titles == "model":
+            from kimi_repl.chat.titles import ModelTitles  # not at start-up: most never ask the model for titles
+
+            self.titles = ModelTitles(context.chat)
         self.prompt_session: PromptSession[str] = PromptSession(
             history=history if history is not None else InMemoryHistory(),
             auto_suggest=AutoSuggestFromHistory(),

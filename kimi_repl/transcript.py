@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from kimi_repl.conversation import Conversation
-from kimi_repl.page import to_html
 from kimi_repl.records import TranscriptError as TranscriptError  # where the other modules find it
 from kimi_repl.records import encode, redacted, turn_record
 from kimi_repl.redaction import REDACTED as REDACTED  # where files say the key was
@@ -27,10 +26,23 @@ from kimi_repl.safefiles import read_regular_file, write_file
 from kimi_repl.sanitize import json_dumps
 from kimi_repl.transcript_format import JSON_VERSION, conversation_from_document, header_record, repaired
 from kimi_repl.transcript_format import OLD_REDACTION as OLD_REDACTION  # where the session reader finds it
-from kimi_repl.transcript_markdown import read_markdown
-from kimi_repl.transcript_markdown import to_markdown as to_markdown  # one import for every form
 
 MAX_FILE_BYTES = 1024 * 1024 * 1024
+
+
+def to_markdown(conversation: Conversation) -> str:
+    """The Markdown transcript to read (:mod:`kimi_repl.transcript_markdown`, loaded when first wanted: not at
+    start-up)."""
+    from kimi_repl.transcript_markdown import to_markdown as write
+
+    return write(conversation)
+
+
+def to_html(conversation: Conversation) -> str:
+    """The page to share (:mod:`kimi_repl.page`, loaded when first wanted)."""
+    from kimi_repl.page import to_html as write
+
+    return write(conversation)
 
 
 def to_json(conversation: Conversation) -> str:
@@ -64,6 +76,8 @@ def from_markdown(text: str, where: str, *, key: str | None = None) -> Conversat
     Raises:
         TranscriptError: the text is not a kimi-repl Markdown transcript.
     """
+    from kimi_repl.transcript_markdown import read_markdown
+
     return repaired(read_markdown, text, where, key)
 
 
