@@ -15,7 +15,6 @@ reasoning, ``</details`` is written ``⟨U+003C⟩/details``. The metadata's JSO
 from __future__ import annotations
 
 import functools
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from kimi_repl.conversation import Conversation, Turn
 from kimi_repl.records import TranscriptError, turn_record
 from kimi_repl.sanitize import escape_for_file, json_dumps, unescape_from_file
 from kimi_repl.transcript_format import VERSION, conversation_from_document, header_record
-from kimi_repl.transcript_markdown_v2 import read_v2
+from kimi_repl.transcript_markdown_v2 import comment_data, read_v2
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -211,7 +210,7 @@ def read_markdown(text: str, where: str) -> tuple[Conversation, Any]:
     head = lines[0].rstrip("\r")
     if not (head.startswith(HEAD) and head.endswith(" -->")):
         raise TranscriptError(f"{where} is not a kimi-repl transcript (no kimi-repl header)")
-    header = _parse_json(head[len(HEAD) : -4], where)
+    header = comment_data(head[len(HEAD) : -4], where)
     version = header.get("version")
     if isinstance(version, int) and version <= 2:
         return read_v2(lines, header, version, where)
@@ -266,7 +265,7 @@ def _metadata(lines: list[str], start: int, where: str) -> list[dict[str, Any]]:
                 raise TranscriptError(f"{where}: the metadata at its end is empty")
             return records
         if lines[number]:
-            records.append(_parse_json(lines[number], where))
+            records.append(comment_data(lines[number], where))
     raise TranscriptError(f"{where}: the metadata at its end is not closed (is the file cut short?)")
 
 
@@ -279,13 +278,3 @@ def _split_thinking(body: str, where: str) -> tuple[str, str]:
     if not framed or body[end - 2 : end] != "\n\n" or body[after : after + 2] != "\n\n":
         raise TranscriptError(f"{where}: the thinking section is damaged")
     return body[len(opening) : end - 2], body[after + 2 :]
-
-
-def _parse_json(text: str, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        raise TranscriptError(f"{where}: a kimi-repl comment is damaged") from None
-    if not isinstance(data, dict):
-        raise TranscriptError(f"{where}: a kimi-repl comment is damaged")
-    return data

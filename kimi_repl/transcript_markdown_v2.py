@@ -37,7 +37,7 @@ def read_v2(lines: list[str], header: dict[str, Any], version: int, where: str) 
     sections: list[tuple[dict[str, Any], list[str]]] = []
     for line in lines[1:]:
         if line.startswith(_TURN) and line.endswith(" -->"):
-            sections.append((_parse_comment(line[len(_TURN) : -4], where), []))
+            sections.append((comment_data(line[len(_TURN) : -4], where), []))
         elif sections:
             sections[-1][1].append(line)
     turns = []
@@ -68,7 +68,12 @@ def _unescape(text: str, version: int) -> str:
     return unescape_from_file(lines) if version >= 2 else lines
 
 
-def _parse_comment(text: str, where: str) -> dict[str, Any]:
+def comment_data(text: str, where: str) -> dict[str, Any]:
+    """The JSON object in one of kimi-repl's comments (both versions write them so).
+
+    Raises:
+        TranscriptError: it is not one.
+    """
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
