@@ -144,6 +144,6 @@ def conversations(draw: Any, *, extras: bool = True) -> Conversation:
         turns=turns,
         documents=documents,
         context_start=draw(st.integers(0, len(turns) // 2)) * 2,
-        id=draw(st.text(alphabet="0123456789abcdef-", min_size=1, max_size=24)),
+        id=draw(st.sampled_from("0123456789abcdef")) + draw(st.text(alphabet="0123456789abcdef-", max_size=23)),
         created=draw(numbers),
     )
