@@ -113,6 +113,9 @@ class SessionPicker:
         info = self.sessions[index]
         if info.path == self.current:
             raise UserError("That is the session open here: /clear first, then delete it.")
+        busy = self.store.open_elsewhere(info.path)
+        if busy:
+            raise UserError(busy)
         return f"Delete session {info.id} ({info.turns} turns: {info.title or 'no messages'})?"
 
     def _delete(self, index: int) -> str:

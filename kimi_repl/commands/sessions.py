@@ -77,6 +77,9 @@ def delete_session(context: CommandContext, store: SessionStore, key: str) -> No
     path = find_session(context, store, key)
     if context.chat.log is not None and path == context.chat.log.path:
         raise CommandError("That is the session open here: /clear first, then delete it.")
+    busy = store.open_elsewhere(path)
+    if busy:
+        raise CommandError(busy[0].upper() + busy[1:] + ".")
     conversation, _ = load_file(path, key=context.settings.api_key)
     about = f"{path.stem} ({len(conversation.turns)} turns: {conversation.title or 'no messages'})"
     if not context.state.confirm(f"Delete session {about}?"):

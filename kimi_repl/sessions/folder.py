@@ -384,6 +384,16 @@ class SessionStore:
                 break
         return Found(found, problems)
 
+    def open_elsewhere(self, path: Path) -> str | None:
+        """Why the session in ``path`` cannot be deleted now (another kimi-repl has it open), or None."""
+        try:
+            SessionLock(path).release()
+        except SessionBusy as busy:
+            return f"{path.stem} is {busy}: close it there first"
+        except OSError:
+            return None  # the delete says what is wrong
+        return None
+
     def delete(self, path: Path) -> None:
         """Remove the session in ``path``.
 

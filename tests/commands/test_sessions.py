@@ -83,9 +83,11 @@ def test_a_session_open_elsewhere_or_here_is_not_deleted(
     with pytest.raises(CommandError, match="the session open here"):
         registry.dispatch(here, "/sessions delete 1")
     other = CommandContext.open(settings, CapturedDisplay(), store=store)
-    other.state.confirm = lambda question: True
+    asked: list[str] = []
+    other.state.confirm = lambda question: asked.append(question) is None
     with pytest.raises(UserError, match="open in another kimi-repl"):
         registry.dispatch(other, "/sessions delete 1")
+    assert asked == []  # told at once, not after a yes
 
 
 def test_resume_by_number_names_the_row_of_the_list_shown_last(

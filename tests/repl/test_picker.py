@@ -159,6 +159,7 @@ def test_a_session_open_in_another_kimi_repl_is_not_deleted_and_the_picker_says_
         state = Choosing(shown.columns, shown.rows, removal=shown.removal, clean=shown.clean)
         state.move(1)
         state.ask()
+        assert state.asking is None  # told at once, not asked first
         state.answer(True)
         assert paths[1].exists() and "open in another kimi-repl" in state.message and "close it there" in state.message
         assert len(state.shown) == 3 and sessions.deleted == []
