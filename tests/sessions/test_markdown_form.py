@@ -24,10 +24,13 @@ def exchange(question: str, answer: str, model: str = "kimi-latest", **reply: ob
 
 
 def turn_headings(markdown: str) -> list[str]:
-    """The turns' headings as a renderer that shows raw HTML (GitHub's) sees them."""
+    """The turns' headings (level 2: the title above them is level 1, and may say anything) as a renderer that
+    shows raw HTML (GitHub's) sees them."""
     tokens = MarkdownIt("commonmark", {"html": True}).enable("table").parse(markdown)
     headings = [
-        tokens[at + 1].content for at, token in enumerate(tokens) if token.type == "heading_open" and not token.level
+        tokens[at + 1].content
+        for at, token in enumerate(tokens)
+        if token.type == "heading_open" and not token.level and token.tag == "h2"
     ]
     return [heading for heading in headings if heading == "You" or heading.startswith(("You ·", "Kimi ·"))]
 
