@@ -84,7 +84,12 @@ def test_a_session_open_elsewhere_or_here_is_not_deleted(
         registry.dispatch(here, "/sessions delete 1")
     other = CommandContext.open(settings, CapturedDisplay(), store=store)
     asked: list[str] = []
-    other.state.confirm = lambda question: asked.append(question) is None
+
+    def confirm(question: str) -> bool:
+        asked.append(question)
+        return True
+
+    other.state.confirm = confirm
     with pytest.raises(UserError, match="open in another kimi-repl"):
         registry.dispatch(other, "/sessions delete 1")
     assert asked == []  # told at once, not after a yes
