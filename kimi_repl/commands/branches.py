@@ -74,12 +74,7 @@ def rewind_(context: CommandContext, argument: str) -> None:
     context.state.prefill = done.message
     _branched(context, done, f"Back to before turn {index + 1}")
     now = context.chat.conversation.in_force
-    if (now.model, now.temperature, now.system, now.thinking) != (
-        before.model,
-        before.temperature,
-        before.system,
-        before.thinking,
-    ):
+    if now.but(web=before.web) != before:  # web search is the conversation's: a rewind keeps it
         thinking = context.chat.profile(fetch=False).thinking_label(now.thinking)
         context.display.note(
             f"The settings are that message's again: {', '.join(filter(None, [now.model, thinking]))}."

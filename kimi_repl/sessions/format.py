@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from kimi_repl.conversation import Conversation
+from kimi_repl.identity import Origin
 from kimi_repl.profile import DEFAULT_MODEL
 from kimi_repl.records import TranscriptError, apply_settings
 from kimi_repl.redaction import REDACTED
@@ -48,6 +49,16 @@ class NewerFormat(TranscriptError):
 
 Settings = dict[str, Any]
 """The settings in force, by :data:`SETTINGS` name."""
+
+
+def origin_of(parent: Any, turns: Any, how: Any) -> Origin | None:
+    """The :class:`~kimi_repl.identity.Origin` a file says a session branched from (a plain session id, a
+    number of turns, "rewind" or "fork"); None when what it says cannot be trusted."""
+    if not (isinstance(parent, str) and SAFE_ID.fullmatch(parent)) or how not in ("rewind", "fork"):
+        return None
+    if not isinstance(turns, int) or isinstance(turns, bool) or not 0 <= turns <= 10**9:
+        return None
+    return Origin(parent, turns, how)
 
 
 def in_force(conversation: Conversation) -> Settings:

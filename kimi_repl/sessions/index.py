@@ -20,7 +20,7 @@ from kimi_repl.errors import UserError
 from kimi_repl.identity import TITLE_CHARS, Origin
 from kimi_repl.safefiles import read_own, sealed, unsealed, write_file
 from kimi_repl.sanitize import json_dumps
-from kimi_repl.sessions.format import SAFE_ID, SUFFIX
+from kimi_repl.sessions.format import SUFFIX, origin_of
 
 NAME = "sessions.index"
 MAGIC = b"kimi-repl sessions-index 1 "
@@ -54,14 +54,10 @@ class _Unwritable(UserError):
 
 
 def _origin(data: Any) -> Origin | None:
-    if not isinstance(data, list) or len(data) != 3:
+    origin = origin_of(*data) if isinstance(data, list) and len(data) == 3 else None
+    if origin is None:
         raise ValueError("origin")
-    parent, turn, how = data
-    if not (isinstance(parent, str) and SAFE_ID.fullmatch(parent)) or how not in ("rewind", "fork"):
-        raise ValueError("origin")
-    if not isinstance(turn, int) or isinstance(turn, bool) or not 0 <= turn <= 10**9:
-        raise ValueError("origin")
-    return Origin(parent, turn, how)
+    return origin
 
 
 def _text(value: Any, limit: int) -> str:

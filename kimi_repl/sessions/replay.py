@@ -26,7 +26,16 @@ from kimi_repl.records import (
 )
 from kimi_repl.redaction import MIN_SECRET_CHARS, REDACTED, Secret, unredact
 from kimi_repl.safefiles import CHUNK_BYTES, open_regular
-from kimi_repl.sessions.format import EVENTS, MARKER, SAFE_ID, SESSION_FORMAT, SESSION_VERSION, NewerFormat, in_force
+from kimi_repl.sessions.format import (
+    EVENTS,
+    MARKER,
+    SAFE_ID,
+    SESSION_FORMAT,
+    SESSION_VERSION,
+    NewerFormat,
+    in_force,
+    origin_of,
+)
 from kimi_repl.sessions.lines import Line, chunks_of, limit_text, split_lines
 from kimi_repl.transcript import MAX_FILE_BYTES, OLD_REDACTION, from_json, from_markdown
 
@@ -222,14 +231,7 @@ def _read_header(conversation: Conversation, record: dict[str, Any], where: str)
 
 def _origin(data: Any) -> Origin | None:
     """Where a header says the session branched from; None when it says nothing that can be trusted."""
-    if not isinstance(data, dict):
-        return None
-    parent, turn, how = data.get("id"), data.get("turns"), data.get("how")
-    if not (isinstance(parent, str) and SAFE_ID.fullmatch(parent)) or how not in ("rewind", "fork"):
-        return None
-    if not isinstance(turn, int) or isinstance(turn, bool) or not 0 <= turn <= 10**9:
-        return None
-    return Origin(parent, turn, how)
+    return origin_of(data.get("id"), data.get("turns"), data.get("how")) if isinstance(data, dict) else None
 
 
 def _turn_defaults(conversation: Conversation) -> dict[str, Any]:
